@@ -1,0 +1,65 @@
+# Stackless Python for CPython 3.13: the commands of this repository.
+# See README.md.  Every target installs what it needs itself.
+
+PREFIX ?= /usr/local
+
+.PHONY: all build run test test-fast test-stackless baseline stock install \
+        tree export-patches check-patches status clean distclean help
+
+all: build
+
+help:
+	@echo "make run            build the interpreter and run an example"
+	@echo "make test           our tests + CPython's full regression suite"
+	@echo "make test-fast      our tests + a core subset of CPython's tests"
+	@echo "make test-stackless our tests only"
+	@echo "make install PREFIX=/opt/stackless   install the interpreter"
+	@echo "make tree           lay out cpython/ (upstream + patches/)"
+	@echo "make export-patches [PATCH=name DESC=\"why\"]   cpython/ edits -> patches/"
+	@echo "make check-patches  fail if cpython/ has edits not in patches/"
+	@echo "make stock          build pristine CPython 3.13.5 (build/stock)"
+	@echo "make baseline       measure stock 3.13.5's test failures (tools/stock-baseline.txt)"
+
+build:
+	@tools/build stackless
+
+run: build
+	./python examples/hello.py
+
+test: build
+	@tools/run-tests full
+
+test-fast: build
+	@tools/run-tests fast
+
+test-stackless: build
+	@tools/run-tests stackless
+
+stock:
+	@tools/build stock
+
+baseline: stock
+	@tools/run-tests baseline
+
+install:
+	@tools/build install "$(PREFIX)"
+
+tree:
+	@tools/tree lay
+
+export-patches:
+	@tools/tree export
+
+check-patches:
+	@tools/tree check
+
+status:
+	@tools/tree status
+
+# Build products only; cpython/ keeps any unexported edits.
+clean:
+	rm -rf build python
+
+# Also the work tree, unless it holds unexported edits.
+distclean: check-patches clean
+	rm -rf cpython .cache
