@@ -1,0 +1,74 @@
+/* Saved C stacks: see cstack.h. */
+
+#include "cstack.h"
+#include "../platf/switch.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The switch in progress on this thread.  Not on the stack: the restore
+ * phase overwrites the stack of the code that left. */
+static _Thread_local struct {
+    char *base;
+    slp_cstack *save;
+    const slp_cstack *target;
+    int error;
+} transfer;
+
+static void *
+transfer_callback(void *context, int phase, void *sp_now)
+{
+    char *sp = (char *)sp_now;
+    (void)context;
+
+    if (phase == SLP_SWITCH_SAVE) {
+        slp_cstack *save = transfer.save;
+        size_t size = transfer.base > sp ? (size_t)(transfer.base - sp) : 0;
+        if (size > save->capacity) {
+            /* The old copy is dead: its code is running now. */
+            char *data = malloc(size);
+            if (data == NULL) {
+                transfer.error = 1;
+                return sp;
+            }
+            free(save->data);
+            save->data = data;
+            save->capacity = size;
+        }
+        memcpy(save->data, sp, size);
+        save->sp = sp;
+        save->size = size;
+        return transfer.target == NULL ? sp : transfer.target->sp;
+    }
+
+    /* SLP_SWITCH_RESTORE: we run below the target's stack pointer now. */
+    if (transfer.error) {
+        return (void *)(intptr_t)-1;
+    }
+    if (transfer.target == NULL) {
+        return (void *)(intptr_t)0;
+    }
+    memcpy(transfer.target->sp, transfer.target->data, transfer.target->size);
+    return (void *)(intptr_t)1;
+}
+
+int
+slp_cstack_switch(char *base, slp_cstack *save, const slp_cstack *target)
+{
+    transfer.base = base;
+    transfer.save = save;
+    transfer.target = target;
+    transfer.error = 0;
+    return (int)(intptr_t)slp_switch_stack(transfer_callback, NULL);
+}
+
+void
+slp_cstack_clear(slp_cstack *cst)
+{
+    free(cst->data);
+    cst->data = NULL;
+    cst->capacity = 0;
+    cst->size = 0;
+    cst->sp = NULL;
+}
