@@ -9,17 +9,44 @@ STACKLESS_INCLUDES=	-I$(srcdir)/Stackless/Include
 PY_CORE_CFLAGS+=	$(STACKLESS_INCLUDES)
 
 STACKLESS_HEADERS= \
-		$(srcdir)/Stackless/Include/stackless_version.h
+		$(srcdir)/Stackless/Include/pycore_stackless.h \
+		$(srcdir)/Stackless/Include/stackless_version.h \
+		$(srcdir)/Stackless/core/cstack.h \
+		$(srcdir)/Stackless/core/stackless_impl.h \
+		$(srcdir)/Stackless/platf/switch.h
 
 STACKLESS_OBJS= \
-		Stackless/module/_stacklessmodule.o
+		Stackless/core/bomb.o \
+		Stackless/core/channel.o \
+		Stackless/core/cstack.o \
+		Stackless/core/execstate.o \
+		Stackless/core/scheduler.o \
+		Stackless/core/tasklet.o \
+		Stackless/module/_stacklessmodule.o \
+		Stackless/platf/switch.o
 
 # Out-of-tree builds: configure does not create our object directories.
+# Py_BUILD_CORE_MODULE: Argument Clinic's code then makes its keyword
+# names at run time instead of using the interpreter's static strings,
+# whose table is generated from the upstream sources only.
 Stackless/%.o: $(srcdir)/Stackless/%.c
+	@mkdir -p $(@D)
+	$(CC) -c $(PY_CORE_CFLAGS) -DPy_BUILD_CORE_MODULE -o $@ $<
+
+Stackless/%.o: $(srcdir)/Stackless/%.S
 	@mkdir -p $(@D)
 	$(CC) -c $(PY_CORE_CFLAGS) -o $@ $<
 
-$(STACKLESS_OBJS) Python/getversion.o: $(STACKLESS_HEADERS)
+Stackless/platf/switch.o: $(srcdir)/Stackless/platf/switch_x86_64_sysv.S \
+		$(srcdir)/Stackless/platf/switch_aarch64_aapcs.S
+
+$(STACKLESS_OBJS) Python/getversion.o Python/pystate.o Python/ceval_gil.o: \
+		$(STACKLESS_HEADERS)
+
+# Argument Clinic for our files; its output is committed, as CPython's is.
+.PHONY: stackless-clinic
+stackless-clinic:
+	$(PYTHON_FOR_REGEN) $(srcdir)/Tools/clinic/clinic.py --make --srcdir $(srcdir)/Stackless
 
 # This file is included before the upstream Makefile names its first
 # target: leave the choice of the default goal (`all`) to it.

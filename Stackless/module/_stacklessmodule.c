@@ -1,9 +1,9 @@
 /* _stackless: the builtin half of the stackless module.
  *
  * Lib/stackless.py star-imports this module and adds what is easier to say
- * in Python (spec M-1).  This file is meant to stay a thin veneer over the
- * core in Stackless/core/: argument parsing (Argument Clinic) and the
- * module's attributes, no scheduling policy.
+ * in Python (spec M-1).  This file is a thin veneer over the core in
+ * Stackless/core/: argument parsing (Argument Clinic) and the module's
+ * attributes, no scheduling policy.
  *
  * The module is registered in the interpreter's table of builtin modules
  * (Modules/config.c.in, patch build-stackless-core.patch), like _imp and
@@ -12,17 +12,542 @@
 
 #include "Python.h"
 #include "stackless_version.h"
+#include "../core/stackless_impl.h"
+#include "pycore_interp.h"
+#include "pycore_pystate.h"
+#include "pycore_runtime.h"
+
+/*[clinic input]
+module _stackless
+[clinic start generated code]*/
+/*[clinic end generated code: output=da39a3ee5e6b4b0d input=9edda6c2b9dbd340]*/
+
+#include "clinic/_stacklessmodule.c.h"
+
+/*[clinic input]
+_stackless.getcurrent
+
+Return the running tasklet of the calling thread.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_getcurrent_impl(PyObject *module)
+/*[clinic end generated code: output=3d84a42402f64ac4 input=5215ef8346ffb514]*/
+{
+    return slp_get_current();
+}
+
+/*[clinic input]
+_stackless.getmain
+
+Return the main tasklet of the calling thread.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_getmain_impl(PyObject *module)
+/*[clinic end generated code: output=fe7a5f55def24434 input=77ce556ee9c7ff48]*/
+{
+    return slp_get_main();
+}
+
+/*[clinic input]
+_stackless.getruncount
+
+Return the number of tasklets in the calling thread's runqueue.
+
+The running tasklet counts; paused and blocked ones do not.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_getruncount_impl(PyObject *module)
+/*[clinic end generated code: output=b5ff8241c5526c18 input=cdbe17c75f1e7df6]*/
+{
+    Py_ssize_t n = slp_get_runcount();
+    if (n < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/*[clinic input]
+_stackless.getcurrentid
+
+Return the id of the running tasklet.
+
+A main tasklet has the id of its thread; the others an id derived from
+their address, which may be reused.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_getcurrentid_impl(PyObject *module)
+/*[clinic end generated code: output=becb72c2fdd3a578 input=3caf16bcceb97782]*/
+{
+    slp_thread *th = slp_thread_of(_PyThreadState_GET());
+    if (th == NULL || th->current == th->main) {
+        return PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    }
+    return PyLong_FromVoidPtr(th->current);
+}
+
+/*[clinic input]
+_stackless.schedule
+
+    retval: object = NULL
+
+Switch to the next runnable tasklet; the caller stays runnable.
+
+Returns retval (default: the current tasklet), or what somebody put in
+the caller's tempval meanwhile.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_schedule_impl(PyObject *module, PyObject *retval)
+/*[clinic end generated code: output=98eb8f0c7dadd984 input=c33beb2e9c6304ea]*/
+{
+    return slp_schedule(retval, 0);
+}
+
+/*[clinic input]
+_stackless.schedule_remove
+
+    retval: object = NULL
+
+Switch to the next runnable tasklet; the caller leaves the runqueue.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_schedule_remove_impl(PyObject *module, PyObject *retval)
+/*[clinic end generated code: output=c03d539a935c110a input=5589e4a7df045333]*/
+{
+    return slp_schedule(retval, 1);
+}
+
+/*[clinic input]
+_stackless.run
+
+    timeout: long = 0
+    threadblock: bool = False
+    soft: bool = False
+    ignore_nesting: bool = False
+    totaltimeout: bool = False
+
+Run the runqueue until it is empty, or for timeout ticks.
+
+The caller becomes a watchdog: it leaves the runqueue until the other
+tasklets have all ended, blocked or paused (then it returns None), or
+until a tasklet has run for `timeout` ticks (then it returns that
+tasklet, taken out of the runqueue).  An uncaught exception of a
+tasklet is raised here.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_run_impl(PyObject *module, long timeout, int threadblock,
+                    int soft, int ignore_nesting, int totaltimeout)
+/*[clinic end generated code: output=647a1c38e30519f7 input=e8d3803ff539465b]*/
+{
+    int flags = (threadblock ? PY_WATCHDOG_THREADBLOCK : 0)
+                | (soft ? PY_WATCHDOG_SOFT : 0)
+                | (ignore_nesting ? PY_WATCHDOG_IGNORE_NESTING : 0)
+                | (totaltimeout ? PY_WATCHDOG_TOTALTIMEOUT : 0);
+    return slp_run_watchdog(timeout, flags);
+}
+
+/*[clinic input]
+_stackless.switch_trap
+
+    change: int = 0
+    /
+
+Add change to the thread's switch trap level; returns the old level.
+
+While the level is positive, every switch raises RuntimeError.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_switch_trap_impl(PyObject *module, int change)
+/*[clinic end generated code: output=3676ee84561828e6 input=dd61f6059cb64bf1]*/
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    int old = th->switch_trap;
+    th->switch_trap += change;
+    return PyLong_FromLong(old);
+}
+
+/*[clinic input]
+_stackless.enable_softswitch
+
+    flag: object
+    /
+
+Query, or set, whether switches may be soft; returns the old setting.
+
+None only queries.  This build switches hard only, whatever the flag.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_enable_softswitch(PyObject *module, PyObject *flag)
+/*[clinic end generated code: output=4881144f78dc5e65 input=943ca0a426534c94]*/
+{
+    slp_interp *si = slp_get_interp(PyInterpreterState_Get());
+    if (si == NULL) {
+        return NULL;
+    }
+    int old = si->soft_switch;
+    if (flag != Py_None) {
+        int v = PyObject_IsTrue(flag);
+        if (v < 0) {
+            return NULL;
+        }
+        si->soft_switch = v;
+    }
+    return PyBool_FromLong(old);
+}
+
+static PyObject *
+swap_callable(PyObject **slot, PyObject *callable)
+{
+    if (callable == Py_None) {
+        callable = NULL;
+    }
+    if (callable != NULL && !PyCallable_Check(callable)) {
+        PyErr_SetString(PyExc_TypeError, "callable or None expected");
+        return NULL;
+    }
+    PyObject *old = *slot;
+    *slot = Py_XNewRef(callable);
+    return old != NULL ? old : Py_NewRef(Py_None);
+}
+
+/*[clinic input]
+_stackless.set_schedule_callback
+
+    callback: object
+    /
+
+Install callback(prev, next), called at every switch; None removes it.
+
+Returns the previous callback, or None.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_set_schedule_callback(PyObject *module, PyObject *callback)
+/*[clinic end generated code: output=ed39cae1f8b727f8 input=6eb7f66817512e6c]*/
+{
+    slp_interp *si = slp_get_interp(PyInterpreterState_Get());
+    return si != NULL ? swap_callable(&si->schedule_callback, callback) : NULL;
+}
+
+/*[clinic input]
+_stackless.get_schedule_callback
+
+Return the schedule callback, or None.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_get_schedule_callback_impl(PyObject *module)
+/*[clinic end generated code: output=516afa970c5ab071 input=c3d84a062c39d5bd]*/
+{
+    slp_interp *si = slp_get_interp(PyInterpreterState_Get());
+    if (si == NULL) {
+        return NULL;
+    }
+    return Py_NewRef(si->schedule_callback ? si->schedule_callback : Py_None);
+}
+
+/*[clinic input]
+_stackless.set_channel_callback
+
+    callback: object
+    /
+
+Install callback(channel, tasklet, sending, willblock); None removes it.
+
+It is called before every channel operation.  Returns the previous
+callback, or None.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_set_channel_callback(PyObject *module, PyObject *callback)
+/*[clinic end generated code: output=a333469f0c132b02 input=29a38bf8270d945e]*/
+{
+    slp_interp *si = slp_get_interp(PyInterpreterState_Get());
+    return si != NULL ? swap_callable(&si->channel_callback, callback) : NULL;
+}
+
+/*[clinic input]
+_stackless.get_channel_callback
+
+Return the channel callback, or None.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_get_channel_callback_impl(PyObject *module)
+/*[clinic end generated code: output=81e804164405ad63 input=c016201faa4e425b]*/
+{
+    slp_interp *si = slp_get_interp(PyInterpreterState_Get());
+    if (si == NULL) {
+        return NULL;
+    }
+    return Py_NewRef(si->channel_callback ? si->channel_callback : Py_None);
+}
+
+/*[clinic input]
+_stackless.set_error_handler
+
+    handler: object = None
+    /
+
+Install handler(type, value, traceback) for exceptions that end tasklets.
+
+None restores the default: the exception is raised in the main tasklet
+or the innermost run().  Returns the previous handler, or None.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_set_error_handler_impl(PyObject *module, PyObject *handler)
+/*[clinic end generated code: output=9bbc70434c72d8d0 input=366ba930ca364991]*/
+{
+    slp_interp *si = slp_get_interp(PyInterpreterState_Get());
+    return si != NULL ? swap_callable(&si->error_handler, handler) : NULL;
+}
+
+/*[clinic input]
+_stackless.get_thread_info
+
+    thread_id: object(c_default="NULL") = -1
+    flags: int = 0
+    /
+
+Return (main, current, runcount) of a thread of this interpreter.
+
+-1 means the calling thread.  main and current are None for a thread
+that has not used stackless.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
+                                int flags)
+/*[clinic end generated code: output=bae25accb8f877a8 input=a42d3ac776607072]*/
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    long tid = -1;
+    if (thread_id != NULL) {
+        if (!PyLong_Check(thread_id)) {
+            PyErr_SetString(PyExc_TypeError, "thread_id must be an integer");
+            return NULL;
+        }
+        tid = PyLong_AsLong(thread_id);
+        if (tid == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            tid = 0;
+        }
+    }
+    PyThreadState *target = NULL;
+    if (tid == -1) {
+        target = tstate;
+    }
+    else {
+        unsigned long utid = PyLong_AsUnsignedLongMask(thread_id);
+        for (PyThreadState *ts = PyInterpreterState_ThreadHead(tstate->interp);
+             ts != NULL; ts = PyThreadState_Next(ts))
+        {
+            if (ts->thread_id == utid) {
+                target = ts;
+                break;
+            }
+        }
+    }
+    if (target == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Thread id not found");
+        return NULL;
+    }
+    slp_thread *th = target == tstate ? slp_get_thread() : slp_thread_of(target);
+    if (th == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        return Py_BuildValue("(OOi)", Py_None, Py_None, 0);
+    }
+    PyObject *current = th->runcount > 0 || th->current == th->main
+                        ? (PyObject *)th->current : Py_None;
+    return Py_BuildValue("(OOn)", th->main ? (PyObject *)th->main : Py_None,
+                         current ? current : Py_None, th->runcount);
+}
+
+/*[clinic input]
+_stackless.getthreads
+
+Return the ids of the interpreter's threads, the main thread first.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_getthreads_impl(PyObject *module)
+/*[clinic end generated code: output=9989cfc171458475 input=6633f30fc7f4fdde]*/
+{
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        return NULL;
+    }
+    unsigned long main_id = interp->threads.main != NULL
+                            ? interp->threads.main->thread_id
+                            : _PyRuntime.main_thread;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
+         ts != NULL; ts = PyThreadState_Next(ts))
+    {
+        PyObject *id = PyLong_FromUnsignedLong(ts->thread_id);
+        if (id == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        int r = ts->thread_id == main_id ? PyList_Insert(list, 0, id)
+                                         : PyList_Append(list, id);
+        Py_DECREF(id);
+        if (r < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+/*[clinic input]
+_stackless.getdebug
+
+Return True in a debug build of the interpreter.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_getdebug_impl(PyObject *module)
+/*[clinic end generated code: output=a62671d06fe06b64 input=1738f07f3934b480]*/
+{
+#ifdef Py_DEBUG
+    Py_RETURN_TRUE;
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
+/*[clinic input]
+_stackless.getuncollectables
+
+Return the tasklets whose C stack could not be ended.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_getuncollectables_impl(PyObject *module)
+/*[clinic end generated code: output=570a9670d22a622b input=ab1516e3569add6a]*/
+{
+    /* A tasklet that survives its kill at deallocation keeps its stack
+     * copy in no list: there are none to report. */
+    return PyList_New(0);
+}
+
+static PyObject *
+pickle_flags_update(long *flags, long new_flags, long mask)
+{
+    long old = *flags;
+    if (new_flags != -1) {
+        if (new_flags < -1 || (new_flags & mask) > 7) {
+            PyErr_SetString(PyExc_ValueError,
+                            "you must not set an undefined pickle-flag");
+            return NULL;
+        }
+        *flags = (*flags & ~mask) | (new_flags & mask);
+    }
+    return PyLong_FromLong(old);
+}
+
+/*[clinic input]
+_stackless.pickle_flags
+
+    new_flags: long = -1
+    mask: long = -1
+
+Return, and change, the pickle flags of the calling thread.
+
+flags = (flags & ~mask) | (new_flags & mask), unless new_flags is -1.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_pickle_flags_impl(PyObject *module, long new_flags, long mask)
+/*[clinic end generated code: output=fd773a5b06ab0c48 input=e536de509e2d3c81]*/
+{
+    slp_thread *th = slp_get_thread();
+    return th != NULL ? pickle_flags_update(&th->pickle_flags, new_flags, mask)
+                      : NULL;
+}
+
+/*[clinic input]
+_stackless.pickle_flags_default
+
+    new_default: long = -1
+    mask: long = -1
+
+Return, and change, the pickle flags new threads start with.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_pickle_flags_default_impl(PyObject *module, long new_default,
+                                     long mask)
+/*[clinic end generated code: output=60e5303388b2dee1 input=c64c3c348c490690]*/
+{
+    slp_interp *si = slp_get_interp(PyInterpreterState_Get());
+    return si != NULL
+           ? pickle_flags_update(&si->pickle_flags_default, new_default, mask)
+           : NULL;
+}
+
+static PyMethodDef _stackless_methods[] = {
+    _STACKLESS_GETCURRENT_METHODDEF
+    _STACKLESS_GETMAIN_METHODDEF
+    _STACKLESS_GETRUNCOUNT_METHODDEF
+    _STACKLESS_GETCURRENTID_METHODDEF
+    _STACKLESS_SCHEDULE_METHODDEF
+    _STACKLESS_SCHEDULE_REMOVE_METHODDEF
+    _STACKLESS_RUN_METHODDEF
+    _STACKLESS_SWITCH_TRAP_METHODDEF
+    _STACKLESS_ENABLE_SOFTSWITCH_METHODDEF
+    _STACKLESS_SET_SCHEDULE_CALLBACK_METHODDEF
+    _STACKLESS_GET_SCHEDULE_CALLBACK_METHODDEF
+    _STACKLESS_SET_CHANNEL_CALLBACK_METHODDEF
+    _STACKLESS_GET_CHANNEL_CALLBACK_METHODDEF
+    _STACKLESS_SET_ERROR_HANDLER_METHODDEF
+    _STACKLESS_GET_THREAD_INFO_METHODDEF
+    _STACKLESS_GETTHREADS_METHODDEF
+    _STACKLESS_GETDEBUG_METHODDEF
+    _STACKLESS_GETUNCOLLECTABLES_METHODDEF
+    _STACKLESS_PICKLE_FLAGS_METHODDEF
+    _STACKLESS_PICKLE_FLAGS_DEFAULT_METHODDEF
+    {NULL, NULL}
+};
 
 PyDoc_STRVAR(module_doc,
-"Builtin support for the stackless module; import stackless instead.\n\
-\n\
-__version__ -- the version of Stackless (not of Python)");
+"Builtin support for the stackless module; import stackless instead.");
 
 static int
 _stackless_exec(PyObject *module)
 {
     if (PyModule_AddStringConstant(module, "__version__",
                                    STACKLESS_VERSION) < 0) {
+        return -1;
+    }
+    if (PyModule_AddType(module, &PyTasklet_Type) < 0
+        || PyModule_AddType(module, &PyChannel_Type) < 0
+        || PyModule_AddType(module, &PyBomb_Type) < 0)
+    {
+        return -1;
+    }
+    if (PyModule_AddObjectRef(module, "TaskletExit", PyExc_TaskletExit) < 0) {
+        return -1;
+    }
+    if (PyModule_AddIntConstant(module, "PICKLEFLAGS_PRESERVE_TRACING_STATE", 1) < 0
+        || PyModule_AddIntConstant(module, "PICKLEFLAGS_PRESERVE_AG_FINALIZER", 2) < 0
+        || PyModule_AddIntConstant(module, "PICKLEFLAGS_RESET_AG_FINALIZER", 4) < 0)
+    {
         return -1;
     }
     return 0;
@@ -40,6 +565,7 @@ static struct PyModuleDef _stacklessmodule = {
     .m_name = "_stackless",
     .m_doc = module_doc,
     .m_size = 0,
+    .m_methods = _stackless_methods,
     .m_slots = _stackless_slots,
 };
 

@@ -1,0 +1,586 @@
+/* The channel type (spec C).
+ *
+ * Layout.  A channel is a FIFO queue of blocked tasklets, linked through
+ * their next/prev fields (head first, not circular), and a balance:
+ *
+ *     balance > 0    `balance` senders wait, each with its value in its
+ *                    tempval
+ *     balance < 0    -balance receivers wait
+ *     balance == 0   the queue is empty
+ *
+ * Invariants between operations: the queue holds exactly |balance|
+ * tasklets, all blocked in the direction of the sign of balance, each
+ * with t->channel == this channel (a strong reference) and t->blocked
+ * == +1 (send) or -1 (receive); the queue holds a strong reference to
+ * each.  Senders and receivers never wait together.
+ *
+ * An operation (C-13) that finds a partner waiting takes the first one
+ * out and hands the value over directly: the receiver's tempval gets it,
+ * the sender's becomes None.  Preference decides who runs first.  An
+ * operation without a partner blocks: the caller leaves the runqueue,
+ * joins the queue, and the scheduler runs somebody else; the partner that
+ * comes later does the hand-over and makes it runnable.
+ */
+
+#include "stackless_impl.h"
+#include "pycore_pyerrors.h"
+
+/*[clinic input]
+module _stackless
+class _stackless.channel "PyChannelObject *" "&PyChannel_Type"
+[clinic start generated code]*/
+/*[clinic end generated code: output=da39a3ee5e6b4b0d input=96fa21ca6257bf27]*/
+
+#include "clinic/channel.c.h"
+
+/* --- the queue ---------------------------------------------------------- */
+
+static void
+queue_append(PyChannelObject *ch, PyTaskletObject *t, int dir)
+{
+    assert(t->next == NULL && t->prev == NULL && !t->in_runqueue);
+    t->prev = ch->tail;
+    if (ch->tail != NULL) {
+        ch->tail->next = t;
+    }
+    else {
+        ch->head = t;
+    }
+    ch->tail = t;
+    ch->balance += dir;
+    t->blocked = dir;
+    t->channel = (PyChannelObject *)Py_NewRef(ch);
+    Py_INCREF(t);
+}
+
+/* Unlink t; the queue's reference goes to the caller. */
+static void
+queue_unlink(PyChannelObject *ch, PyTaskletObject *t)
+{
+    assert(t->channel == ch && t->blocked != 0);
+    if (t->prev != NULL) {
+        t->prev->next = t->next;
+    }
+    else {
+        ch->head = t->next;
+    }
+    if (t->next != NULL) {
+        t->next->prev = t->prev;
+    }
+    else {
+        ch->tail = t->prev;
+    }
+    t->next = t->prev = NULL;
+    ch->balance -= t->blocked;
+    t->blocked = 0;
+    t->channel = NULL;
+    Py_DECREF(ch);
+}
+
+/* For kill, throw and the scheduler: t leaves its channel (paused). */
+void
+slp_channel_remove_blocked(PyTaskletObject *t)
+{
+    queue_unlink(t->channel, t);
+    Py_DECREF(t);
+}
+
+/* --- the channel callback (D-4) ------------------------------------------ */
+
+static int in_channel_callback;
+
+static int
+call_channel_callback(PyChannelObject *ch, PyTaskletObject *t, int sending,
+                      int willblock)
+{
+    slp_interp *si = slp_get_interp(PyInterpreterState_Get());
+    if (si == NULL) {
+        return -1;
+    }
+    if (si->channel_callback == NULL) {
+        return 0;
+    }
+    PyObject *cb = Py_NewRef(si->channel_callback);
+    in_channel_callback++;
+    PyObject *res = PyObject_CallFunction(cb, "OOii", ch, t, sending,
+                                          willblock);
+    in_channel_callback--;
+    if (res == NULL) {
+        PyErr_FormatUnraisable("Error in channel callback %R", cb);
+    }
+    Py_XDECREF(res);
+    Py_DECREF(cb);
+    return 0;
+}
+
+/* --- the operation (C-13) ------------------------------------------------ */
+
+/* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
+ * receive, and `value` is NULL.  Returns None or the value received. */
+static PyObject *
+channel_action(PyChannelObject *ch, int dir, PyObject *value)
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    if (in_channel_callback) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Recursive channel call due to callbacks!");
+        return NULL;
+    }
+    PyTaskletObject *cur = th->current;
+    int partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
+
+    if (call_channel_callback(ch, cur, dir > 0, !partner_waiting) < 0) {
+        return NULL;
+    }
+
+    if (partner_waiting) {
+        PyTaskletObject *p = ch->head;
+        int same_thread = p->thread == th;
+        int run_partner = same_thread && !ch->schedule_all
+                          && ch->preference == -dir;
+        if (same_thread && (ch->schedule_all || run_partner)
+            && slp_check_switch_trap(th) < 0)
+        {
+            return NULL;
+        }
+        queue_unlink(ch, p);            /* its reference is ours now */
+        PyObject *result;
+        if (dir > 0) {
+            Py_SETREF(p->tempval, Py_NewRef(value));
+            result = Py_NewRef(Py_None);
+        }
+        else {
+            result = p->tempval;
+            p->tempval = Py_NewRef(Py_None);
+        }
+        if (p->thread == NULL) {
+            Py_DECREF(p);
+            Py_DECREF(result);
+            PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
+            return NULL;
+        }
+        if (!same_thread) {
+            slp_runqueue_append(p->thread, p);
+            slp_wake_thread(p->thread);
+            Py_DECREF(p);
+        }
+        else if (ch->schedule_all) {
+            slp_runqueue_append(th, p);
+            Py_DECREF(p);
+            /* The caller yields to its successor and stays runnable. */
+            Py_SETREF(cur->tempval, Py_NewRef(Py_None));
+            PyObject *res = slp_switch_to(th, cur->next);
+            if (res == NULL) {
+                Py_DECREF(result);
+                return NULL;
+            }
+            Py_DECREF(res);
+        }
+        else if (run_partner) {
+            /* The partner runs now, right after the caller; the caller
+             * resumes after a full cycle. */
+            p->prev = cur;
+            p->next = cur->next;
+            cur->next->prev = p;
+            cur->next = p;
+            p->in_runqueue = 1;
+            th->runcount++;     /* the reference moves to the runqueue */
+            PyObject *res = slp_switch_to(th, p);
+            if (res == NULL) {
+                Py_DECREF(result);
+                return NULL;
+            }
+            Py_DECREF(res);
+        }
+        else {
+            slp_runqueue_append(th, p);
+            Py_DECREF(p);
+        }
+        if (dir < 0 && PyBomb_Check(result)) {
+            slp_bomb_explode(result);
+            Py_DECREF(result);
+            return NULL;
+        }
+        return result;
+    }
+
+    /* No partner: block. */
+    if (cur->block_trap) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "this tasklet does not like to be blocked.");
+        return NULL;
+    }
+    if (ch->closing) {
+        PyErr_SetString(PyExc_ValueError,
+                        "Send/receive operation on a closed channel");
+        return NULL;
+    }
+    if (slp_check_switch_trap(th) < 0) {
+        return NULL;
+    }
+    /* Join the queue first: while this thread waits for others (S-12),
+     * they must find the tasklet there. */
+    slp_runqueue_remove(th, cur);       /* `current` keeps it alive */
+    Py_SETREF(cur->tempval, Py_NewRef(dir > 0 ? value : Py_None));
+    queue_append(ch, cur, dir);
+    PyTaskletObject *next = slp_next_after_leaving(th, cur);
+    if (next == NULL) {
+        /* Deadlock: the tasklet stays unblocked, as it was. */
+        if (cur->blocked) {
+            slp_channel_remove_blocked(cur);
+        }
+        Py_SETREF(cur->tempval, Py_NewRef(Py_None));
+        if (!cur->in_runqueue) {
+            slp_runqueue_append(th, cur);
+        }
+        th->head = cur;
+        return NULL;
+    }
+    return slp_switch_to(th, next);
+}
+
+/*[clinic input]
+_stackless.channel.send
+
+    value: object
+    /
+
+Send a value over the channel; blocks until a receiver takes it.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_channel_send(PyChannelObject *self, PyObject *value)
+/*[clinic end generated code: output=a0bb40946bba3e88 input=194f36497747828a]*/
+{
+    return channel_action(self, 1, value);
+}
+
+/*[clinic input]
+_stackless.channel.receive
+
+Receive a value; blocks until a sender provides one.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_channel_receive_impl(PyChannelObject *self)
+/*[clinic end generated code: output=2836ac708cdd3cf6 input=70a72efa72393ac9]*/
+{
+    return channel_action(self, -1, NULL);
+}
+
+static PyObject *
+send_bomb(PyChannelObject *self, PyObject *bomb)
+{
+    if (bomb == NULL) {
+        return NULL;
+    }
+    PyObject *res = channel_action(self, 1, bomb);
+    Py_DECREF(bomb);
+    return res;
+}
+
+/*[clinic input]
+_stackless.channel.send_exception
+
+    exc: object
+    /
+    *args: object
+
+Send exc(*args): the receiver raises it.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_channel_send_exception_impl(PyChannelObject *self, PyObject *exc,
+                                       PyObject *args)
+/*[clinic end generated code: output=8a444e89053b2841 input=a5460a66e8afe704]*/
+{
+    if (!PyExceptionClass_Check(exc)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "exc must be a subclass of BaseException");
+        return NULL;
+    }
+    return send_bomb(self, slp_bomb_from_raise_args(exc, args, NULL));
+}
+
+/*[clinic input]
+_stackless.channel.send_throw
+
+    exc: object
+    val: object = None
+    tb: object = None
+
+Send an exception, with the rules of `raise`: the receiver raises it.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_channel_send_throw_impl(PyChannelObject *self, PyObject *exc,
+                                   PyObject *val, PyObject *tb)
+/*[clinic end generated code: output=2d50a8e6b763034a input=e725a10b8da2c6d6]*/
+{
+    return send_bomb(self, slp_bomb_from_raise_args(exc, val, tb));
+}
+
+/*[clinic input]
+_stackless.channel.send_sequence
+
+    seq: object
+    /
+
+Send each item of an iterable; returns how many were sent.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_channel_send_sequence(PyChannelObject *self, PyObject *seq)
+/*[clinic end generated code: output=9fb49b2376d8f0ea input=2a8aecc5be331587]*/
+{
+    PyObject *it = PyObject_GetIter(seq);
+    if (it == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = 0;
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        PyObject *res = channel_action(self, 1, item);
+        Py_DECREF(item);
+        if (res == NULL) {
+            Py_DECREF(it);
+            return NULL;
+        }
+        Py_DECREF(res);
+        n++;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/*[clinic input]
+_stackless.channel.close
+
+Refuse operations that would block from now on.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_channel_close_impl(PyChannelObject *self)
+/*[clinic end generated code: output=01f7c2f0b13c5e16 input=12d852bc5d6edc20]*/
+{
+    self->closing = 1;
+    Py_RETURN_NONE;
+}
+
+/*[clinic input]
+_stackless.channel.open
+
+Undo close().
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_channel_open_impl(PyChannelObject *self)
+/*[clinic end generated code: output=0e807be490b9a82a input=138d2f97e6814c6b]*/
+{
+    self->closing = 0;
+    Py_RETURN_NONE;
+}
+
+/* --- iteration (C-7) ------------------------------------------------------ */
+
+static PyObject *
+channel_iternext(PyChannelObject *self)
+{
+    if (self->closing && self->balance <= 0) {
+        return NULL;    /* StopIteration */
+    }
+    PyObject *res = channel_action(self, -1, NULL);
+    if (res == NULL && PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        /* A sender ended the iteration: send_exception(StopIteration). */
+        PyErr_Clear();
+    }
+    return res;
+}
+
+/* --- attributes ----------------------------------------------------------- */
+
+static PyObject *
+channel_get_balance(PyChannelObject *self, void *c)
+{
+    return PyLong_FromSsize_t(self->balance);
+}
+
+static PyObject *
+channel_get_preference(PyChannelObject *self, void *c)
+{
+    return PyLong_FromLong(self->preference);
+}
+
+static int
+channel_set_preference(PyChannelObject *self, PyObject *value, void *c)
+{
+    if (value == NULL || !PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "preference must be set to an integer");
+        return -1;
+    }
+    int overflow;
+    long v = PyLong_AsLongAndOverflow(value, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow) {
+        v = overflow;
+    }
+    self->preference = v > 0 ? 1 : v < 0 ? -1 : 0;
+    return 0;
+}
+
+static PyObject *
+channel_get_schedule_all(PyChannelObject *self, void *c)
+{
+    return PyLong_FromLong(self->schedule_all);
+}
+
+static int
+channel_set_schedule_all(PyChannelObject *self, PyObject *value, void *c)
+{
+    if (value == NULL || !PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "schedule_all must be set to a bool or integer");
+        return -1;
+    }
+    int v = PyObject_IsTrue(value);
+    if (v < 0) {
+        return -1;
+    }
+    self->schedule_all = v;
+    return 0;
+}
+
+static PyObject *
+channel_get_closing(PyChannelObject *self, void *c)
+{
+    return PyBool_FromLong(self->closing);
+}
+
+static PyObject *
+channel_get_closed(PyChannelObject *self, void *c)
+{
+    return PyBool_FromLong(self->closing && self->balance == 0);
+}
+
+static PyObject *
+channel_get_queue(PyChannelObject *self, void *c)
+{
+    return Py_NewRef(self->head != NULL ? (PyObject *)self->head : Py_None);
+}
+
+static PyGetSetDef channel_getset[] = {
+    {"balance", (getter)channel_get_balance, NULL,
+     "Waiting senders (> 0), or minus the waiting receivers (< 0)."},
+    {"preference", (getter)channel_get_preference,
+     (setter)channel_set_preference,
+     "-1: the receiver runs first (default), 1: the sender, 0: neither."},
+    {"schedule_all", (getter)channel_get_schedule_all,
+     (setter)channel_set_schedule_all,
+     "If 1, every operation schedules (overrides preference)."},
+    {"closing", (getter)channel_get_closing, NULL,
+     "True after close(): operations that would block raise ValueError."},
+    {"closed", (getter)channel_get_closed, NULL,
+     "True if closing and nobody waits."},
+    {"queue", (getter)channel_get_queue, NULL,
+     "The first waiting tasklet, or None; walk the rest with .next."},
+    {NULL}
+};
+
+/* --- the object --------------------------------------------------------- */
+
+static PyObject *
+channel_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyChannelObject *ch = (PyChannelObject *)type->tp_alloc(type, 0);
+    if (ch == NULL) {
+        return NULL;
+    }
+    ch->preference = -1;
+    return (PyObject *)ch;
+}
+
+static int
+channel_traverse(PyChannelObject *ch, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(ch));
+    for (PyTaskletObject *t = ch->head; t != NULL; t = t->next) {
+        Py_VISIT(t);
+    }
+    return 0;
+}
+
+/* Cleared by the collector: closing, and the waiting tasklets are let go,
+ * paused (C-1). */
+static int
+channel_clear(PyChannelObject *ch)
+{
+    ch->closing = 1;
+    while (ch->head != NULL) {
+        slp_channel_remove_blocked(ch->head);
+    }
+    return 0;
+}
+
+static void
+channel_dealloc(PyChannelObject *ch)
+{
+    PyObject_GC_UnTrack(ch);
+    if (ch->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)ch);
+    }
+    /* Blocked tasklets hold a reference: the queue is empty here. */
+    assert(ch->head == NULL);
+    Py_TYPE(ch)->tp_free((PyObject *)ch);
+}
+
+static PyObject *
+channel_repr(PyChannelObject *ch)
+{
+    return PyUnicode_FromFormat("<%s object at %p, balance %zd%s>",
+                                Py_TYPE(ch)->tp_name, ch, ch->balance,
+                                ch->closing ? ", closing" : "");
+}
+
+static PyMethodDef channel_methods[] = {
+    _STACKLESS_CHANNEL_SEND_METHODDEF
+    _STACKLESS_CHANNEL_RECEIVE_METHODDEF
+    _STACKLESS_CHANNEL_SEND_EXCEPTION_METHODDEF
+    _STACKLESS_CHANNEL_SEND_THROW_METHODDEF
+    _STACKLESS_CHANNEL_SEND_SEQUENCE_METHODDEF
+    _STACKLESS_CHANNEL_CLOSE_METHODDEF
+    _STACKLESS_CHANNEL_OPEN_METHODDEF
+    {NULL}
+};
+
+PyDoc_STRVAR(channel_doc,
+"channel()\n\
+--\n\
+\n\
+A rendezvous between tasklets: send() blocks until a receiver takes the\n\
+value, receive() until a sender provides one.");
+
+PyTypeObject PyChannel_Type = {
+    PyVarObject_HEAD_INIT(&PyType_Type, 0)
+    .tp_name = "_stackless.channel",
+    .tp_basicsize = sizeof(PyChannelObject),
+    .tp_dealloc = (destructor)channel_dealloc,
+    .tp_repr = (reprfunc)channel_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = channel_doc,
+    .tp_traverse = (traverseproc)channel_traverse,
+    .tp_clear = (inquiry)channel_clear,
+    .tp_weaklistoffset = offsetof(PyChannelObject, weakreflist),
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)channel_iternext,
+    .tp_methods = channel_methods,
+    .tp_getset = channel_getset,
+    .tp_new = channel_new,
+};

@@ -1,0 +1,124 @@
+/* What a tasklet takes with it.
+ *
+ * Every field of a PyThreadState that describes the code running on it,
+ * rather than the OS thread, is saved here when a tasklet is switched out
+ * and restored when it is switched in.  This is the only file that knows
+ * which fields those are (see the design notes on CPython 3.13, section 3):
+ *
+ *   current_frame            the top of the tasklet's frame chain; the
+ *                            chain of a suspended tasklet is reachable
+ *                            from no thread, so no frame walker sees it
+ *   datastack_chunk/top/limit  the tasklet's own chunks of frames
+ *   py_recursion_remaining   saved as a depth: the limit may change while
+ *                            the tasklet sleeps (sys.setrecursionlimit)
+ *   c_recursion_remaining    per C stack, and each tasklet has its own
+ *   recursion_headroom       nonzero only while raising RecursionError
+ *   exc_info, exc_state      the handled exceptions; exc_state is copied
+ *                            by value, since running generators point at
+ *                            &tstate->exc_state
+ *   context (+context_ver)   contextvars: each tasklet has its own current
+ *                            context; the version is bumped so that
+ *                            ContextVar caches notice the change
+ *   tracing, what_event      set while a monitoring callback runs
+ *   delete_later             the trashcan's list, per C stack
+ *
+ * Not here, because they are the thread's: the thread id, the GIL state,
+ * the thread's dict, async exceptions, async generator hooks, and the
+ * trace and profile functions, whose per-tasklet handling (spec D-1) is
+ * the scheduler's business.
+ */
+
+#include "stackless_impl.h"
+#include "pycore_obmalloc.h"      // _PyObject_VirtualFree()
+
+void
+slp_execstate_save(PyThreadState *ts, slp_execstate *st)
+{
+    st->current_frame = ts->current_frame;
+    st->datastack_chunk = ts->datastack_chunk;
+    st->datastack_top = ts->datastack_top;
+    st->datastack_limit = ts->datastack_limit;
+    st->py_recursion_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
+    st->c_recursion_remaining = ts->c_recursion_remaining;
+    st->recursion_headroom = ts->recursion_headroom;
+    st->exc_info = ts->exc_info == &ts->exc_state ? NULL : ts->exc_info;
+    st->exc_state = ts->exc_state;
+    st->context = ts->context;              /* the reference moves */
+    st->tracing = ts->tracing;
+    st->what_event = ts->what_event;
+    st->delete_later = ts->delete_later;
+
+    ts->current_frame = NULL;
+    ts->datastack_chunk = NULL;
+    ts->datastack_top = NULL;
+    ts->datastack_limit = NULL;
+    ts->exc_state.exc_value = NULL;
+    ts->exc_state.previous_item = NULL;
+    ts->exc_info = &ts->exc_state;
+    ts->context = NULL;
+    ts->delete_later = NULL;
+}
+
+void
+slp_execstate_restore(PyThreadState *ts, slp_execstate *st)
+{
+    assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
+    assert(ts->exc_state.exc_value == NULL && ts->context == NULL);
+    ts->current_frame = st->current_frame;
+    ts->datastack_chunk = st->datastack_chunk;
+    ts->datastack_top = st->datastack_top;
+    ts->datastack_limit = st->datastack_limit;
+    ts->py_recursion_remaining = ts->py_recursion_limit - st->py_recursion_depth;
+    ts->c_recursion_remaining = st->c_recursion_remaining;
+    ts->recursion_headroom = st->recursion_headroom;
+    ts->exc_state = st->exc_state;
+    ts->exc_info = st->exc_info == NULL ? &ts->exc_state : st->exc_info;
+    ts->context = st->context;
+    ts->context_ver++;
+    ts->tracing = st->tracing;
+    ts->what_event = st->what_event;
+    ts->delete_later = st->delete_later;
+
+    memset(st, 0, sizeof(*st));
+}
+
+void
+slp_execstate_init(slp_execstate *st, PyThreadState *ts, PyObject *context)
+{
+    memset(st, 0, sizeof(*st));
+    st->py_recursion_depth = 0;
+    /* A new tasklet starts where the thread's snapshot was taken: its C
+     * recursion budget is the one the thread had there, minus nothing. */
+    st->c_recursion_remaining = ts->c_recursion_remaining;
+    st->what_event = -1;
+    st->context = Py_XNewRef(context);
+}
+
+void
+slp_execstate_clear(slp_execstate *st)
+{
+    /* A dead tasklet has no frames left: only its chunks remain. */
+    assert(st->current_frame == NULL);
+    _PyStackChunk *chunk = st->datastack_chunk;
+    while (chunk != NULL) {
+        _PyStackChunk *prev = chunk->previous;
+        _PyObject_VirtualFree(chunk, chunk->size);
+        chunk = prev;
+    }
+    st->datastack_chunk = NULL;
+    st->datastack_top = NULL;
+    st->datastack_limit = NULL;
+    Py_CLEAR(st->exc_state.exc_value);
+    Py_CLEAR(st->context);
+}
+
+int
+slp_execstate_traverse(slp_execstate *st, visitproc visit, void *arg)
+{
+    /* Frames of a hard-switched tasklet are not traversed: the C stack
+     * they were suspended on holds references of its own, which the
+     * collector cannot see, so they stay roots. */
+    Py_VISIT(st->exc_state.exc_value);
+    Py_VISIT(st->context);
+    return 0;
+}

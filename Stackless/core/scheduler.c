@@ -1,0 +1,836 @@
+/* The scheduler: one runqueue per OS thread, and the switch.
+ *
+ * Design
+ * ------
+ * Each thread that uses stackless gets an slp_thread, hung on its
+ * PyThreadState (patch thread-state-hooks.patch).  It is made on first
+ * use, together with the thread's main tasklet, which stands for the code
+ * that was already running: it is current and alone in the runqueue.
+ *
+ * The runqueue is a circular list of tasklets linked by next/prev; `head`
+ * is the tasklet running now or, while a switch is under way, the one to
+ * run next.  Appending puts a tasklet just before head, so it runs last
+ * in this cycle.  Between operations the invariant is
+ *
+ *     current is runnable  <=>  head == current
+ *
+ * and a switch restores it: the tasklet switched to becomes head (it is
+ * inserted there if it was in no chain).  `runcount` counts the runqueue.
+ *
+ * A switch (slp_switch_to) is made in three steps:
+ *   1. the caller puts the current tasklet where it belongs: left in the
+ *      runqueue (schedule), in a channel's queue (blocking), in no chain
+ *      (paused: schedule_remove, switch, run);
+ *   2. the thread-state fields of the current tasklet are saved
+ *      (execstate.c) and those of the next one installed;
+ *   3. the C stack is switched (cstack.c): hard switching, the slice of
+ *      the C stack between the tasklet's stack pointer and the thread's
+ *      stack base is copied out and the next one's copied in.  A tasklet
+ *      that never ran starts from the thread's snapshot, a stack slice
+ *      taken near the base when the thread's state was made; it calls
+ *      its function from there and never returns into C code below.
+ * The code that resumes returns from its own slp_switch_to with its
+ * tempval: the value it was sent, or a bomb, which is raised.
+ *
+ * Who runs when the current tasklet leaves the runqueue (blocking,
+ * schedule_remove, run, ending): the head, if the runqueue is not empty;
+ * else W, the innermost watchdog (a tasklet inside run()) or main, if W
+ * is paused; else the operation fails with "Deadlock" and the tasklet
+ * stays where it was (spec S-12).
+ *
+ * A tasklet ends when its function returns or raises (S-9, S-11): its
+ * result is dropped, TaskletExit is swallowed, any other exception goes
+ * to the error handler or, as a bomb, to W, which runs at once and raises
+ * it.  The dead tasklet's data stack is freed and its C stack abandoned.
+ *
+ * Reference counts: `current` is a strong reference, and the runqueue
+ * holds one per tasklet.  The old current's reference is dropped by the
+ * code that resumes after a switch (pending_decref), never on the stack
+ * of a tasklet that is leaving it.
+ */
+
+#include "stackless_impl.h"
+#include "pycore_stackless.h"
+#include "pycore_ceval.h"         // _Py_set_eval_breaker_bit()
+#include "pycore_interp.h"
+#include "pycore_pyerrors.h"
+#include "pycore_tstate.h"        // _PyThreadStateImpl
+
+#if defined(__GNUC__)
+#  define SLP_NOINLINE __attribute__((noinline))
+#  define SLP_NORETURN __attribute__((noreturn))
+#else
+#  define SLP_NOINLINE
+#  define SLP_NORETURN
+#endif
+
+/* The reference the old current held, dropped after the switch. */
+static _Thread_local PyObject *pending_decref;
+
+static void
+after_switch(void)
+{
+    PyObject *ob = pending_decref;
+    pending_decref = NULL;
+    Py_XDECREF(ob);
+}
+
+/* --- per-interpreter state -------------------------------------------- */
+
+slp_interp *
+slp_get_interp(PyInterpreterState *interp)
+{
+    slp_interp *si = interp->stackless;
+    if (si == NULL) {
+        si = PyMem_RawCalloc(1, sizeof(slp_interp));
+        if (si == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        si->soft_switch = 1;
+        interp->stackless = si;
+    }
+    return si;
+}
+
+void
+_PyStackless_InterpClear(PyInterpreterState *interp)
+{
+    slp_interp *si = interp->stackless;
+    if (si == NULL) {
+        return;
+    }
+    Py_CLEAR(si->schedule_callback);
+    Py_CLEAR(si->channel_callback);
+    Py_CLEAR(si->error_handler);
+    interp->stackless = NULL;
+    PyMem_RawFree(si);
+}
+
+/* --- the runqueue ------------------------------------------------------- */
+
+void
+slp_runqueue_append(slp_thread *th, PyTaskletObject *t)
+{
+    assert(!t->in_runqueue && t->next == NULL && t->prev == NULL);
+    PyTaskletObject *head = th->head;
+    if (head == NULL) {
+        t->next = t->prev = t;
+        th->head = t;
+    }
+    else {
+        t->prev = head->prev;
+        t->next = head;
+        head->prev->next = t;
+        head->prev = t;
+    }
+    t->in_runqueue = 1;
+    th->runcount++;
+    Py_INCREF(t);
+}
+
+/* Unlink t; the runqueue's reference goes to the caller. */
+static void
+runqueue_unlink(slp_thread *th, PyTaskletObject *t)
+{
+    assert(t->in_runqueue);
+    if (t->next == t) {
+        th->head = NULL;
+    }
+    else {
+        if (th->head == t) {
+            th->head = t->next;
+        }
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+    }
+    t->next = t->prev = NULL;
+    t->in_runqueue = 0;
+    th->runcount--;
+}
+
+void
+slp_runqueue_remove(slp_thread *th, PyTaskletObject *t)
+{
+    runqueue_unlink(th, t);
+    Py_DECREF(t);
+}
+
+/* --- thread state ------------------------------------------------------- */
+
+static PyTaskletObject *
+new_main_tasklet(slp_thread *th)
+{
+    PyTaskletObject *t = (PyTaskletObject *)PyTasklet_Type.tp_alloc(
+        &PyTasklet_Type, 0);
+    if (t == NULL) {
+        return NULL;
+    }
+    t->tempval = Py_NewRef(Py_None);
+    t->thread = th;
+    t->thread_id = th->thread_id;
+    t->state = SLP_STARTED;
+    t->is_main = 1;
+    return t;
+}
+
+static void run_new_tasklet(slp_thread *th) SLP_NORETURN;
+
+/* Take the snapshot new tasklets start from.  Returns normally once it is
+ * taken; every start of a tasklet resumes it a second time, and then it
+ * runs that tasklet and never returns. */
+static SLP_NOINLINE int
+take_snapshot(slp_thread *th)
+{
+    int r = slp_cstack_switch(th->cstack_base, &th->snapshot, NULL);
+    if (r == 1) {
+        /* th is the value it had when the snapshot was taken: ours. */
+        run_new_tasklet(th);
+    }
+    return r;
+}
+
+static SLP_NOINLINE slp_thread *
+thread_init(PyThreadState *tstate)
+{
+    /* The stack base: above take_snapshot()'s frame, which is below ours. */
+    char base_marker = 0;
+    slp_thread *th = PyMem_RawCalloc(1, sizeof(slp_thread));
+    if (th == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    th->tstate = tstate;
+    th->thread_id = tstate->thread_id;
+    th->tick_budget = -1;
+    th->cstack_base = &base_marker;
+    th->watchdogs = PyList_New(0);
+    slp_interp *si = slp_get_interp(tstate->interp);
+    if (th->watchdogs == NULL || si == NULL) {
+        goto error;
+    }
+    th->wakeup = PyThread_allocate_lock();
+    if (th->wakeup == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    PyThread_acquire_lock(th->wakeup, WAIT_LOCK);
+    th->pickle_flags = si->pickle_flags_default;
+    th->main = new_main_tasklet(th);
+    if (th->main == NULL) {
+        goto error;
+    }
+    th->current = (PyTaskletObject *)Py_NewRef(th->main);
+    slp_runqueue_append(th, th->main);
+    ((_PyThreadStateImpl *)tstate)->stackless = th;
+    th->snapshot_c_recursion = tstate->c_recursion_remaining;
+    if (take_snapshot(th) < 0) {
+        ((_PyThreadStateImpl *)tstate)->stackless = NULL;
+        PyErr_NoMemory();
+        goto error;
+    }
+    (void)base_marker;
+    return th;
+
+error:
+    if (th->main != NULL) {
+        if (th->main->in_runqueue) {
+            slp_runqueue_remove(th, th->main);
+        }
+        th->main->thread = NULL;
+        Py_CLEAR(th->current);
+        Py_CLEAR(th->main);
+    }
+    Py_XDECREF(th->watchdogs);
+    if (th->wakeup != NULL) {
+        PyThread_free_lock(th->wakeup);
+    }
+    PyMem_RawFree(th);
+    return NULL;
+}
+
+slp_thread *
+slp_thread_of(PyThreadState *tstate)
+{
+    return ((_PyThreadStateImpl *)tstate)->stackless;
+}
+
+slp_thread *
+slp_get_thread(void)
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    slp_thread *th = slp_thread_of(tstate);
+    if (th != NULL) {
+        return th;
+    }
+    return thread_init(tstate);
+}
+
+/* The thread ends (X-5): its tasklets become threadless.  The C stacks of
+ * suspended tasklets are abandoned with the thread. */
+void
+_PyStackless_ThreadClear(PyThreadState *tstate)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    if (th == NULL) {
+        return;
+    }
+    /* Unlink the runqueue; tasklets blocked in channels stay there. */
+    while (th->head != NULL) {
+        PyTaskletObject *t = th->head;
+        runqueue_unlink(th, t);
+        t->thread = NULL;
+        Py_DECREF(t);
+    }
+    if (th->main != NULL) {
+        th->main->thread = NULL;
+    }
+    if (th->current != NULL) {
+        th->current->thread = NULL;
+    }
+    Py_CLEAR(th->interrupted);
+    Py_CLEAR(th->watchdogs);
+    Py_CLEAR(th->current);
+    Py_CLEAR(th->main);
+}
+
+void
+_PyStackless_ThreadDelete(PyThreadState *tstate)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    if (th == NULL) {
+        return;
+    }
+    /* Tasklets that outlive the thread must not point at it. */
+    ((_PyThreadStateImpl *)tstate)->stackless = NULL;
+    slp_cstack_clear(&th->snapshot);
+    slp_cstack_clear(&th->graveyard);
+    if (th->wakeup != NULL) {
+        PyThread_release_lock(th->wakeup);
+        PyThread_free_lock(th->wakeup);
+    }
+    PyMem_RawFree(th);
+}
+
+/* --- switching ---------------------------------------------------------- */
+
+int
+slp_check_switch_trap(slp_thread *th)
+{
+    if (th->switch_trap > 0) {
+        PyErr_SetString(PyExc_RuntimeError, "switch_trap");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+call_schedule_callback(slp_thread *th, PyTaskletObject *prev,
+                       PyTaskletObject *next)
+{
+    slp_interp *si = th->tstate->interp->stackless;
+    if (si == NULL || si->schedule_callback == NULL) {
+        return;
+    }
+    PyObject *cb = Py_NewRef(si->schedule_callback);
+    PyObject *exc = PyErr_GetRaisedException();
+    th->switch_trap++;
+    PyObject *res = PyObject_CallFunctionObjArgs(
+        cb, prev != NULL ? (PyObject *)prev : Py_None,
+        next != NULL ? (PyObject *)next : Py_None, NULL);
+    th->switch_trap--;
+    if (res == NULL) {
+        PyErr_FormatUnraisable("Error in scheduling callback %R", cb);
+    }
+    Py_XDECREF(res);
+    Py_DECREF(cb);
+    PyErr_SetRaisedException(exc);
+}
+
+/* Take a resumed tasklet's tempval: the value its switch returns. */
+static PyObject *
+take_tempval(PyTaskletObject *t)
+{
+    PyObject *val = t->tempval;
+    t->tempval = Py_NewRef(Py_None);
+    if (PyBomb_Check(val)) {
+        slp_bomb_explode(val);
+        Py_DECREF(val);
+        return NULL;
+    }
+    return val;
+}
+
+/* The common part of every switch.  `dead`: the current tasklet ended,
+ * its state is cleared and its stack is not kept. */
+static PyObject *
+do_switch(slp_thread *th, PyTaskletObject *next, int dead)
+{
+    PyThreadState *tstate = th->tstate;
+    PyTaskletObject *prev = th->current;
+    const slp_cstack *target;
+    slp_cstack *save;
+
+    assert(next != prev && next->thread == th);
+    if (!next->in_runqueue) {
+        slp_runqueue_append(th, next);
+    }
+    th->head = next;
+    if (th->tick_budget >= 0
+        && !(th->watchdog_flags & PY_WATCHDOG_TOTALTIMEOUT))
+    {
+        th->tick_budget = th->tick_timeout;
+    }
+    call_schedule_callback(th, prev, next);
+
+    if (dead) {
+        save = &th->graveyard;
+    }
+    else {
+        slp_execstate_save(tstate, &prev->exec);
+        save = &prev->cstack;
+    }
+    if (next->state == SLP_BOUND) {
+        slp_execstate st;
+        slp_execstate_init(&st, tstate, next->context);
+        st.c_recursion_remaining = th->snapshot_c_recursion;
+        Py_CLEAR(next->context);
+        next->state = SLP_STARTED;
+        slp_execstate_restore(tstate, &st);
+        target = &th->snapshot;
+    }
+    else {
+        assert(next->state == SLP_STARTED);
+        slp_execstate_restore(tstate, &next->exec);
+        target = &next->cstack;
+    }
+    assert(pending_decref == NULL);
+    pending_decref = (PyObject *)prev;      /* the old current's reference */
+    th->current = (PyTaskletObject *)Py_NewRef(next);
+
+    if (slp_cstack_switch(th->cstack_base, save, target) < 0) {
+        Py_FatalError("Stackless: out of memory saving a tasklet's C stack");
+    }
+    /* Resumed: somebody switched back to prev. */
+    after_switch();
+    assert(th->current == prev);
+    return take_tempval(prev);
+}
+
+PyObject *
+slp_switch_to(slp_thread *th, PyTaskletObject *next)
+{
+    if (next == th->current) {
+        /* Made runnable again while its thread waited (S-12). */
+        if (!next->in_runqueue) {
+            slp_runqueue_append(th, next);
+        }
+        th->head = next;
+        return take_tempval(next);
+    }
+    return do_switch(th, next, 0);
+}
+
+/* --- who runs next ------------------------------------------------------ */
+
+static PyTaskletObject *
+innermost_watchdog(slp_thread *th)
+{
+    Py_ssize_t n = th->watchdogs != NULL ? PyList_GET_SIZE(th->watchdogs) : 0;
+    if (n > 0) {
+        return (PyTaskletObject *)PyList_GET_ITEM(th->watchdogs, n - 1);
+    }
+    return th->main;
+}
+
+static int
+is_paused(PyTaskletObject *t)
+{
+    return !t->in_runqueue && t->blocked == 0;
+}
+
+static int
+other_threads_exist(slp_thread *th)
+{
+    PyInterpreterState *interp = th->tstate->interp;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
+         ts != NULL; ts = PyThreadState_Next(ts))
+    {
+        if (ts != th->tstate) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Wait, without the GIL, until another thread makes one of our tasklets
+ * runnable (slp_wake_thread).  Returns -1 if no other thread is left. */
+static int
+wait_for_work(slp_thread *th)
+{
+    while (th->head == NULL) {
+        if (!other_threads_exist(th)) {
+            return -1;
+        }
+        th->waiting = 1;
+        Py_BEGIN_ALLOW_THREADS
+        /* Poll now and then: the other threads may end without a word. */
+        PyThread_acquire_lock_timed(th->wakeup, 100 * 1000, 0);
+        Py_END_ALLOW_THREADS
+        th->waiting = 0;
+        if (PyErr_CheckSignals() < 0) {
+            return -2;
+        }
+    }
+    return 0;
+}
+
+void
+slp_wake_thread(slp_thread *th)
+{
+    if (th->waiting) {
+        th->waiting = 0;
+        PyThread_release_lock(th->wakeup);
+    }
+}
+
+PyTaskletObject *
+slp_next_after_leaving(slp_thread *th, PyTaskletObject *leaving)
+{
+    if (th->head != NULL) {
+        return th->head;
+    }
+    PyTaskletObject *w = innermost_watchdog(th);
+    if (w != NULL && w != leaving && is_paused(w)) {
+        return w;
+    }
+    int r = wait_for_work(th);
+    if (r == 0) {
+        return th->head;
+    }
+    if (r == -1) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Deadlock: the last runnable tasklet cannot be blocked.");
+    }
+    return NULL;
+}
+
+/* Take a tasklet out of the channel it waits in (for kill, throw and the
+ * end of the last tasklet). */
+extern void slp_channel_remove_blocked(PyTaskletObject *t);
+
+/* --- tasklet start and end --------------------------------------------- */
+
+static void tasklet_end(slp_thread *th, PyTaskletObject *t, PyObject *result)
+    SLP_NORETURN;
+
+static void
+run_new_tasklet(slp_thread *th)
+{
+    after_switch();
+    PyTaskletObject *t = th->current;
+    PyObject *func = t->func, *args = t->args, *kwargs = t->kwargs;
+    t->func = t->args = t->kwargs = NULL;
+    PyObject *tempval = t->tempval;
+    t->tempval = Py_NewRef(Py_None);
+    PyObject *result;
+    if (PyBomb_Check(tempval)) {
+        result = slp_bomb_explode(tempval);
+    }
+    else {
+        result = PyObject_Call(func, args, kwargs);
+    }
+    Py_DECREF(tempval);
+    Py_XDECREF(func);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    tasklet_end(th, t, result);
+}
+
+/* S-11: what becomes of an exception that ends a tasklet.  Returns a bomb
+ * for W, or NULL if the exception was swallowed. */
+static PyObject *
+ending_exception(slp_thread *th)
+{
+    if (PyErr_ExceptionMatches(PyExc_TaskletExit)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (PyErr_ExceptionMatches(PyExc_SystemExit)) {
+        if (_Py_IsMainInterpreter(th->tstate->interp)
+            && th->thread_id == _PyRuntime.main_thread)
+        {
+            return slp_bomb_from_error();
+        }
+        if (!_Py_IsMainInterpreter(th->tstate->interp)
+            && th->tstate == th->tstate->interp->threads.main)
+        {
+            /* The initial thread of a subinterpreter: as any error. */
+        }
+        else {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    slp_interp *si = th->tstate->interp->stackless;
+    if (si != NULL && si->error_handler != NULL) {
+        PyObject *handler = Py_NewRef(si->error_handler);
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *tb = PyException_GetTraceback(exc);
+        PyObject *res = PyObject_CallFunctionObjArgs(
+            handler, (PyObject *)Py_TYPE(exc), exc,
+            tb != NULL ? tb : Py_None, NULL);
+        Py_XDECREF(tb);
+        Py_DECREF(exc);
+        Py_DECREF(handler);
+        if (res != NULL) {
+            Py_DECREF(res);
+            return NULL;
+        }
+    }
+    return slp_bomb_from_error();
+}
+
+static void
+tasklet_end(slp_thread *th, PyTaskletObject *t, PyObject *result)
+{
+    PyObject *bomb = NULL;
+    PyThreadState *tstate = th->tstate;
+
+    if (result != NULL) {
+        Py_DECREF(result);
+    }
+    else {
+        bomb = ending_exception(th);
+        if (bomb == NULL && PyErr_Occurred()) {
+            /* No memory for the bomb: report it, nothing else to do. */
+            PyErr_FormatUnraisable("Exception ending tasklet %R", t);
+        }
+    }
+
+    /* The tasklet is dead: no frames, tempval None, data stack freed. */
+    slp_execstate st;
+    slp_execstate_save(tstate, &st);
+    slp_execstate_clear(&st);
+    t->state = SLP_NEW;
+    Py_SETREF(t->tempval, Py_NewRef(Py_None));
+    if (t->in_runqueue) {
+        slp_runqueue_remove(th, t);
+    }
+
+    PyTaskletObject *w = innermost_watchdog(th);
+    PyTaskletObject *next;
+    if (bomb != NULL) {
+        /* W resumes at once and raises the exception. */
+        next = w;
+        if (next->blocked) {
+            slp_channel_remove_blocked(next);
+        }
+        Py_SETREF(next->tempval, bomb);
+    }
+    else if (th->head != NULL) {
+        next = th->head;
+    }
+    else {
+        next = w;
+        if (next->blocked) {
+            const char *what = next->blocked > 0 ? "sending" : "receiving";
+            const char *who = next->blocked > 0 ? "receiver" : "sender";
+            slp_channel_remove_blocked(next);
+            PyErr_Format(PyExc_RuntimeError,
+                         "the main tasklet is %s without a %s available.",
+                         what, who);
+            Py_SETREF(next->tempval, slp_bomb_from_error());
+        }
+    }
+    do_switch(th, next, 1);
+    Py_FatalError("Stackless: a dead tasklet was resumed");
+}
+
+/* --- schedule, run ------------------------------------------------------ */
+
+PyObject *
+slp_schedule(PyObject *retval, int remove)
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    PyTaskletObject *cur = th->current;
+    if (retval == NULL) {
+        retval = (PyObject *)cur;
+    }
+    if (slp_check_switch_trap(th) < 0) {
+        return NULL;
+    }
+    if (!remove) {
+        assert(th->head == cur);
+        if (cur->next == cur) {
+            return Py_NewRef(retval);
+        }
+        Py_SETREF(cur->tempval, Py_NewRef(retval));
+        return slp_switch_to(th, cur->next);
+    }
+    runqueue_unlink(th, cur);
+    PyTaskletObject *next = slp_next_after_leaving(th, cur);
+    if (next == NULL) {
+        slp_runqueue_append(th, cur);
+        th->head = cur;
+        Py_DECREF(cur);
+        return NULL;
+    }
+    Py_SETREF(cur->tempval, Py_NewRef(retval));
+    Py_DECREF(cur);     /* the runqueue's; `current` keeps it alive */
+    return slp_switch_to(th, next);
+}
+
+static void
+timer_arm(slp_thread *th, long timeout, int flags)
+{
+    th->tick_timeout = timeout;
+    th->tick_budget = timeout;
+    th->watchdog_flags = flags;
+    th->soft_expired = 0;
+    th->timer_level = PyList_GET_SIZE(th->watchdogs) - 1;
+    _Py_set_eval_breaker_bit(th->tstate, _PY_STACKLESS_TICK_BIT);
+}
+
+static void
+timer_disarm(slp_thread *th)
+{
+    th->tick_budget = -1;
+    th->watchdog_flags = 0;
+    th->soft_expired = 0;
+    _Py_unset_eval_breaker_bit(th->tstate, _PY_STACKLESS_TICK_BIT);
+}
+
+PyObject *
+slp_run_watchdog(long timeout, int flags)
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    PyTaskletObject *cur = th->current;
+    if (slp_check_switch_trap(th) < 0) {
+        return NULL;
+    }
+    if (cur->next == cur) {
+        Py_RETURN_NONE;      /* nothing else to run */
+    }
+    if (PyList_Append(th->watchdogs, (PyObject *)cur) < 0) {
+        return NULL;
+    }
+    Py_ssize_t level = PyList_GET_SIZE(th->watchdogs) - 1;
+    int armed = 0;
+    if (timeout > 0 && th->tick_budget < 0) {
+        timer_arm(th, timeout, flags);
+        armed = 1;
+    }
+    runqueue_unlink(th, cur);
+    Py_DECREF(cur);
+    PyObject *res = slp_switch_to(th, th->head);
+
+    /* Back: the runqueue emptied, a tasklet was interrupted, or an
+     * exception was bombed to us.  Leave the watchdog stack. */
+    if (PyList_GET_SIZE(th->watchdogs) > level) {
+        PyList_SetSlice(th->watchdogs, level, PY_SSIZE_T_MAX, NULL);
+    }
+    if (armed) {
+        timer_disarm(th);
+    }
+    PyTaskletObject *interrupted = th->interrupted;
+    th->interrupted = NULL;
+    if (res == NULL) {
+        Py_XDECREF(interrupted);
+        return NULL;
+    }
+    Py_DECREF(res);
+    if (interrupted != NULL) {
+        return (PyObject *)interrupted;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The number of C-level entries of the eval loop on the current tasklet's
+ * stack, less its own first one. */
+static int
+current_nesting_level(PyThreadState *tstate)
+{
+    int n = 0;
+    for (_PyInterpreterFrame *f = tstate->current_frame; f; f = f->previous) {
+        if (f->owner == FRAME_OWNED_BY_CSTACK) {
+            n++;
+        }
+    }
+    return n > 0 ? n - 1 : 0;
+}
+
+int
+_PyStackless_Tick(PyThreadState *tstate)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    if (th == NULL || th->tick_budget < 0) {
+        _Py_unset_eval_breaker_bit(tstate, _PY_STACKLESS_TICK_BIT);
+        return 0;
+    }
+    if (--th->tick_budget > 0) {
+        return 0;
+    }
+    PyTaskletObject *cur = th->current;
+    int ignore_nesting = cur->ignore_nesting
+        || (th->watchdog_flags & PY_WATCHDOG_IGNORE_NESTING);
+    if (cur->atomic || th->switch_trap > 0
+        || (!ignore_nesting && current_nesting_level(tstate) > 0))
+    {
+        th->tick_budget = th->tick_timeout;     /* try again later */
+        return 0;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(th->watchdogs);
+    if (th->timer_level >= n) {
+        return 0;
+    }
+    PyTaskletObject *w = (PyTaskletObject *)PyList_GET_ITEM(
+        th->watchdogs, th->timer_level);
+    if (w == cur || !is_paused(w)) {
+        th->tick_budget = th->tick_timeout;
+        return 0;
+    }
+    if (th->watchdog_flags & PY_WATCHDOG_SOFT) {
+        th->soft_expired = 1;
+        th->tick_budget = th->tick_timeout;
+        return 0;
+    }
+    /* Interrupt: the current tasklet is paused and run() returns it. */
+    runqueue_unlink(th, cur);
+    th->interrupted = cur;      /* the runqueue's reference */
+    PyObject *res = slp_switch_to(th, w);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+/* --- module helpers ----------------------------------------------------- */
+
+PyObject *
+slp_get_current(void)
+{
+    slp_thread *th = slp_get_thread();
+    return th != NULL ? Py_NewRef(th->current) : NULL;
+}
+
+PyObject *
+slp_get_main(void)
+{
+    slp_thread *th = slp_get_thread();
+    return th != NULL ? Py_NewRef(th->main) : NULL;
+}
+
+Py_ssize_t
+slp_get_runcount(void)
+{
+    slp_thread *th = slp_get_thread();
+    return th != NULL ? th->runcount : -1;
+}

@@ -1,0 +1,220 @@
+#ifndef Py_STACKLESS_IMPL_H
+#define Py_STACKLESS_IMPL_H
+
+/* The Stackless core: data structures shared by its files.
+ *
+ *   execstate.c   what a tasklet takes with it: the thread-state fields
+ *                 saved and restored on every switch
+ *   cstack.c      saved C stack slices (hard switching), over platf/
+ *   scheduler.c   per-thread state, the runqueue, switching, run(),
+ *                 tasklet start and end, deadlock rules
+ *   tasklet.c     the tasklet type
+ *   channel.c     the channel type
+ *   bomb.c        the bomb type (an exception in transit)
+ *
+ * Ownership.  The runqueue and each channel's queue hold a strong
+ * reference to every tasklet in them; a thread's `current` and `main` are
+ * strong references of their own.  A tasklet holds a strong reference to
+ * the channel it is blocked on.  A blocked tasklet is in its channel's
+ * queue and in no runqueue; a paused one is in no chain.
+ */
+
+#include "Python.h"
+#include "pycore_frame.h"
+#include "pycore_pystate.h"
+#include "cstack.h"
+
+typedef struct _slp_thread slp_thread;
+typedef struct _tasklet PyTaskletObject;
+typedef struct _channel PyChannelObject;
+
+/* --- execstate.c ------------------------------------------------------- */
+
+/* The part of a PyThreadState that belongs to the running tasklet. */
+typedef struct {
+    _PyInterpreterFrame *current_frame;
+    _PyStackChunk *datastack_chunk;
+    PyObject **datastack_top;
+    PyObject **datastack_limit;
+    int py_recursion_depth;         /* limit - remaining: limits may change */
+    int c_recursion_remaining;
+    int recursion_headroom;
+    _PyErr_StackItem *exc_info;     /* NULL: &tstate->exc_state */
+    _PyErr_StackItem exc_state;
+    PyObject *context;
+    int tracing;
+    int what_event;
+    PyObject *delete_later;
+} slp_execstate;
+
+extern void slp_execstate_save(PyThreadState *ts, slp_execstate *st);
+extern void slp_execstate_restore(PyThreadState *ts, slp_execstate *st);
+/* The state a new tasklet starts with: no frames, an empty data stack,
+ * recursion depth 0, no handled exception, `context` (may be NULL). */
+extern void slp_execstate_init(slp_execstate *st, PyThreadState *ts,
+                               PyObject *context);
+/* Release what a dead tasklet's state still owns (its data stack). */
+extern void slp_execstate_clear(slp_execstate *st);
+extern int slp_execstate_traverse(slp_execstate *st, visitproc visit,
+                                  void *arg);
+
+/* --- the tasklet ------------------------------------------------------- */
+
+enum slp_tasklet_state {
+    SLP_NEW = 0,        /* no frames: unbound, bound to a callable only, dead */
+    SLP_BOUND,          /* has its initial call (func, args, kwargs) */
+    SLP_STARTED,        /* runs or is suspended with a C stack */
+};
+
+struct _tasklet {
+    PyObject_HEAD
+    PyTaskletObject *next;      /* chain: runqueue (circular) or channel */
+    PyTaskletObject *prev;
+    slp_thread *thread;         /* owner; NULL once that thread ended */
+    unsigned long thread_id;
+    PyObject *tempval;          /* never NULL */
+    PyObject *func;             /* SLP_BOUND: the initial call */
+    PyObject *args;
+    PyObject *kwargs;
+    PyObject *context;          /* SLP_BOUND: the context it starts in */
+    PyChannelObject *channel;   /* blocked on this one, or NULL */
+    int blocked;                /* 0, 1 (send) or -1 (receive) */
+    enum slp_tasklet_state state;
+    unsigned int atomic:1;
+    unsigned int ignore_nesting:1;
+    unsigned int block_trap:1;
+    unsigned int pending_irq:1;
+    unsigned int in_runqueue:1;
+    unsigned int is_main:1;
+    unsigned int is_watchdog:1;
+    slp_execstate exec;         /* SLP_STARTED and not current */
+    slp_cstack cstack;          /* SLP_STARTED and not current */
+    PyObject *weakreflist;
+};
+
+extern PyTypeObject PyTasklet_Type;
+#define PyTasklet_Check(op) PyObject_TypeCheck(op, &PyTasklet_Type)
+
+/* --- the channel ------------------------------------------------------- */
+
+struct _channel {
+    PyObject_HEAD
+    PyTaskletObject *head;      /* blocked tasklets, FIFO, not circular */
+    PyTaskletObject *tail;
+    Py_ssize_t balance;         /* > 0 senders, < 0 receivers waiting */
+    int preference;             /* -1, 0, 1 */
+    unsigned int schedule_all:1;
+    unsigned int closing:1;
+    PyObject *weakreflist;
+};
+
+extern PyTypeObject PyChannel_Type;
+#define PyChannel_Check(op) PyObject_TypeCheck(op, &PyChannel_Type)
+
+/* --- bomb.c ------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *exc;              /* the exception instance */
+} PyBombObject;
+
+extern PyTypeObject PyBomb_Type;
+#define PyBomb_Check(op) Py_IS_TYPE(op, &PyBomb_Type)
+
+/* A bomb holding the exception being raised (taken from the thread). */
+extern PyObject *slp_bomb_from_error(void);
+/* A bomb from raise-style arguments (T-8 rules); NULL with TypeError. */
+extern PyObject *slp_bomb_from_raise_args(PyObject *exc, PyObject *val,
+                                          PyObject *tb);
+/* Raise the bomb's exception; returns NULL. */
+extern PyObject *slp_bomb_explode(PyObject *bomb);
+
+/* --- scheduler.c ------------------------------------------------------- */
+
+struct _slp_thread {
+    PyThreadState *tstate;
+    unsigned long thread_id;
+    PyTaskletObject *main;
+    PyTaskletObject *current;
+    PyTaskletObject *head;      /* of the runqueue: runs now or next */
+    Py_ssize_t runcount;
+    PyObject *watchdogs;        /* list, innermost last */
+    int switch_trap;
+    long pickle_flags;
+    /* Hard switching: the stack base, the snapshot new tasklets start
+     * from, and where the stack of a tasklet that ended goes. */
+    char *cstack_base;
+    slp_cstack snapshot;
+    int snapshot_c_recursion;   /* c_recursion_remaining at the snapshot */
+    slp_cstack graveyard;
+    /* The watchdog timer (spec S-5). */
+    long tick_budget;           /* ticks left in the timeslice, or -1 */
+    long tick_timeout;          /* the timeslice */
+    int watchdog_flags;
+    Py_ssize_t timer_level;     /* watchdogs list index of the timed run() */
+    PyTaskletObject *interrupted;
+    int soft_expired;
+    /* Waiting for other threads to make a tasklet runnable (S-12). */
+    PyThread_type_lock wakeup;  /* held, except to wake the thread */
+    int waiting;
+};
+
+/* The calling thread's state, created on first use; NULL with an error. */
+extern slp_thread *slp_get_thread(void);
+/* The state of tstate if it has one, else NULL (no error). */
+extern slp_thread *slp_thread_of(PyThreadState *tstate);
+
+extern void slp_runqueue_append(slp_thread *th, PyTaskletObject *t);
+extern void slp_runqueue_remove(slp_thread *th, PyTaskletObject *t);
+
+/* Switch from the current tasklet to `next`, which becomes current and
+ * the head of the runqueue.  The caller has put the current tasklet where
+ * it belongs (runqueue, channel, nowhere).  Returns the caller's tempval
+ * when it resumes (a new reference), or NULL with an exception: a bomb,
+ * or a switch that failed (the caller restores its state then). */
+extern PyObject *slp_switch_to(slp_thread *th, PyTaskletObject *next);
+
+/* The tasklet to switch to when the current one leaves the runqueue
+ * (spec S-12): the head of the runqueue, else the innermost watchdog or
+ * main if it is paused (waiting for other threads first when they could
+ * make a tasklet runnable).  NULL with RuntimeError("Deadlock...") when
+ * nothing can run; the current tasklet must then stay where it is.
+ * `leaving` is the current tasklet, not in the runqueue any more. */
+extern PyTaskletObject *slp_next_after_leaving(slp_thread *th,
+                                               PyTaskletObject *leaving);
+
+/* Errors of switching for T-2..T-14 and channels. */
+extern int slp_check_switch_trap(slp_thread *th);
+
+extern PyObject *slp_schedule(PyObject *retval, int remove);
+extern PyObject *slp_run_watchdog(long timeout, int flags);
+
+/* Make a tasklet of another thread runnable there, waking it. */
+extern void slp_wake_thread(slp_thread *th);
+
+/* Module attributes in need of the scheduler. */
+extern PyObject *slp_get_current(void);
+extern PyObject *slp_get_main(void);
+extern Py_ssize_t slp_get_runcount(void);
+
+/* Per-interpreter settings (spec X-1). */
+typedef struct _slp_interp {
+    PyObject *schedule_callback;
+    PyObject *channel_callback;
+    PyObject *error_handler;
+    int soft_switch;
+    long pickle_flags_default;
+} slp_interp;
+
+extern slp_interp *slp_get_interp(PyInterpreterState *interp);
+
+#define PY_WATCHDOG_THREADBLOCK     1
+#define PY_WATCHDOG_SOFT            2
+#define PY_WATCHDOG_IGNORE_NESTING  4
+#define PY_WATCHDOG_TOTALTIMEOUT    8
+
+/* --- types to ready at module init ------------------------------------ */
+
+extern int slp_init_types(PyObject *module);
+
+#endif /* !Py_STACKLESS_IMPL_H */

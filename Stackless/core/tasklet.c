@@ -1,0 +1,926 @@
+/* The tasklet type (spec T).
+ *
+ * A tasklet is in one of three states (enum slp_tasklet_state):
+ *   SLP_NEW      no frames: never bound, bound to a callable only, or dead;
+ *                tempval holds the callable (None: unbound)
+ *   SLP_BOUND    bound with arguments: func(*args, **kwargs) is its
+ *                initial call, made when it first runs
+ *   SLP_STARTED  running, or suspended with its frames and C stack
+ * and, independently, in at most one chain: the runqueue of its thread
+ * (in_runqueue), or the queue of the channel it is blocked on (blocked).
+ * alive = has frames (BOUND or STARTED) and an owner thread.
+ *
+ * Operations on a tasklet of another thread act on that thread's runqueue
+ * and never switch here (spec X-3).
+ */
+
+#include "stackless_impl.h"
+#include "pycore_pyerrors.h"
+#include "pycore_frame.h"
+
+/*[clinic input]
+module _stackless
+class _stackless.tasklet "PyTaskletObject *" "&PyTasklet_Type"
+[clinic start generated code]*/
+/*[clinic end generated code: output=da39a3ee5e6b4b0d input=81570dcf604e6e6d]*/
+
+#include "clinic/tasklet.c.h"
+
+static int
+is_alive(PyTaskletObject *t)
+{
+    return t->state != SLP_NEW && t->thread != NULL;
+}
+
+static int
+is_current(PyTaskletObject *t)
+{
+    return t->thread != NULL && t->thread->current == t;
+}
+
+static int
+is_scheduled(PyTaskletObject *t)
+{
+    return t->in_runqueue || t->blocked != 0;
+}
+
+/* --- creation and binding ---------------------------------------------- */
+
+static PyObject *
+tasklet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    PyTaskletObject *t = (PyTaskletObject *)type->tp_alloc(type, 0);
+    if (t == NULL) {
+        return NULL;
+    }
+    t->tempval = Py_NewRef(Py_None);
+    t->thread = th;
+    t->thread_id = th->thread_id;
+    t->state = SLP_NEW;
+    return (PyObject *)t;
+}
+
+static void
+drop_initial_call(PyTaskletObject *t)
+{
+    Py_CLEAR(t->func);
+    Py_CLEAR(t->args);
+    Py_CLEAR(t->kwargs);
+    Py_CLEAR(t->context);
+}
+
+static int
+tasklet_bind_impl_(PyTaskletObject *self, PyObject *func, PyObject *args,
+                   PyObject *kwargs)
+{
+    if (func == Py_None) {
+        func = NULL;
+    }
+    if (args == Py_None) {
+        args = NULL;
+    }
+    if (kwargs == Py_None) {
+        kwargs = NULL;
+    }
+    if (func != NULL && !PyCallable_Check(func)) {
+        PyErr_SetString(PyExc_TypeError, "tasklet function must be a callable");
+        return -1;
+    }
+    if (is_current(self)) {
+        PyErr_SetString(PyExc_RuntimeError, "can't (re)bind the current tasklet");
+        return -1;
+    }
+    if (is_scheduled(self)) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet is scheduled");
+        return -1;
+    }
+    if (self->state == SLP_STARTED) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
+        return -1;
+    }
+    if (self->is_main && args == NULL && kwargs == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "can't unbind the main tasklet");
+        return -1;
+    }
+    if (args == NULL && kwargs == NULL) {
+        drop_initial_call(self);
+        self->state = SLP_NEW;
+        Py_SETREF(self->tempval, Py_NewRef(func != NULL ? func : Py_None));
+        return 0;
+    }
+    if (func == NULL) {
+        func = self->tempval;
+        if (func == Py_None || !PyCallable_Check(func)) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "the tasklet was not bound to a function");
+            return -1;
+        }
+    }
+    if (self->thread == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
+        return -1;
+    }
+    PyObject *targs = args != NULL ? PySequence_Tuple(args) : PyTuple_New(0);
+    if (targs == NULL) {
+        return -1;
+    }
+    PyObject *tkw = NULL;
+    if (kwargs != NULL) {
+        if (!PyDict_Check(kwargs)) {
+            PyErr_SetString(PyExc_TypeError, "tasklet kwargs must be a dict");
+            Py_DECREF(targs);
+            return -1;
+        }
+        tkw = PyDict_Copy(kwargs);
+        if (tkw == NULL) {
+            Py_DECREF(targs);
+            return -1;
+        }
+    }
+    /* A new tasklet runs in a copy of the binder's context, as an
+     * asyncio task does: ContextVar values are inherited, changes stay
+     * its own. */
+    PyObject *ctx = PyContext_CopyCurrent();
+    if (ctx == NULL) {
+        Py_DECREF(targs);
+        Py_XDECREF(tkw);
+        return -1;
+    }
+    drop_initial_call(self);
+    self->func = Py_NewRef(func);
+    self->args = targs;
+    self->kwargs = tkw;
+    self->context = ctx;
+    self->state = SLP_BOUND;
+    Py_SETREF(self->tempval, Py_NewRef(Py_None));
+    return 0;
+}
+
+/*[clinic input]
+_stackless.tasklet.bind
+
+    func: object = None
+    args: object = None
+    kwargs: object = None
+
+Bind the tasklet to func(*args, **kwargs); returns the tasklet.
+
+With args and kwargs None, the tasklet is only bound to func and is not
+alive; bind(None) unbinds it.  Otherwise it gets an initial frame and
+is alive and paused: insert() or run() it.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_bind_impl(PyTaskletObject *self, PyObject *func,
+                             PyObject *args, PyObject *kwargs)
+/*[clinic end generated code: output=c2144eb1e811731b input=ae389f2ff2fc7470]*/
+{
+    if (tasklet_bind_impl_(self, func, args, kwargs) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(self);
+}
+
+static int
+tasklet_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"func", "args", "kwargs", NULL};
+    PyObject *func = NULL, *fargs = NULL, *fkwargs = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:tasklet", kwlist,
+                                     &func, &fargs, &fkwargs)) {
+        return -1;
+    }
+    return tasklet_bind_impl_((PyTaskletObject *)self, func, fargs, fkwargs);
+}
+
+/* --- scheduling -------------------------------------------------------- */
+
+static int
+insert_(PyTaskletObject *t)
+{
+    if (t->blocked) {
+        PyErr_SetString(PyExc_RuntimeError, "You cannot run a blocked tasklet");
+        return -1;
+    }
+    if (t->in_runqueue) {
+        return 0;
+    }
+    if (t->thread == NULL || t->thread->main == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Target thread isn't initialized");
+        return -1;
+    }
+    if (t->state == SLP_NEW && !is_current(t)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "You cannot run an unbound(dead) tasklet");
+        return -1;
+    }
+    slp_runqueue_append(t->thread, t);
+    if (t->thread != slp_thread_of(_PyThreadState_GET())) {
+        slp_wake_thread(t->thread);
+    }
+    return 0;
+}
+
+/*[clinic input]
+_stackless.tasklet.insert
+
+Append the tasklet to the runqueue of its thread; it does not run now.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_insert_impl(PyTaskletObject *self)
+/*[clinic end generated code: output=661528a287159cf3 input=b97ac61ebc412dc9]*/
+{
+    if (insert_(self) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(self);
+}
+
+/*[clinic input]
+_stackless.tasklet.remove
+
+Take the tasklet out of the runqueue: it is paused.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_remove_impl(PyTaskletObject *self)
+/*[clinic end generated code: output=6e0fc22e0e12094e input=9d0bb80dcb1b5948]*/
+{
+    if (self->thread == NULL) {
+        return Py_NewRef(self);
+    }
+    if (self->blocked) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "You cannot remove a blocked tasklet.");
+        return NULL;
+    }
+    if (is_current(self)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "The current tasklet cannot be removed.");
+        return NULL;
+    }
+    if (self->in_runqueue) {
+        slp_runqueue_remove(self->thread, self);
+    }
+    return Py_NewRef(self);
+}
+
+static PyObject *
+tasklet_setup(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    PyTaskletObject *t = (PyTaskletObject *)self;
+    if (is_alive(t)) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet is alive");
+        return NULL;
+    }
+    if (tasklet_bind_impl_(t, NULL, args, kwds != NULL ? kwds : Py_None) < 0) {
+        return NULL;
+    }
+    if (insert_(t) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(self);
+}
+
+/* run() and switch(): the target becomes current now. */
+static PyObject *
+run_or_switch(PyTaskletObject *self, int remove)
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    if (self->thread != th) {
+        if (self->thread == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
+            return NULL;
+        }
+        if (remove) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "can't switch to a different thread.");
+            return NULL;
+        }
+        /* Another thread's tasklet runs there, next. */
+        if (insert_(self) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyTaskletObject *cur = th->current;
+    if (self == cur) {
+        Py_RETURN_NONE;
+    }
+    if (slp_check_switch_trap(th) < 0) {
+        return NULL;
+    }
+    if (insert_(self) < 0) {
+        return NULL;
+    }
+    if (remove) {
+        slp_runqueue_remove(th, cur);
+    }
+    return slp_switch_to(th, self);
+}
+
+/*[clinic input]
+_stackless.tasklet.run
+
+Switch to the tasklet now; the caller stays in the runqueue.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_run_impl(PyTaskletObject *self)
+/*[clinic end generated code: output=cbf5baef133cae4d input=1cedc906de47dde8]*/
+{
+    return run_or_switch(self, 0);
+}
+
+/*[clinic input]
+_stackless.tasklet.switch
+
+Switch to the tasklet now; the caller leaves the runqueue (paused).
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_switch_impl(PyTaskletObject *self)
+/*[clinic end generated code: output=96b64342b9cd6639 input=0a3c3bb6d08463f8]*/
+{
+    return run_or_switch(self, 1);
+}
+
+/* --- exceptions: throw, raise_exception, kill -------------------------- */
+
+extern void slp_channel_remove_blocked(PyTaskletObject *t);
+
+/* Deliver `bomb` (stolen) to the tasklet (T-8 after validation). */
+static PyObject *
+deliver(PyTaskletObject *self, PyObject *bomb, int pending, int is_exit)
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        Py_DECREF(bomb);
+        return NULL;
+    }
+    if (is_current(self) && self->thread == th) {
+        /* Raised in the caller at once. */
+        slp_bomb_explode(bomb);
+        Py_DECREF(bomb);
+        return NULL;
+    }
+    if (!is_alive(self)) {
+        if (is_exit && self->state == SLP_NEW) {
+            /* Never started or finished: nothing to end. */
+            if (self->in_runqueue && self->thread != NULL) {
+                slp_runqueue_remove(self->thread, self);
+            }
+            Py_DECREF(bomb);
+            Py_RETURN_NONE;
+        }
+        Py_DECREF(bomb);
+        if (self->thread == NULL) {
+            if (is_exit && self->state != SLP_NEW) {
+                /* Threadless with frames: they are dropped, no handlers. */
+                drop_initial_call(self);
+                self->state = SLP_NEW;
+                Py_RETURN_NONE;
+            }
+            PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
+        }
+        else {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "You cannot throw to a dead tasklet");
+        }
+        return NULL;
+    }
+    if (!pending && self->thread == th && slp_check_switch_trap(th) < 0) {
+        Py_DECREF(bomb);
+        return NULL;
+    }
+    if (pending && self->thread->main == NULL) {
+        Py_DECREF(bomb);
+        PyErr_SetString(PyExc_RuntimeError, "Target thread isn't initialised");
+        return NULL;
+    }
+    Py_SETREF(self->tempval, bomb);
+    if (self->blocked) {
+        slp_channel_remove_blocked(self);
+    }
+    if (!self->in_runqueue) {
+        slp_runqueue_append(self->thread, self);
+    }
+    if (self->thread != th) {
+        slp_wake_thread(self->thread);
+        Py_RETURN_NONE;
+    }
+    if (pending) {
+        Py_RETURN_NONE;
+    }
+    PyObject *res = slp_switch_to(th, self);
+    if (res == NULL) {
+        return NULL;
+    }
+    Py_DECREF(res);
+    Py_RETURN_NONE;
+}
+
+/*[clinic input]
+_stackless.tasklet.throw
+
+    exc: object
+    val: object = None
+    tb: object = None
+    pending: bool = False
+
+Raise an exception in the tasklet, with the rules of `raise`.
+
+Unless pending, the tasklet runs at once and the caller stays
+runnable; with pending, it is only made runnable.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_throw_impl(PyTaskletObject *self, PyObject *exc,
+                              PyObject *val, PyObject *tb, int pending)
+/*[clinic end generated code: output=ea2178bbc8df5dd6 input=c9ddb3ceff04bd47]*/
+{
+    PyObject *bomb = slp_bomb_from_raise_args(exc, val, tb);
+    if (bomb == NULL) {
+        return NULL;
+    }
+    int is_exit = PyErr_GivenExceptionMatches(
+        ((PyBombObject *)bomb)->exc, PyExc_TaskletExit);
+    return deliver(self, bomb, pending, is_exit);
+}
+
+/*[clinic input]
+_stackless.tasklet.raise_exception
+
+    exc_class: object
+    /
+    *args: object
+
+Raise exc_class(*args) in the tasklet, which runs at once.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_raise_exception_impl(PyTaskletObject *self,
+                                        PyObject *exc_class, PyObject *args)
+/*[clinic end generated code: output=b662eb0fb8cfcf7a input=c765cf4977e30daf]*/
+{
+    if (!PyExceptionClass_Check(exc_class)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "exc_class must be a subclass of BaseException");
+        return NULL;
+    }
+    PyObject *bomb = slp_bomb_from_raise_args(exc_class, args, NULL);
+    if (bomb == NULL) {
+        return NULL;
+    }
+    int is_exit = PyErr_GivenExceptionMatches(exc_class, PyExc_TaskletExit);
+    return deliver(self, bomb, 0, is_exit);
+}
+
+/*[clinic input]
+_stackless.tasklet.kill
+
+    pending: bool = False
+
+End the tasklet by raising TaskletExit in it.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_kill_impl(PyTaskletObject *self, int pending)
+/*[clinic end generated code: output=a65d0d06414e1fe7 input=d4b63ee5fb1a3c82]*/
+{
+    if (self->state == SLP_NEW) {
+        if (self->in_runqueue && self->thread != NULL) {
+            slp_runqueue_remove(self->thread, self);
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *bomb = slp_bomb_from_raise_args(PyExc_TaskletExit, NULL, NULL);
+    if (bomb == NULL) {
+        return NULL;
+    }
+    return deliver(self, bomb, pending, 1);
+}
+
+/* --- flags ---------------------------------------------------------------- */
+
+static int
+flag_arg(PyObject *flag, const char *what)
+{
+    if (!PyLong_Check(flag)) {
+        PyErr_Format(PyExc_TypeError, "%s must be set to a bool or integer",
+                     what);
+        return -1;
+    }
+    int v = PyObject_IsTrue(flag);
+    return v;
+}
+
+/*[clinic input]
+_stackless.tasklet.set_atomic
+
+    flag: object
+    /
+
+Set the atomic flag; returns the old one.
+
+While atomic, the tasklet is not preempted and the thread does not
+hand the GIL to others.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_set_atomic(PyTaskletObject *self, PyObject *flag)
+/*[clinic end generated code: output=5780cbd4cbb81562 input=bf29e9a38fad9c54]*/
+{
+    int v = flag_arg(flag, "atomic");
+    if (v < 0) {
+        return NULL;
+    }
+    int old = self->atomic;
+    self->atomic = v;
+    return PyBool_FromLong(old);
+}
+
+/*[clinic input]
+_stackless.tasklet.set_ignore_nesting
+
+    flag: object
+    /
+
+Set the ignore_nesting flag; returns the old one.
+
+A tasklet that ignores nesting is preempted also inside nested
+interpreter calls.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_set_ignore_nesting(PyTaskletObject *self, PyObject *flag)
+/*[clinic end generated code: output=b04024fcff755448 input=90960dcbd2fea160]*/
+{
+    int v = flag_arg(flag, "ignore_nesting");
+    if (v < 0) {
+        return NULL;
+    }
+    int old = self->ignore_nesting;
+    self->ignore_nesting = v;
+    return PyBool_FromLong(old);
+}
+
+/* --- attributes --------------------------------------------------------- */
+
+static _PyInterpreterFrame *
+top_frame(PyTaskletObject *t)
+{
+    if (t->state != SLP_STARTED || t->thread == NULL) {
+        return NULL;
+    }
+    if (is_current(t)) {
+        return t->thread->tstate->current_frame;
+    }
+    return t->exec.current_frame;
+}
+
+static int
+nesting_level(PyTaskletObject *t)
+{
+    int n = 0;
+    for (_PyInterpreterFrame *f = top_frame(t); f != NULL; f = f->previous) {
+        if (f->owner == FRAME_OWNED_BY_CSTACK) {
+            n++;
+        }
+    }
+    return n > 0 ? n - 1 : 0;
+}
+
+static PyObject *
+tasklet_get_alive(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(is_alive(t));
+}
+
+static PyObject *
+tasklet_get_paused(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(is_alive(t) && !is_scheduled(t) && !is_current(t));
+}
+
+static PyObject *
+tasklet_get_blocked(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(t->blocked != 0);
+}
+
+static PyObject *
+tasklet_get_scheduled(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(is_scheduled(t));
+}
+
+static PyObject *
+tasklet_get_restorable(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(nesting_level(t) == 0);
+}
+
+static PyObject *
+tasklet_get_is_main(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(t->thread != NULL && t->thread->main == t);
+}
+
+static PyObject *
+tasklet_get_is_current(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(is_current(t));
+}
+
+static PyObject *
+tasklet_get_thread_id(PyTaskletObject *t, void *c)
+{
+    if (t->thread == NULL) {
+        return PyLong_FromLong(-1);
+    }
+    return PyLong_FromUnsignedLong(t->thread_id);
+}
+
+static PyObject *
+tasklet_get_frame(PyTaskletObject *t, void *c)
+{
+    _PyInterpreterFrame *f = top_frame(t);
+    while (f != NULL && _PyFrame_IsIncomplete(f)) {
+        f = f->previous;
+    }
+    if (f == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyFrameObject *fo = _PyFrame_GetFrameObject(f);
+    return Py_XNewRef((PyObject *)fo);
+}
+
+static PyObject *
+chain_neighbour(PyTaskletObject *t)
+{
+    return Py_NewRef(t != NULL ? (PyObject *)t : Py_None);
+}
+
+static PyObject *
+tasklet_get_next(PyTaskletObject *t, void *c)
+{
+    return chain_neighbour(t->next);
+}
+
+static PyObject *
+tasklet_get_prev(PyTaskletObject *t, void *c)
+{
+    return chain_neighbour(t->prev);
+}
+
+static PyObject *
+tasklet_get_recursion_depth(PyTaskletObject *t, void *c)
+{
+    if (t->state != SLP_STARTED || t->thread == NULL) {
+        return PyLong_FromLong(0);
+    }
+    if (is_current(t)) {
+        PyThreadState *ts = t->thread->tstate;
+        return PyLong_FromLong(ts->py_recursion_limit - ts->py_recursion_remaining);
+    }
+    return PyLong_FromLong(t->exec.py_recursion_depth);
+}
+
+static PyObject *
+tasklet_get_nesting_level(PyTaskletObject *t, void *c)
+{
+    return PyLong_FromLong(nesting_level(t));
+}
+
+static PyObject *
+tasklet_get_atomic(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(t->atomic);
+}
+
+static PyObject *
+tasklet_get_ignore_nesting(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(t->ignore_nesting);
+}
+
+static PyObject *
+tasklet_get_block_trap(PyTaskletObject *t, void *c)
+{
+    return PyBool_FromLong(t->block_trap);
+}
+
+static int
+tasklet_set_block_trap(PyTaskletObject *t, PyObject *value, void *c)
+{
+    if (value == NULL || !PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "block_trap must be set to a bool or integer");
+        return -1;
+    }
+    int v = PyObject_IsTrue(value);
+    if (v < 0) {
+        return -1;
+    }
+    t->block_trap = v;
+    return 0;
+}
+
+static PyObject *
+tasklet_get_tempval(PyTaskletObject *t, void *c)
+{
+    return Py_NewRef(t->tempval);
+}
+
+static int
+tasklet_set_tempval(PyTaskletObject *t, PyObject *value, void *c)
+{
+    Py_SETREF(t->tempval, Py_NewRef(value != NULL ? value : Py_None));
+    return 0;
+}
+
+static PyObject *
+tasklet_get_channel(PyTaskletObject *t, void *c)
+{
+    return Py_NewRef(t->channel != NULL ? (PyObject *)t->channel : Py_None);
+}
+
+static PyGetSetDef tasklet_getset[] = {
+    {"alive", (getter)tasklet_get_alive, NULL,
+     "True while the tasklet has frames and an owner thread."},
+    {"paused", (getter)tasklet_get_paused, NULL,
+     "True if alive and in no chain (not runnable, not blocked)."},
+    {"blocked", (getter)tasklet_get_blocked, NULL,
+     "True while waiting in a channel."},
+    {"scheduled", (getter)tasklet_get_scheduled, NULL,
+     "True if in the runqueue or blocked in a channel."},
+    {"restorable", (getter)tasklet_get_restorable, NULL,
+     "True if no nested interpreter call is on the tasklet's stack."},
+    {"is_main", (getter)tasklet_get_is_main, NULL,
+     "True for the main tasklet of its thread."},
+    {"is_current", (getter)tasklet_get_is_current, NULL,
+     "True for the running tasklet of its thread."},
+    {"thread_id", (getter)tasklet_get_thread_id, NULL,
+     "The id of the owner thread, -1 once it ended."},
+    {"frame", (getter)tasklet_get_frame, NULL,
+     "The innermost Python frame, or None."},
+    {"next", (getter)tasklet_get_next, NULL, "The next tasklet in the chain."},
+    {"prev", (getter)tasklet_get_prev, NULL,
+     "The previous tasklet in the chain."},
+    {"recursion_depth", (getter)tasklet_get_recursion_depth, NULL,
+     "The Python recursion depth of the tasklet."},
+    {"nesting_level", (getter)tasklet_get_nesting_level, NULL,
+     "The number of nested interpreter calls on the tasklet's stack."},
+    {"atomic", (getter)tasklet_get_atomic, NULL,
+     "True while the tasklet must not be preempted (set_atomic())."},
+    {"ignore_nesting", (getter)tasklet_get_ignore_nesting, NULL,
+     "True if preemption ignores nesting (set_ignore_nesting())."},
+    {"block_trap", (getter)tasklet_get_block_trap,
+     (setter)tasklet_set_block_trap,
+     "If true, a channel operation that would block raises RuntimeError."},
+    {"tempval", (getter)tasklet_get_tempval, (setter)tasklet_set_tempval,
+     "The value the tasklet's next resumption returns."},
+    {"_channel", (getter)tasklet_get_channel, NULL,
+     "The channel the tasklet is blocked on, or None."},
+    {NULL}
+};
+
+/* --- the object ----------------------------------------------------------- */
+
+static int
+tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(t));
+    Py_VISIT(t->tempval);
+    Py_VISIT(t->func);
+    Py_VISIT(t->args);
+    Py_VISIT(t->kwargs);
+    Py_VISIT(t->context);
+    Py_VISIT(t->channel);
+    if (t->state == SLP_STARTED && !is_current(t)) {
+        return slp_execstate_traverse(&t->exec, visit, arg);
+    }
+    return 0;
+}
+
+static int
+tasklet_clear(PyTaskletObject *t)
+{
+    Py_CLEAR(t->tempval);
+    t->tempval = Py_NewRef(Py_None);
+    drop_initial_call(t);
+    if (t->state == SLP_BOUND) {
+        t->state = SLP_NEW;
+    }
+    return 0;
+}
+
+/* A tasklet suspended with its C stack must end before it goes: kill it
+ * (T-15), so that its `finally` clauses run. */
+static void
+tasklet_finalize(PyObject *self)
+{
+    PyTaskletObject *t = (PyTaskletObject *)self;
+    if (t->state != SLP_STARTED || t->thread == NULL || is_current(t)
+        || t->thread != slp_thread_of(_PyThreadState_GET()))
+    {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    for (int i = 0; i < 10 && t->state == SLP_STARTED; i++) {
+        PyObject *res = _stackless_tasklet_kill_impl(t, 0);
+        if (res == NULL) {
+            PyErr_FormatUnraisable("Exception killing tasklet %R", self);
+        }
+        Py_XDECREF(res);
+    }
+    PyErr_SetRaisedException(exc);
+}
+
+static void
+tasklet_dealloc(PyTaskletObject *t)
+{
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)t) < 0) {
+        return;     /* resurrected */
+    }
+    PyObject_GC_UnTrack(t);
+    if (t->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)t);
+    }
+    assert(!t->in_runqueue && t->blocked == 0);
+    if (t->state == SLP_STARTED) {
+        /* Could not be ended: its C stack, and what it holds, are lost. */
+        slp_execstate_clear(&t->exec);
+    }
+    slp_cstack_clear(&t->cstack);
+    Py_CLEAR(t->tempval);
+    drop_initial_call(t);
+    Py_CLEAR(t->channel);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static PyObject *
+tasklet_repr(PyTaskletObject *t)
+{
+    const char *state = t->state == SLP_NEW ? "new" :
+                        t->state == SLP_BOUND ? "bound" : "started";
+    return PyUnicode_FromFormat("<%s object at %p, %s%s%s%s>",
+                                Py_TYPE(t)->tp_name, t, state,
+                                t->in_runqueue ? ", scheduled" : "",
+                                t->blocked ? ", blocked" : "",
+                                is_current(t) ? ", current" : "");
+}
+
+static PyMethodDef tasklet_methods[] = {
+    _STACKLESS_TASKLET_BIND_METHODDEF
+    {"setup", (PyCFunction)(void (*)(void))tasklet_setup,
+     METH_VARARGS | METH_KEYWORDS,
+     PyDoc_STR("setup(*args, **kwargs)\n--\n\n"
+               "Bind the tasklet's function to the arguments and insert it.")},
+    _STACKLESS_TASKLET_INSERT_METHODDEF
+    _STACKLESS_TASKLET_REMOVE_METHODDEF
+    _STACKLESS_TASKLET_RUN_METHODDEF
+    _STACKLESS_TASKLET_SWITCH_METHODDEF
+    _STACKLESS_TASKLET_THROW_METHODDEF
+    _STACKLESS_TASKLET_RAISE_EXCEPTION_METHODDEF
+    _STACKLESS_TASKLET_KILL_METHODDEF
+    _STACKLESS_TASKLET_SET_ATOMIC_METHODDEF
+    _STACKLESS_TASKLET_SET_IGNORE_NESTING_METHODDEF
+    {NULL}
+};
+
+PyDoc_STRVAR(tasklet_doc,
+"tasklet(func=None, args=None, kwargs=None)\n\
+--\n\
+\n\
+A microthread.  tasklet(func) is bound to func; calling it,\n\
+tasklet(func)(*args, **kwargs), binds the arguments and puts it in the\n\
+runqueue of its thread.");
+
+PyTypeObject PyTasklet_Type = {
+    PyVarObject_HEAD_INIT(&PyType_Type, 0)
+    .tp_name = "_stackless.tasklet",
+    .tp_basicsize = sizeof(PyTaskletObject),
+    .tp_dealloc = (destructor)tasklet_dealloc,
+    .tp_repr = (reprfunc)tasklet_repr,
+    .tp_call = tasklet_setup,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = tasklet_doc,
+    .tp_traverse = (traverseproc)tasklet_traverse,
+    .tp_clear = (inquiry)tasklet_clear,
+    .tp_weaklistoffset = offsetof(PyTaskletObject, weakreflist),
+    .tp_methods = tasklet_methods,
+    .tp_getset = tasklet_getset,
+    .tp_init = tasklet_init,
+    .tp_new = tasklet_new,
+    .tp_finalize = tasklet_finalize,
+};

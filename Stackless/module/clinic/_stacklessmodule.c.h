@@ -1,0 +1,710 @@
+/*[clinic input]
+preserve
+[clinic start generated code]*/
+
+#if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+#  include "pycore_gc.h"          // PyGC_Head
+#  include "pycore_runtime.h"     // _Py_ID()
+#endif
+#include "pycore_modsupport.h"    // _PyArg_UnpackKeywords()
+
+PyDoc_STRVAR(_stackless_getcurrent__doc__,
+"getcurrent($module, /)\n"
+"--\n"
+"\n"
+"Return the running tasklet of the calling thread.");
+
+#define _STACKLESS_GETCURRENT_METHODDEF    \
+    {"getcurrent", (PyCFunction)_stackless_getcurrent, METH_NOARGS, _stackless_getcurrent__doc__},
+
+static PyObject *
+_stackless_getcurrent_impl(PyObject *module);
+
+static PyObject *
+_stackless_getcurrent(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_getcurrent_impl(module);
+}
+
+PyDoc_STRVAR(_stackless_getmain__doc__,
+"getmain($module, /)\n"
+"--\n"
+"\n"
+"Return the main tasklet of the calling thread.");
+
+#define _STACKLESS_GETMAIN_METHODDEF    \
+    {"getmain", (PyCFunction)_stackless_getmain, METH_NOARGS, _stackless_getmain__doc__},
+
+static PyObject *
+_stackless_getmain_impl(PyObject *module);
+
+static PyObject *
+_stackless_getmain(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_getmain_impl(module);
+}
+
+PyDoc_STRVAR(_stackless_getruncount__doc__,
+"getruncount($module, /)\n"
+"--\n"
+"\n"
+"Return the number of tasklets in the calling thread\'s runqueue.\n"
+"\n"
+"The running tasklet counts; paused and blocked ones do not.");
+
+#define _STACKLESS_GETRUNCOUNT_METHODDEF    \
+    {"getruncount", (PyCFunction)_stackless_getruncount, METH_NOARGS, _stackless_getruncount__doc__},
+
+static PyObject *
+_stackless_getruncount_impl(PyObject *module);
+
+static PyObject *
+_stackless_getruncount(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_getruncount_impl(module);
+}
+
+PyDoc_STRVAR(_stackless_getcurrentid__doc__,
+"getcurrentid($module, /)\n"
+"--\n"
+"\n"
+"Return the id of the running tasklet.\n"
+"\n"
+"A main tasklet has the id of its thread; the others an id derived from\n"
+"their address, which may be reused.");
+
+#define _STACKLESS_GETCURRENTID_METHODDEF    \
+    {"getcurrentid", (PyCFunction)_stackless_getcurrentid, METH_NOARGS, _stackless_getcurrentid__doc__},
+
+static PyObject *
+_stackless_getcurrentid_impl(PyObject *module);
+
+static PyObject *
+_stackless_getcurrentid(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_getcurrentid_impl(module);
+}
+
+PyDoc_STRVAR(_stackless_schedule__doc__,
+"schedule($module, /, retval=<unrepresentable>)\n"
+"--\n"
+"\n"
+"Switch to the next runnable tasklet; the caller stays runnable.\n"
+"\n"
+"Returns retval (default: the current tasklet), or what somebody put in\n"
+"the caller\'s tempval meanwhile.");
+
+#define _STACKLESS_SCHEDULE_METHODDEF    \
+    {"schedule", _PyCFunction_CAST(_stackless_schedule), METH_FASTCALL|METH_KEYWORDS, _stackless_schedule__doc__},
+
+static PyObject *
+_stackless_schedule_impl(PyObject *module, PyObject *retval);
+
+static PyObject *
+_stackless_schedule(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 1
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(retval), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"retval", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "schedule",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[1];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
+    PyObject *retval = NULL;
+
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 1, 0, argsbuf);
+    if (!args) {
+        goto exit;
+    }
+    if (!noptargs) {
+        goto skip_optional_pos;
+    }
+    retval = args[0];
+skip_optional_pos:
+    return_value = _stackless_schedule_impl(module, retval);
+
+exit:
+    return return_value;
+}
+
+PyDoc_STRVAR(_stackless_schedule_remove__doc__,
+"schedule_remove($module, /, retval=<unrepresentable>)\n"
+"--\n"
+"\n"
+"Switch to the next runnable tasklet; the caller leaves the runqueue.");
+
+#define _STACKLESS_SCHEDULE_REMOVE_METHODDEF    \
+    {"schedule_remove", _PyCFunction_CAST(_stackless_schedule_remove), METH_FASTCALL|METH_KEYWORDS, _stackless_schedule_remove__doc__},
+
+static PyObject *
+_stackless_schedule_remove_impl(PyObject *module, PyObject *retval);
+
+static PyObject *
+_stackless_schedule_remove(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 1
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(retval), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"retval", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "schedule_remove",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[1];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
+    PyObject *retval = NULL;
+
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 1, 0, argsbuf);
+    if (!args) {
+        goto exit;
+    }
+    if (!noptargs) {
+        goto skip_optional_pos;
+    }
+    retval = args[0];
+skip_optional_pos:
+    return_value = _stackless_schedule_remove_impl(module, retval);
+
+exit:
+    return return_value;
+}
+
+PyDoc_STRVAR(_stackless_run__doc__,
+"run($module, /, timeout=0, threadblock=False, soft=False,\n"
+"    ignore_nesting=False, totaltimeout=False)\n"
+"--\n"
+"\n"
+"Run the runqueue until it is empty, or for timeout ticks.\n"
+"\n"
+"The caller becomes a watchdog: it leaves the runqueue until the other\n"
+"tasklets have all ended, blocked or paused (then it returns None), or\n"
+"until a tasklet has run for `timeout` ticks (then it returns that\n"
+"tasklet, taken out of the runqueue).  An uncaught exception of a\n"
+"tasklet is raised here.");
+
+#define _STACKLESS_RUN_METHODDEF    \
+    {"run", _PyCFunction_CAST(_stackless_run), METH_FASTCALL|METH_KEYWORDS, _stackless_run__doc__},
+
+static PyObject *
+_stackless_run_impl(PyObject *module, long timeout, int threadblock,
+                    int soft, int ignore_nesting, int totaltimeout);
+
+static PyObject *
+_stackless_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 5
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(timeout), &_Py_ID(threadblock), &_Py_ID(soft), &_Py_ID(ignore_nesting), &_Py_ID(totaltimeout), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"timeout", "threadblock", "soft", "ignore_nesting", "totaltimeout", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "run",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[5];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
+    long timeout = 0;
+    int threadblock = 0;
+    int soft = 0;
+    int ignore_nesting = 0;
+    int totaltimeout = 0;
+
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 5, 0, argsbuf);
+    if (!args) {
+        goto exit;
+    }
+    if (!noptargs) {
+        goto skip_optional_pos;
+    }
+    if (args[0]) {
+        timeout = PyLong_AsLong(args[0]);
+        if (timeout == -1 && PyErr_Occurred()) {
+            goto exit;
+        }
+        if (!--noptargs) {
+            goto skip_optional_pos;
+        }
+    }
+    if (args[1]) {
+        threadblock = PyObject_IsTrue(args[1]);
+        if (threadblock < 0) {
+            goto exit;
+        }
+        if (!--noptargs) {
+            goto skip_optional_pos;
+        }
+    }
+    if (args[2]) {
+        soft = PyObject_IsTrue(args[2]);
+        if (soft < 0) {
+            goto exit;
+        }
+        if (!--noptargs) {
+            goto skip_optional_pos;
+        }
+    }
+    if (args[3]) {
+        ignore_nesting = PyObject_IsTrue(args[3]);
+        if (ignore_nesting < 0) {
+            goto exit;
+        }
+        if (!--noptargs) {
+            goto skip_optional_pos;
+        }
+    }
+    totaltimeout = PyObject_IsTrue(args[4]);
+    if (totaltimeout < 0) {
+        goto exit;
+    }
+skip_optional_pos:
+    return_value = _stackless_run_impl(module, timeout, threadblock, soft, ignore_nesting, totaltimeout);
+
+exit:
+    return return_value;
+}
+
+PyDoc_STRVAR(_stackless_switch_trap__doc__,
+"switch_trap($module, change=0, /)\n"
+"--\n"
+"\n"
+"Add change to the thread\'s switch trap level; returns the old level.\n"
+"\n"
+"While the level is positive, every switch raises RuntimeError.");
+
+#define _STACKLESS_SWITCH_TRAP_METHODDEF    \
+    {"switch_trap", _PyCFunction_CAST(_stackless_switch_trap), METH_FASTCALL, _stackless_switch_trap__doc__},
+
+static PyObject *
+_stackless_switch_trap_impl(PyObject *module, int change);
+
+static PyObject *
+_stackless_switch_trap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *return_value = NULL;
+    int change = 0;
+
+    if (!_PyArg_CheckPositional("switch_trap", nargs, 0, 1)) {
+        goto exit;
+    }
+    if (nargs < 1) {
+        goto skip_optional;
+    }
+    change = PyLong_AsInt(args[0]);
+    if (change == -1 && PyErr_Occurred()) {
+        goto exit;
+    }
+skip_optional:
+    return_value = _stackless_switch_trap_impl(module, change);
+
+exit:
+    return return_value;
+}
+
+PyDoc_STRVAR(_stackless_enable_softswitch__doc__,
+"enable_softswitch($module, flag, /)\n"
+"--\n"
+"\n"
+"Query, or set, whether switches may be soft; returns the old setting.\n"
+"\n"
+"None only queries.  This build switches hard only, whatever the flag.");
+
+#define _STACKLESS_ENABLE_SOFTSWITCH_METHODDEF    \
+    {"enable_softswitch", (PyCFunction)_stackless_enable_softswitch, METH_O, _stackless_enable_softswitch__doc__},
+
+PyDoc_STRVAR(_stackless_set_schedule_callback__doc__,
+"set_schedule_callback($module, callback, /)\n"
+"--\n"
+"\n"
+"Install callback(prev, next), called at every switch; None removes it.\n"
+"\n"
+"Returns the previous callback, or None.");
+
+#define _STACKLESS_SET_SCHEDULE_CALLBACK_METHODDEF    \
+    {"set_schedule_callback", (PyCFunction)_stackless_set_schedule_callback, METH_O, _stackless_set_schedule_callback__doc__},
+
+PyDoc_STRVAR(_stackless_get_schedule_callback__doc__,
+"get_schedule_callback($module, /)\n"
+"--\n"
+"\n"
+"Return the schedule callback, or None.");
+
+#define _STACKLESS_GET_SCHEDULE_CALLBACK_METHODDEF    \
+    {"get_schedule_callback", (PyCFunction)_stackless_get_schedule_callback, METH_NOARGS, _stackless_get_schedule_callback__doc__},
+
+static PyObject *
+_stackless_get_schedule_callback_impl(PyObject *module);
+
+static PyObject *
+_stackless_get_schedule_callback(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_get_schedule_callback_impl(module);
+}
+
+PyDoc_STRVAR(_stackless_set_channel_callback__doc__,
+"set_channel_callback($module, callback, /)\n"
+"--\n"
+"\n"
+"Install callback(channel, tasklet, sending, willblock); None removes it.\n"
+"\n"
+"It is called before every channel operation.  Returns the previous\n"
+"callback, or None.");
+
+#define _STACKLESS_SET_CHANNEL_CALLBACK_METHODDEF    \
+    {"set_channel_callback", (PyCFunction)_stackless_set_channel_callback, METH_O, _stackless_set_channel_callback__doc__},
+
+PyDoc_STRVAR(_stackless_get_channel_callback__doc__,
+"get_channel_callback($module, /)\n"
+"--\n"
+"\n"
+"Return the channel callback, or None.");
+
+#define _STACKLESS_GET_CHANNEL_CALLBACK_METHODDEF    \
+    {"get_channel_callback", (PyCFunction)_stackless_get_channel_callback, METH_NOARGS, _stackless_get_channel_callback__doc__},
+
+static PyObject *
+_stackless_get_channel_callback_impl(PyObject *module);
+
+static PyObject *
+_stackless_get_channel_callback(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_get_channel_callback_impl(module);
+}
+
+PyDoc_STRVAR(_stackless_set_error_handler__doc__,
+"set_error_handler($module, handler=None, /)\n"
+"--\n"
+"\n"
+"Install handler(type, value, traceback) for exceptions that end tasklets.\n"
+"\n"
+"None restores the default: the exception is raised in the main tasklet\n"
+"or the innermost run().  Returns the previous handler, or None.");
+
+#define _STACKLESS_SET_ERROR_HANDLER_METHODDEF    \
+    {"set_error_handler", _PyCFunction_CAST(_stackless_set_error_handler), METH_FASTCALL, _stackless_set_error_handler__doc__},
+
+static PyObject *
+_stackless_set_error_handler_impl(PyObject *module, PyObject *handler);
+
+static PyObject *
+_stackless_set_error_handler(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *return_value = NULL;
+    PyObject *handler = Py_None;
+
+    if (!_PyArg_CheckPositional("set_error_handler", nargs, 0, 1)) {
+        goto exit;
+    }
+    if (nargs < 1) {
+        goto skip_optional;
+    }
+    handler = args[0];
+skip_optional:
+    return_value = _stackless_set_error_handler_impl(module, handler);
+
+exit:
+    return return_value;
+}
+
+PyDoc_STRVAR(_stackless_get_thread_info__doc__,
+"get_thread_info($module, thread_id=-1, flags=0, /)\n"
+"--\n"
+"\n"
+"Return (main, current, runcount) of a thread of this interpreter.\n"
+"\n"
+"-1 means the calling thread.  main and current are None for a thread\n"
+"that has not used stackless.");
+
+#define _STACKLESS_GET_THREAD_INFO_METHODDEF    \
+    {"get_thread_info", _PyCFunction_CAST(_stackless_get_thread_info), METH_FASTCALL, _stackless_get_thread_info__doc__},
+
+static PyObject *
+_stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
+                                int flags);
+
+static PyObject *
+_stackless_get_thread_info(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *return_value = NULL;
+    PyObject *thread_id = NULL;
+    int flags = 0;
+
+    if (!_PyArg_CheckPositional("get_thread_info", nargs, 0, 2)) {
+        goto exit;
+    }
+    if (nargs < 1) {
+        goto skip_optional;
+    }
+    thread_id = args[0];
+    if (nargs < 2) {
+        goto skip_optional;
+    }
+    flags = PyLong_AsInt(args[1]);
+    if (flags == -1 && PyErr_Occurred()) {
+        goto exit;
+    }
+skip_optional:
+    return_value = _stackless_get_thread_info_impl(module, thread_id, flags);
+
+exit:
+    return return_value;
+}
+
+PyDoc_STRVAR(_stackless_getthreads__doc__,
+"getthreads($module, /)\n"
+"--\n"
+"\n"
+"Return the ids of the interpreter\'s threads, the main thread first.");
+
+#define _STACKLESS_GETTHREADS_METHODDEF    \
+    {"getthreads", (PyCFunction)_stackless_getthreads, METH_NOARGS, _stackless_getthreads__doc__},
+
+static PyObject *
+_stackless_getthreads_impl(PyObject *module);
+
+static PyObject *
+_stackless_getthreads(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_getthreads_impl(module);
+}
+
+PyDoc_STRVAR(_stackless_getdebug__doc__,
+"getdebug($module, /)\n"
+"--\n"
+"\n"
+"Return True in a debug build of the interpreter.");
+
+#define _STACKLESS_GETDEBUG_METHODDEF    \
+    {"getdebug", (PyCFunction)_stackless_getdebug, METH_NOARGS, _stackless_getdebug__doc__},
+
+static PyObject *
+_stackless_getdebug_impl(PyObject *module);
+
+static PyObject *
+_stackless_getdebug(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_getdebug_impl(module);
+}
+
+PyDoc_STRVAR(_stackless_getuncollectables__doc__,
+"getuncollectables($module, /)\n"
+"--\n"
+"\n"
+"Return the tasklets whose C stack could not be ended.");
+
+#define _STACKLESS_GETUNCOLLECTABLES_METHODDEF    \
+    {"getuncollectables", (PyCFunction)_stackless_getuncollectables, METH_NOARGS, _stackless_getuncollectables__doc__},
+
+static PyObject *
+_stackless_getuncollectables_impl(PyObject *module);
+
+static PyObject *
+_stackless_getuncollectables(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_getuncollectables_impl(module);
+}
+
+PyDoc_STRVAR(_stackless_pickle_flags__doc__,
+"pickle_flags($module, /, new_flags=-1, mask=-1)\n"
+"--\n"
+"\n"
+"Return, and change, the pickle flags of the calling thread.\n"
+"\n"
+"flags = (flags & ~mask) | (new_flags & mask), unless new_flags is -1.");
+
+#define _STACKLESS_PICKLE_FLAGS_METHODDEF    \
+    {"pickle_flags", _PyCFunction_CAST(_stackless_pickle_flags), METH_FASTCALL|METH_KEYWORDS, _stackless_pickle_flags__doc__},
+
+static PyObject *
+_stackless_pickle_flags_impl(PyObject *module, long new_flags, long mask);
+
+static PyObject *
+_stackless_pickle_flags(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 2
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(new_flags), &_Py_ID(mask), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"new_flags", "mask", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "pickle_flags",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[2];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
+    long new_flags = -1;
+    long mask = -1;
+
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 2, 0, argsbuf);
+    if (!args) {
+        goto exit;
+    }
+    if (!noptargs) {
+        goto skip_optional_pos;
+    }
+    if (args[0]) {
+        new_flags = PyLong_AsLong(args[0]);
+        if (new_flags == -1 && PyErr_Occurred()) {
+            goto exit;
+        }
+        if (!--noptargs) {
+            goto skip_optional_pos;
+        }
+    }
+    mask = PyLong_AsLong(args[1]);
+    if (mask == -1 && PyErr_Occurred()) {
+        goto exit;
+    }
+skip_optional_pos:
+    return_value = _stackless_pickle_flags_impl(module, new_flags, mask);
+
+exit:
+    return return_value;
+}
+
+PyDoc_STRVAR(_stackless_pickle_flags_default__doc__,
+"pickle_flags_default($module, /, new_default=-1, mask=-1)\n"
+"--\n"
+"\n"
+"Return, and change, the pickle flags new threads start with.");
+
+#define _STACKLESS_PICKLE_FLAGS_DEFAULT_METHODDEF    \
+    {"pickle_flags_default", _PyCFunction_CAST(_stackless_pickle_flags_default), METH_FASTCALL|METH_KEYWORDS, _stackless_pickle_flags_default__doc__},
+
+static PyObject *
+_stackless_pickle_flags_default_impl(PyObject *module, long new_default,
+                                     long mask);
+
+static PyObject *
+_stackless_pickle_flags_default(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 2
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(new_default), &_Py_ID(mask), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"new_default", "mask", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "pickle_flags_default",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[2];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
+    long new_default = -1;
+    long mask = -1;
+
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 2, 0, argsbuf);
+    if (!args) {
+        goto exit;
+    }
+    if (!noptargs) {
+        goto skip_optional_pos;
+    }
+    if (args[0]) {
+        new_default = PyLong_AsLong(args[0]);
+        if (new_default == -1 && PyErr_Occurred()) {
+            goto exit;
+        }
+        if (!--noptargs) {
+            goto skip_optional_pos;
+        }
+    }
+    mask = PyLong_AsLong(args[1]);
+    if (mask == -1 && PyErr_Occurred()) {
+        goto exit;
+    }
+skip_optional_pos:
+    return_value = _stackless_pickle_flags_default_impl(module, new_default, mask);
+
+exit:
+    return return_value;
+}
+/*[clinic end generated code: output=f60db16b282f9856 input=a9049054013a1b77]*/
