@@ -3,7 +3,7 @@
 
 PREFIX ?= /usr/local
 
-.PHONY: all build run test test-fast test-stackless baseline stock install \
+.PHONY: all build run test test-fast test-stackless test-leaks baseline stock install \
         tree export-patches check-patches status clean distclean help
 
 all: build
@@ -13,6 +13,7 @@ help:
 	@echo "make test           our tests + CPython's full regression suite"
 	@echo "make test-fast      our tests + a core subset of CPython's tests"
 	@echo "make test-stackless our tests only"
+	@echo "make test-leaks     our tests with -R 3:3 on a debug build"
 	@echo "make install PREFIX=/opt/stackless   install the interpreter"
 	@echo "make tree           lay out cpython/ (upstream + patches/)"
 	@echo "make export-patches [PATCH=name DESC=\"why\"]   cpython/ edits -> patches/"
@@ -34,6 +35,11 @@ test-fast: build
 
 test-stackless: build
 	@tools/run-tests stackless
+
+# Reference leaks of our tests (regrtest -R 3:3), on a debug build.
+test-leaks:
+	@tools/build debug
+	@tools/run-tests leaks
 
 stock:
 	@tools/build stock

@@ -17,6 +17,10 @@ extern void _PyStackless_ThreadClear(PyThreadState *tstate);
 /* Python/pystate.c, tstate_delete_common(): free the scheduler state. */
 extern void _PyStackless_ThreadDelete(PyThreadState *tstate);
 
+/* Python/pylifecycle.c, _Py_Finalize(), after atexit: the calling
+ * thread's tasklets with C state end (spec X-6). */
+extern void _PyStackless_Finalize(PyThreadState *tstate);
+
 /* Python/pystate.c, interpreter_clear(): drop callbacks and handlers. */
 extern void _PyStackless_InterpClear(PyInterpreterState *interp);
 

@@ -129,6 +129,54 @@ slp_runqueue_append(slp_thread *th, PyTaskletObject *t)
     Py_INCREF(t);
 }
 
+void
+slp_runqueue_insert_next(slp_thread *th, PyTaskletObject *t)
+{
+    PyTaskletObject *head = th->head;
+    slp_runqueue_append(th, t);
+    if (head != NULL) {
+        th->head = head;
+        if (head->next != t) {
+            /* Move t from the end to right after head. */
+            t->prev->next = t->next;
+            t->next->prev = t->prev;
+            t->next = head->next;
+            t->prev = head;
+            head->next->prev = t;
+            head->next = t;
+        }
+    }
+}
+
+/* --- started tasklets ----------------------------------------------------- */
+
+void
+slp_owned_link(slp_thread *th, PyTaskletObject *t)
+{
+    t->owned_prev = NULL;
+    t->owned_next = th->owned;
+    if (th->owned != NULL) {
+        th->owned->owned_prev = t;
+    }
+    th->owned = t;
+}
+
+void
+slp_owned_unlink(PyTaskletObject *t)
+{
+    slp_thread *th = t->thread;
+    if (t->owned_prev != NULL) {
+        t->owned_prev->owned_next = t->owned_next;
+    }
+    else if (th != NULL && th->owned == t) {
+        th->owned = t->owned_next;
+    }
+    if (t->owned_next != NULL) {
+        t->owned_next->owned_prev = t->owned_prev;
+    }
+    t->owned_next = t->owned_prev = NULL;
+}
+
 /* Unlink t; the runqueue's reference goes to the caller. */
 static void
 runqueue_unlink(slp_thread *th, PyTaskletObject *t)
@@ -175,6 +223,8 @@ new_main_tasklet(slp_thread *th)
 }
 
 static void run_new_tasklet(slp_thread *th) SLP_NORETURN;
+static void call_schedule_callback(slp_thread *th, PyTaskletObject *prev,
+                                   PyTaskletObject *next);
 
 /* Take the snapshot new tasklets start from.  Returns normally once it is
  * taken; every start of a tasklet resumes it a second time, and then it
@@ -230,6 +280,8 @@ thread_init(PyThreadState *tstate)
         goto error;
     }
     (void)base_marker;
+    /* D-3: cb(None, main) when a main tasklet starts. */
+    call_schedule_callback(th, NULL, th->main);
     return th;
 
 error:
@@ -266,14 +318,61 @@ slp_get_thread(void)
     return thread_init(tstate);
 }
 
-/* The thread ends (X-5): its tasklets become threadless.  The C stacks of
- * suspended tasklets are abandoned with the thread. */
+/* Kill the started tasklets of the calling thread, so that their
+ * `finally` clauses run while the thread can still run code. */
+void
+slp_kill_started(slp_thread *th)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    int rounds = 0;
+    while (th->owned != NULL && rounds++ < 10) {
+        PyTaskletObject *t = th->owned;
+        while (t != NULL) {
+            PyTaskletObject *next = t->owned_next;
+            if (t != th->current && t->state == SLP_STARTED) {
+                Py_INCREF(t);
+                if (next != NULL) {
+                    Py_INCREF(next);
+                }
+                PyObject *res = PyObject_CallMethod((PyObject *)t, "kill", NULL);
+                if (res == NULL) {
+                    PyErr_FormatUnraisable("Exception killing tasklet %R "
+                                           "at the end of its thread", t);
+                }
+                Py_XDECREF(res);
+                Py_DECREF(t);
+                if (next != NULL && next->state != SLP_STARTED) {
+                    /* Ended meanwhile: start over. */
+                    Py_DECREF(next);
+                    break;
+                }
+                Py_XDECREF(next);
+            }
+            t = next;
+        }
+    }
+    PyErr_SetRaisedException(exc);
+}
+
+/* The thread ends (X-5): its tasklets with a C stack are killed if the
+ * thread can still run code, the others become threadless. */
 void
 _PyStackless_ThreadClear(PyThreadState *tstate)
 {
     slp_thread *th = slp_thread_of(tstate);
     if (th == NULL) {
         return;
+    }
+    if (tstate == _PyThreadState_GET() && th->current == th->main
+        && !_PyInterpreterState_GetFinalizing(tstate->interp))
+    {
+        slp_kill_started(th);
+    }
+    /* Whatever is left loses its thread; C stacks are abandoned. */
+    while (th->owned != NULL) {
+        PyTaskletObject *t = th->owned;
+        slp_owned_unlink(t);
+        t->thread = NULL;
     }
     /* Unlink the runqueue; tasklets blocked in channels stay there. */
     while (th->head != NULL) {
@@ -292,6 +391,17 @@ _PyStackless_ThreadClear(PyThreadState *tstate)
     Py_CLEAR(th->watchdogs);
     Py_CLEAR(th->current);
     Py_CLEAR(th->main);
+}
+
+/* Interpreter shutdown (X-6), after atexit: the calling thread's tasklets
+ * with a C stack are killed while modules still work. */
+void
+_PyStackless_Finalize(PyThreadState *tstate)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    if (th != NULL && th->current == th->main) {
+        slp_kill_started(th);
+    }
 }
 
 void
@@ -319,6 +429,14 @@ slp_check_switch_trap(slp_thread *th)
 {
     if (th->switch_trap > 0) {
         PyErr_SetString(PyExc_RuntimeError, "switch_trap");
+        return -1;
+    }
+    /* The collector keeps lists of objects whose heads are on the C stack
+     * of the tasklet running it: code of another tasklet would write into
+     * them through the objects, where that tasklet's stack is now. */
+    if (th->tstate->interp->gc.collecting) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot switch tasklets during garbage collection");
         return -1;
     }
     return 0;
@@ -780,7 +898,7 @@ _PyStackless_Tick(PyThreadState *tstate)
     PyTaskletObject *cur = th->current;
     int ignore_nesting = cur->ignore_nesting
         || (th->watchdog_flags & PY_WATCHDOG_IGNORE_NESTING);
-    if (cur->atomic || th->switch_trap > 0
+    if (cur->atomic || th->switch_trap > 0 || tstate->interp->gc.collecting
         || (!ignore_nesting && current_nesting_level(tstate) > 0))
     {
         th->tick_budget = th->tick_timeout;     /* try again later */

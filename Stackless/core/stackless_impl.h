@@ -86,7 +86,10 @@ struct _tasklet {
     unsigned int pending_irq:1;
     unsigned int in_runqueue:1;
     unsigned int is_main:1;
-    unsigned int is_watchdog:1;
+    /* In its owner thread's list of tasklets (not main), which ends them
+     * with the thread (X-5, X-6). */
+    PyTaskletObject *owned_next;
+    PyTaskletObject *owned_prev;
     slp_execstate exec;         /* SLP_STARTED and not current */
     slp_cstack cstack;          /* SLP_STARTED and not current */
     PyObject *weakreflist;
@@ -154,6 +157,7 @@ struct _slp_thread {
     Py_ssize_t timer_level;     /* watchdogs list index of the timed run() */
     PyTaskletObject *interrupted;
     int soft_expired;
+    PyTaskletObject *owned;     /* list of its tasklets (borrowed), not main */
     /* Waiting for other threads to make a tasklet runnable (S-12). */
     PyThread_type_lock wakeup;  /* held, except to wake the thread */
     int waiting;
@@ -165,6 +169,13 @@ extern slp_thread *slp_get_thread(void);
 extern slp_thread *slp_thread_of(PyThreadState *tstate);
 
 extern void slp_runqueue_append(slp_thread *th, PyTaskletObject *t);
+/* Insert t right after the head: it runs next (foreign run(), T-6). */
+extern void slp_runqueue_insert_next(slp_thread *th, PyTaskletObject *t);
+/* The thread's list of the tasklets it owns. */
+extern void slp_owned_link(slp_thread *th, PyTaskletObject *t);
+extern void slp_owned_unlink(PyTaskletObject *t);
+/* End the C-state tasklets of the calling thread. */
+extern void slp_kill_started(slp_thread *th);
 extern void slp_runqueue_remove(slp_thread *th, PyTaskletObject *t);
 
 /* Switch from the current tasklet to `next`, which becomes current and

@@ -61,6 +61,7 @@ tasklet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->thread = th;
     t->thread_id = th->thread_id;
     t->state = SLP_NEW;
+    slp_owned_link(th, t);
     return (PyObject *)t;
 }
 
@@ -306,9 +307,22 @@ run_or_switch(PyTaskletObject *self, int remove)
             return NULL;
         }
         /* Another thread's tasklet runs there, next. */
-        if (insert_(self) < 0) {
+        if (self->blocked) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "You cannot run a blocked tasklet");
             return NULL;
         }
+        if (!self->in_runqueue) {
+            if (insert_(self) < 0) {
+                return NULL;
+            }
+        }
+        if (self->thread->head != self) {
+            slp_runqueue_remove(self->thread, Py_NewRef(self));
+            slp_runqueue_insert_next(self->thread, self);
+            Py_DECREF(self);
+        }
+        slp_wake_thread(self->thread);
         Py_RETURN_NONE;
     }
     PyTaskletObject *cur = th->current;
@@ -351,6 +365,83 @@ _stackless_tasklet_switch_impl(PyTaskletObject *self)
 /*[clinic end generated code: output=96b64342b9cd6639 input=0a3c3bb6d08463f8]*/
 {
     return run_or_switch(self, 1);
+}
+
+/*[clinic input]
+_stackless.tasklet.bind_thread
+
+    thread_id: object(c_default="NULL") = -1
+    /
+
+Make the tasklet belong to another thread (-1: the calling one).
+
+Only a tasklet that is not runnable and has no C state can move.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_tasklet_bind_thread_impl(PyTaskletObject *self,
+                                    PyObject *thread_id)
+/*[clinic end generated code: output=9cf56595792b9550 input=88b6fc477cb1ad82]*/
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    PyThreadState *target = NULL;
+    unsigned long tid = 0;
+    if (thread_id != NULL) {
+        if (!PyLong_Check(thread_id)) {
+            PyErr_SetString(PyExc_TypeError, "thread_id must be an integer");
+            return NULL;
+        }
+        long v = PyLong_AsLong(thread_id);
+        if (v == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            v = 0;
+        }
+        if (v != -1) {
+            tid = PyLong_AsUnsignedLongMask(thread_id);
+            for (PyThreadState *ts = PyInterpreterState_ThreadHead(tstate->interp);
+                 ts != NULL; ts = PyThreadState_Next(ts))
+            {
+                if (ts->thread_id == tid) {
+                    target = ts;
+                    break;
+                }
+            }
+            if (target == NULL) {
+                PyErr_SetString(PyExc_ValueError, "bad thread");
+                return NULL;
+            }
+        }
+    }
+    slp_thread *th;
+    if (target == NULL || target == tstate) {
+        th = slp_get_thread();
+        if (th == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        th = slp_thread_of(target);
+        if (th == NULL) {
+            PyErr_SetString(PyExc_ValueError, "bad thread");
+            return NULL;
+        }
+    }
+    if (self->thread == th) {
+        Py_RETURN_NONE;
+    }
+    if (self->in_runqueue) {
+        PyErr_SetString(PyExc_RuntimeError, "can't (re)bind a runnable tasklet");
+        return NULL;
+    }
+    if (self->state == SLP_STARTED || self->is_main) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
+        return NULL;
+    }
+    slp_owned_unlink(self);
+    self->thread = th;
+    self->thread_id = th->thread_id;
+    slp_owned_link(th, self);
+    Py_RETURN_NONE;
 }
 
 /* --- exceptions: throw, raise_exception, kill -------------------------- */
@@ -824,25 +915,26 @@ tasklet_clear(PyTaskletObject *t)
     return 0;
 }
 
-/* A tasklet suspended with its C stack must end before it goes: kill it
- * (T-15), so that its `finally` clauses run. */
+/* A tasklet suspended with its C stack must end before it goes, so that
+ * its `finally` clauses run (T-15).  It cannot be switched to from here
+ * (the collector may be running), so it is killed pending: the runqueue
+ * takes it back, and it ends when the scheduler next runs it, or at the
+ * end of its thread. */
 static void
 tasklet_finalize(PyObject *self)
 {
     PyTaskletObject *t = (PyTaskletObject *)self;
     if (t->state != SLP_STARTED || t->thread == NULL || is_current(t)
-        || t->thread != slp_thread_of(_PyThreadState_GET()))
+        || t->thread->main == NULL)
     {
         return;
     }
     PyObject *exc = PyErr_GetRaisedException();
-    for (int i = 0; i < 10 && t->state == SLP_STARTED; i++) {
-        PyObject *res = _stackless_tasklet_kill_impl(t, 0);
-        if (res == NULL) {
-            PyErr_FormatUnraisable("Exception killing tasklet %R", self);
-        }
-        Py_XDECREF(res);
+    PyObject *res = _stackless_tasklet_kill_impl(t, 1);
+    if (res == NULL) {
+        PyErr_FormatUnraisable("Exception killing tasklet %R", self);
     }
+    Py_XDECREF(res);
     PyErr_SetRaisedException(exc);
 }
 
@@ -857,8 +949,10 @@ tasklet_dealloc(PyTaskletObject *t)
         PyObject_ClearWeakRefs((PyObject *)t);
     }
     assert(!t->in_runqueue && t->blocked == 0);
+    slp_owned_unlink(t);
     if (t->state == SLP_STARTED) {
         /* Could not be ended: its C stack, and what it holds, are lost. */
+        t->exec.current_frame = NULL;
         slp_execstate_clear(&t->exec);
     }
     slp_cstack_clear(&t->cstack);
@@ -895,6 +989,7 @@ static PyMethodDef tasklet_methods[] = {
     _STACKLESS_TASKLET_KILL_METHODDEF
     _STACKLESS_TASKLET_SET_ATOMIC_METHODDEF
     _STACKLESS_TASKLET_SET_IGNORE_NESTING_METHODDEF
+    _STACKLESS_TASKLET_BIND_THREAD_METHODDEF
     {NULL}
 };
 

@@ -159,6 +159,41 @@ _stackless_tasklet_switch(PyTaskletObject *self, PyObject *Py_UNUSED(ignored))
     return _stackless_tasklet_switch_impl(self);
 }
 
+PyDoc_STRVAR(_stackless_tasklet_bind_thread__doc__,
+"bind_thread($self, thread_id=-1, /)\n"
+"--\n"
+"\n"
+"Make the tasklet belong to another thread (-1: the calling one).\n"
+"\n"
+"Only a tasklet that is not runnable and has no C state can move.");
+
+#define _STACKLESS_TASKLET_BIND_THREAD_METHODDEF    \
+    {"bind_thread", _PyCFunction_CAST(_stackless_tasklet_bind_thread), METH_FASTCALL, _stackless_tasklet_bind_thread__doc__},
+
+static PyObject *
+_stackless_tasklet_bind_thread_impl(PyTaskletObject *self,
+                                    PyObject *thread_id);
+
+static PyObject *
+_stackless_tasklet_bind_thread(PyTaskletObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *return_value = NULL;
+    PyObject *thread_id = NULL;
+
+    if (!_PyArg_CheckPositional("bind_thread", nargs, 0, 1)) {
+        goto exit;
+    }
+    if (nargs < 1) {
+        goto skip_optional;
+    }
+    thread_id = args[0];
+skip_optional:
+    return_value = _stackless_tasklet_bind_thread_impl(self, thread_id);
+
+exit:
+    return return_value;
+}
+
 PyDoc_STRVAR(_stackless_tasklet_throw__doc__,
 "throw($self, /, exc, val=None, tb=None, pending=False)\n"
 "--\n"
@@ -366,4 +401,4 @@ PyDoc_STRVAR(_stackless_tasklet_set_ignore_nesting__doc__,
 
 #define _STACKLESS_TASKLET_SET_IGNORE_NESTING_METHODDEF    \
     {"set_ignore_nesting", (PyCFunction)_stackless_tasklet_set_ignore_nesting, METH_O, _stackless_tasklet_set_ignore_nesting__doc__},
-/*[clinic end generated code: output=3cfc4485441d2120 input=a9049054013a1b77]*/
+/*[clinic end generated code: output=5772e8dca732a369 input=a9049054013a1b77]*/
