@@ -465,6 +465,86 @@ call_schedule_callback(slp_thread *th, PyTaskletObject *prev,
     PyErr_SetRaisedException(exc);
 }
 
+/* D-1: trace and profile functions belong to the tasklet.  Nothing to do
+ * in the common case, where neither tasklet traces. */
+static void
+install_tracing(PyThreadState *tstate, Py_tracefunc func, PyObject *obj,
+                int profile)
+{
+    int r;
+    if (func == NULL && obj != NULL) {
+        /* A Python function given through tasklet.trace_function: as
+         * sys.settrace(obj) installs it. */
+        PyObject *sys = PyImport_ImportModule("sys");
+        PyObject *res = NULL;
+        if (sys != NULL) {
+            res = PyObject_CallMethod(sys, profile ? "setprofile" : "settrace",
+                                      "O", obj);
+            Py_DECREF(sys);
+        }
+        r = res != NULL ? 0 : -1;
+        Py_XDECREF(res);
+    }
+    else if (profile) {
+        r = _PyEval_SetProfile(tstate, func, obj);
+    }
+    else {
+        r = _PyEval_SetTrace(tstate, func, obj);
+    }
+    if (r < 0) {
+        PyErr_FormatUnraisable("Exception setting the %s function of a "
+                               "tasklet", profile ? "profile" : "trace");
+    }
+}
+
+/* Before a switch: the leaving tasklet keeps its hooks.  The thread
+ * state keeps them too until the tasklet that resumes puts its own in
+ * place: installing hooks walks the frame chain, which is only valid on
+ * its own C stack. */
+static void
+save_tracing(PyThreadState *tstate, PyTaskletObject *prev)
+{
+    if (tstate->c_tracefunc == NULL && tstate->c_profilefunc == NULL
+        && prev->trace_obj == NULL && prev->profile_obj == NULL)
+    {
+        return;
+    }
+    prev->trace_func = tstate->c_tracefunc;
+    Py_XSETREF(prev->trace_obj, Py_XNewRef(tstate->c_traceobj));
+    prev->profile_func = tstate->c_profilefunc;
+    Py_XSETREF(prev->profile_obj, Py_XNewRef(tstate->c_profileobj));
+}
+
+/* After a switch, in the tasklet that resumes (or starts). */
+static void
+restore_tracing(PyThreadState *tstate, PyTaskletObject *me)
+{
+    if (tstate->c_tracefunc == NULL && tstate->c_profilefunc == NULL
+        && me->trace_obj == NULL && me->profile_obj == NULL
+        && me->trace_func == NULL && me->profile_func == NULL)
+    {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    Py_tracefunc func = me->trace_func, pfunc = me->profile_func;
+    PyObject *obj = me->trace_obj, *pobj = me->profile_obj;
+    me->trace_func = me->profile_func = NULL;
+    me->trace_obj = me->profile_obj = NULL;
+    if (tstate->c_tracefunc != func || tstate->c_traceobj != obj
+        || (func == NULL && obj != NULL))
+    {
+        install_tracing(tstate, func, obj, 0);
+    }
+    if (tstate->c_profilefunc != pfunc || tstate->c_profileobj != pobj
+        || (pfunc == NULL && pobj != NULL))
+    {
+        install_tracing(tstate, pfunc, pobj, 1);
+    }
+    Py_XDECREF(obj);
+    Py_XDECREF(pobj);
+    PyErr_SetRaisedException(exc);
+}
+
 /* Take a resumed tasklet's tempval: the value its switch returns. */
 static PyObject *
 take_tempval(PyTaskletObject *t)
@@ -522,6 +602,9 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
         slp_execstate_restore(tstate, &next->exec);
         target = &next->cstack;
     }
+    if (!dead) {
+        save_tracing(tstate, prev);
+    }
     assert(pending_decref == NULL);
     pending_decref = (PyObject *)prev;      /* the old current's reference */
     th->current = (PyTaskletObject *)Py_NewRef(next);
@@ -532,6 +615,7 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     /* Resumed: somebody switched back to prev. */
     after_switch();
     assert(th->current == prev);
+    restore_tracing(tstate, prev);
     return take_tempval(prev);
 }
 
@@ -647,6 +731,7 @@ run_new_tasklet(slp_thread *th)
 {
     after_switch();
     PyTaskletObject *t = th->current;
+    restore_tracing(th->tstate, t);     /* new tasklets start untraced */
     PyObject *func = t->func, *args = t->args, *kwargs = t->kwargs;
     t->func = t->args = t->kwargs = NULL;
     PyObject *tempval = t->tempval;

@@ -91,6 +91,13 @@ struct _tasklet {
     PyTaskletObject *owned_next;
     PyTaskletObject *owned_prev;
     slp_execstate exec;         /* SLP_STARTED and not current */
+    /* Its trace and profile functions while not current (D-1).  A func
+     * of NULL with an obj: a Python function, installed with
+     * sys.settrace()/setprofile() when the tasklet is switched in. */
+    Py_tracefunc trace_func;
+    PyObject *trace_obj;
+    Py_tracefunc profile_func;
+    PyObject *profile_obj;
     slp_cstack cstack;          /* SLP_STARTED and not current */
     PyObject *weakreflist;
 };

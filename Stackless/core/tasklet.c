@@ -845,7 +845,97 @@ tasklet_get_channel(PyTaskletObject *t, void *c)
     return Py_NewRef(t->channel != NULL ? (PyObject *)t->channel : Py_None);
 }
 
+/* D-2: the trace and profile functions of a tasklet.  For the current
+ * tasklet they are sys.gettrace()/settrace(); for a suspended one, the
+ * ones it gets back when it runs. */
+static PyObject *
+get_hook(PyTaskletObject *t, int profile)
+{
+    if (is_current(t)) {
+        PyThreadState *ts = t->thread->tstate;
+        if (ts != _PyThreadState_GET()) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "tasklet is current in another thread");
+            return NULL;
+        }
+        PyObject *obj = profile ? ts->c_profileobj : ts->c_traceobj;
+        return Py_NewRef(obj != NULL ? obj : Py_None);
+    }
+    PyObject *obj = profile ? t->profile_obj : t->trace_obj;
+    return Py_NewRef(obj != NULL ? obj : Py_None);
+}
+
+static int
+set_hook(PyTaskletObject *t, PyObject *value, int profile)
+{
+    if (value == NULL) {
+        value = Py_None;
+    }
+    if (value != Py_None && !is_alive(t)) {
+        PyErr_SetString(PyExc_RuntimeError, "tasklet is not alive");
+        return -1;
+    }
+    if (is_current(t)) {
+        if (t->thread->tstate != _PyThreadState_GET()) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "tasklet is current in another thread");
+            return -1;
+        }
+        PyObject *sys = PyImport_ImportModule("sys");
+        if (sys == NULL) {
+            return -1;
+        }
+        PyObject *res = PyObject_CallMethod(
+            sys, profile ? "setprofile" : "settrace", "O", value);
+        Py_DECREF(sys);
+        if (res == NULL) {
+            return -1;
+        }
+        Py_DECREF(res);
+        return 0;
+    }
+    if (profile) {
+        t->profile_func = NULL;
+        Py_XSETREF(t->profile_obj, value == Py_None ? NULL : Py_NewRef(value));
+    }
+    else {
+        t->trace_func = NULL;
+        Py_XSETREF(t->trace_obj, value == Py_None ? NULL : Py_NewRef(value));
+    }
+    return 0;
+}
+
+static PyObject *
+tasklet_get_trace_function(PyTaskletObject *t, void *c)
+{
+    return get_hook(t, 0);
+}
+
+static int
+tasklet_set_trace_function(PyTaskletObject *t, PyObject *v, void *c)
+{
+    return set_hook(t, v, 0);
+}
+
+static PyObject *
+tasklet_get_profile_function(PyTaskletObject *t, void *c)
+{
+    return get_hook(t, 1);
+}
+
+static int
+tasklet_set_profile_function(PyTaskletObject *t, PyObject *v, void *c)
+{
+    return set_hook(t, v, 1);
+}
+
 static PyGetSetDef tasklet_getset[] = {
+    {"trace_function", (getter)tasklet_get_trace_function,
+     (setter)tasklet_set_trace_function,
+     "The tasklet's trace function (sys.settrace() while it runs)."},
+    {"profile_function", (getter)tasklet_get_profile_function,
+     (setter)tasklet_set_profile_function,
+     "The tasklet's profile function (sys.setprofile() while it runs)."},
     {"alive", (getter)tasklet_get_alive, NULL,
      "True while the tasklet has frames and an owner thread."},
     {"paused", (getter)tasklet_get_paused, NULL,
@@ -897,6 +987,8 @@ tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
     Py_VISIT(t->kwargs);
     Py_VISIT(t->context);
     Py_VISIT(t->channel);
+    Py_VISIT(t->trace_obj);
+    Py_VISIT(t->profile_obj);
     if (t->state == SLP_STARTED && !is_current(t)) {
         return slp_execstate_traverse(&t->exec, visit, arg);
     }
@@ -959,6 +1051,8 @@ tasklet_dealloc(PyTaskletObject *t)
     Py_CLEAR(t->tempval);
     drop_initial_call(t);
     Py_CLEAR(t->channel);
+    Py_CLEAR(t->trace_obj);
+    Py_CLEAR(t->profile_obj);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
