@@ -26,6 +26,7 @@ build:
 
 run: build
 	./python examples/hello.py
+	./python examples/gameloop.py
 
 test: build
 	@tools/run-tests full
