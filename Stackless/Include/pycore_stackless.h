@@ -30,4 +30,9 @@ extern void _PyStackless_InterpClear(PyInterpreterState *interp);
 #define _PY_STACKLESS_TICK_BIT (1U << 7)
 extern int _PyStackless_Tick(PyThreadState *tstate);
 
+/* Python/ceval_gil.c, _Py_HandlePending(): while the current tasklet is
+ * atomic, no eval-breaker work is done: no GIL hand-off, signals and
+ * asynchronous exceptions wait (spec T-11). */
+extern int _PyStackless_IsAtomic(PyThreadState *tstate);
+
 #endif /* !Py_INTERNAL_STACKLESS_H */

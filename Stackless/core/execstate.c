@@ -22,6 +22,15 @@
  *   tracing, what_event      set while a monitoring callback runs
  *   delete_later             the trashcan's list, per C stack
  *
+ * A suspended chain must not lead into C stack memory: each call of the
+ * eval loop from C puts an entry frame on the C stack and links the frames
+ * it runs to it, and once the tasklet's stack slice is copied away that
+ * memory belongs to another tasklet (cpython#113037).  Saving takes the
+ * entry frames out of the chain (remembering each link), restoring puts
+ * them back; in between, `tasklet.frame`, `f_back` and anything else that
+ * walks the chain sees only the frames in the heap.  The number of entry
+ * frames is the tasklet's nesting level plus one.
+ *
  * Not here, because they are the thread's: the thread id, the GIL state,
  * the thread's dict, async exceptions, async generator hooks, and the
  * trace and profile functions, whose per-tasklet handling (spec D-1) is
@@ -31,10 +40,49 @@
 #include "stackless_impl.h"
 #include "pycore_obmalloc.h"      // _PyObject_VirtualFree()
 
+/* Take the C stack entry frames out of the chain starting at *first. */
+static void
+hide_entry_frames(slp_execstate *st)
+{
+    _PyInterpreterFrame **link = &st->current_frame;
+    st->nhidden = 0;
+    while (*link != NULL) {
+        _PyInterpreterFrame *f = *link;
+        if (f->owner != FRAME_OWNED_BY_CSTACK) {
+            link = &f->previous;
+            continue;
+        }
+        if (st->nhidden == st->hidden_capacity) {
+            int cap = st->hidden_capacity ? 2 * st->hidden_capacity : 8;
+            slp_hidden_link *h = PyMem_RawRealloc(st->hidden,
+                                                  cap * sizeof(*h));
+            if (h == NULL) {
+                Py_FatalError("Stackless: out of memory saving a frame chain");
+            }
+            st->hidden = h;
+            st->hidden_capacity = cap;
+        }
+        st->hidden[st->nhidden].link = link;
+        st->hidden[st->nhidden].entry = f;
+        st->nhidden++;
+        *link = f->previous;
+    }
+}
+
+static void
+show_entry_frames(slp_execstate *st)
+{
+    for (int i = st->nhidden - 1; i >= 0; i--) {
+        *st->hidden[i].link = st->hidden[i].entry;
+    }
+    st->nhidden = 0;
+}
+
 void
 slp_execstate_save(PyThreadState *ts, slp_execstate *st)
 {
     st->current_frame = ts->current_frame;
+    hide_entry_frames(st);
     st->datastack_chunk = ts->datastack_chunk;
     st->datastack_top = ts->datastack_top;
     st->datastack_limit = ts->datastack_limit;
@@ -64,6 +112,7 @@ slp_execstate_restore(PyThreadState *ts, slp_execstate *st)
 {
     assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
     assert(ts->exc_state.exc_value == NULL && ts->context == NULL);
+    show_entry_frames(st);
     ts->current_frame = st->current_frame;
     ts->datastack_chunk = st->datastack_chunk;
     ts->datastack_top = st->datastack_top;
@@ -79,13 +128,17 @@ slp_execstate_restore(PyThreadState *ts, slp_execstate *st)
     ts->what_event = st->what_event;
     ts->delete_later = st->delete_later;
 
+    slp_hidden_link *hidden = st->hidden;
+    int capacity = st->hidden_capacity;
     memset(st, 0, sizeof(*st));
+    st->hidden = hidden;            /* kept for the next save */
+    st->hidden_capacity = capacity;
 }
 
 void
 slp_execstate_init(slp_execstate *st, PyThreadState *ts, PyObject *context)
 {
-    memset(st, 0, sizeof(*st));
+    memset(st, 0, sizeof(*st));     /* st owns no buffer yet */
     st->py_recursion_depth = 0;
     /* A new tasklet starts where the thread's snapshot was taken: its C
      * recursion budget is the one the thread had there, minus nothing. */
@@ -110,6 +163,15 @@ slp_execstate_clear(slp_execstate *st)
     st->datastack_limit = NULL;
     Py_CLEAR(st->exc_state.exc_value);
     Py_CLEAR(st->context);
+    slp_execstate_free(st);
+}
+
+void
+slp_execstate_free(slp_execstate *st)
+{
+    PyMem_RawFree(st->hidden);
+    st->hidden = NULL;
+    st->nhidden = st->hidden_capacity = 0;
 }
 
 int

@@ -388,6 +388,7 @@ _PyStackless_ThreadClear(PyThreadState *tstate)
         th->current->thread = NULL;
     }
     Py_CLEAR(th->interrupted);
+    Py_CLEAR(th->to_kill);
     Py_CLEAR(th->watchdogs);
     Py_CLEAR(th->current);
     Py_CLEAR(th->main);
@@ -561,6 +562,22 @@ take_tempval(PyTaskletObject *t)
 
 /* The common part of every switch.  `dead`: the current tasklet ended,
  * its state is cleared and its stack is not kept. */
+static int is_paused(PyTaskletObject *t);
+
+/* run(timeout, soft=True) expired: at the next voluntary switch its
+ * watchdog resumes instead of the next tasklet, which stays runnable
+ * (S-5).  Returns that watchdog, or NULL. */
+static PyTaskletObject *
+soft_watchdog(slp_thread *th, PyTaskletObject *prev)
+{
+    if (!th->soft_expired || th->timer_level >= PyList_GET_SIZE(th->watchdogs)) {
+        return NULL;
+    }
+    PyTaskletObject *w = (PyTaskletObject *)PyList_GET_ITEM(
+        th->watchdogs, th->timer_level);
+    return w != prev && is_paused(w) ? w : NULL;
+}
+
 static PyObject *
 do_switch(slp_thread *th, PyTaskletObject *next, int dead)
 {
@@ -569,6 +586,11 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     const slp_cstack *target;
     slp_cstack *save;
 
+    PyTaskletObject *w = soft_watchdog(th, prev);
+    if (w != NULL && w != next) {
+        th->soft_expired = 0;
+        next = w;
+    }
     assert(next != prev && next->thread == th);
     if (!next->in_runqueue) {
         slp_runqueue_append(th, next);
@@ -703,8 +725,8 @@ slp_next_after_leaving(slp_thread *th, PyTaskletObject *leaving)
         return th->head;
     }
     PyTaskletObject *w = innermost_watchdog(th);
-    if (w != NULL && w != leaving && is_paused(w)) {
-        return w;
+    if (w != NULL && is_paused(w)) {
+        return w;       /* may be `leaving` itself: it resumes at once */
     }
     int r = wait_for_work(th);
     if (r == 0) {
@@ -812,7 +834,7 @@ tasklet_end(slp_thread *th, PyTaskletObject *t, PyObject *result)
     }
 
     /* The tasklet is dead: no frames, tempval None, data stack freed. */
-    slp_execstate st;
+    slp_execstate st = {0};
     slp_execstate_save(tstate, &st);
     slp_execstate_clear(&st);
     t->state = SLP_NEW;
@@ -868,11 +890,13 @@ slp_schedule(PyObject *retval, int remove)
     }
     if (!remove) {
         assert(th->head == cur);
-        if (cur->next == cur) {
+        if (cur->next == cur && soft_watchdog(th, cur) == NULL) {
             return Py_NewRef(retval);
         }
         Py_SETREF(cur->tempval, Py_NewRef(retval));
-        return slp_switch_to(th, cur->next);
+        PyTaskletObject *next = cur->next != cur ? cur->next
+                                                 : soft_watchdog(th, cur);
+        return slp_switch_to(th, next);
     }
     runqueue_unlink(th, cur);
     PyTaskletObject *next = slp_next_after_leaving(th, cur);
@@ -890,6 +914,7 @@ slp_schedule(PyObject *retval, int remove)
 static void
 timer_arm(slp_thread *th, long timeout, int flags)
 {
+    th->tick_deferred = 0;
     th->tick_timeout = timeout;
     th->tick_budget = timeout;
     th->watchdog_flags = flags;
@@ -937,6 +962,15 @@ slp_run_watchdog(long timeout, int flags)
     /* Back: the runqueue emptied, a tasklet was interrupted, or an
      * exception was bombed to us.  Leave the watchdog stack. */
     if (PyList_GET_SIZE(th->watchdogs) > level) {
+        /* Inner watchdogs woken past (e.g. by main.run()) are runnable
+         * again: they return from their run() when they get to run. */
+        for (Py_ssize_t i = level + 1; i < PyList_GET_SIZE(th->watchdogs); i++) {
+            PyTaskletObject *w = (PyTaskletObject *)PyList_GET_ITEM(
+                th->watchdogs, i);
+            if (is_paused(w) && w != th->current) {
+                slp_runqueue_append(th, w);
+            }
+        }
         PyList_SetSlice(th->watchdogs, level, PY_SSIZE_T_MAX, NULL);
     }
     if (armed) {
@@ -970,11 +1004,79 @@ current_nesting_level(PyThreadState *tstate)
 }
 
 int
+_PyStackless_IsAtomic(PyThreadState *tstate)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    if (th == NULL || th->current == NULL || !th->current->atomic) {
+        return 0;
+    }
+    /* The timer goes on; an expiry waits for atomic to end (S-5). */
+    if (th->tick_budget >= 0 && --th->tick_budget <= 0) {
+        th->tick_budget = th->tick_timeout;
+        th->tick_deferred = 1;
+    }
+    return 1;
+}
+
+int
+slp_kill_soon(slp_thread *th, PyTaskletObject *t)
+{
+    if (th->to_kill == NULL) {
+        th->to_kill = PyList_New(0);
+        if (th->to_kill == NULL) {
+            return -1;
+        }
+    }
+    if (PyList_Append(th->to_kill, (PyObject *)t) < 0) {
+        return -1;
+    }
+    _Py_set_eval_breaker_bit(th->tstate, _PY_STACKLESS_TICK_BIT);
+    return 0;
+}
+
+static void
+kill_collected(slp_thread *th)
+{
+    PyObject *list = th->to_kill;
+    th->to_kill = NULL;
+    PyObject *exc = PyErr_GetRaisedException();
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyTaskletObject *t = (PyTaskletObject *)PyList_GET_ITEM(list, i);
+        for (int k = 0; k < 10 && t->state == SLP_STARTED && t->thread == th
+                        && t != th->current; k++)
+        {
+            PyObject *res = PyObject_CallMethod((PyObject *)t, "kill", NULL);
+            if (res == NULL) {
+                PyErr_FormatUnraisable("Exception killing tasklet %R", t);
+            }
+            Py_XDECREF(res);
+        }
+    }
+    Py_DECREF(list);
+    PyErr_SetRaisedException(exc);
+}
+
+void
+slp_preemption_unblocked(slp_thread *th)
+{
+    if (th->tick_deferred && th->tick_budget > 1) {
+        th->tick_budget = 1;    /* due: the next tick preempts */
+    }
+}
+
+int
 _PyStackless_Tick(PyThreadState *tstate)
 {
     slp_thread *th = slp_thread_of(tstate);
+    if (th != NULL && th->to_kill != NULL && !tstate->interp->gc.collecting
+        && th->switch_trap == 0)
+    {
+        kill_collected(th);
+    }
     if (th == NULL || th->tick_budget < 0) {
-        _Py_unset_eval_breaker_bit(tstate, _PY_STACKLESS_TICK_BIT);
+        if (th == NULL || th->to_kill == NULL) {
+            _Py_unset_eval_breaker_bit(tstate, _PY_STACKLESS_TICK_BIT);
+        }
         return 0;
     }
     if (--th->tick_budget > 0) {
@@ -987,8 +1089,10 @@ _PyStackless_Tick(PyThreadState *tstate)
         || (!ignore_nesting && current_nesting_level(tstate) > 0))
     {
         th->tick_budget = th->tick_timeout;     /* try again later */
+        th->tick_deferred = 1;
         return 0;
     }
+    th->tick_deferred = 0;
     Py_ssize_t n = PyList_GET_SIZE(th->watchdogs);
     if (th->timer_level >= n) {
         return 0;

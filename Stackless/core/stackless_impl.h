@@ -30,6 +30,13 @@ typedef struct _channel PyChannelObject;
 
 /* --- execstate.c ------------------------------------------------------- */
 
+/* A link of a suspended frame chain that pointed to an entry frame of the
+ * eval loop, which lives on the C stack (see execstate.c). */
+typedef struct {
+    _PyInterpreterFrame **link;
+    _PyInterpreterFrame *entry;
+} slp_hidden_link;
+
 /* The part of a PyThreadState that belongs to the running tasklet. */
 typedef struct {
     _PyInterpreterFrame *current_frame;
@@ -45,6 +52,10 @@ typedef struct {
     int tracing;
     int what_event;
     PyObject *delete_later;
+    /* While suspended: the entry frames taken out of the chain. */
+    slp_hidden_link *hidden;
+    int nhidden;
+    int hidden_capacity;
 } slp_execstate;
 
 extern void slp_execstate_save(PyThreadState *ts, slp_execstate *st);
@@ -57,6 +68,8 @@ extern void slp_execstate_init(slp_execstate *st, PyThreadState *ts,
 extern void slp_execstate_clear(slp_execstate *st);
 extern int slp_execstate_traverse(slp_execstate *st, visitproc visit,
                                   void *arg);
+/* Free what a tasklet's saved state owns apart from the state itself. */
+extern void slp_execstate_free(slp_execstate *st);
 
 /* --- the tasklet ------------------------------------------------------- */
 
@@ -164,6 +177,8 @@ struct _slp_thread {
     Py_ssize_t timer_level;     /* watchdogs list index of the timed run() */
     PyTaskletObject *interrupted;
     int soft_expired;
+    int tick_deferred;          /* expired while preemption was blocked */
+    PyObject *to_kill;          /* list: collected during a GC, kill soon */
     PyTaskletObject *owned;     /* list of its tasklets (borrowed), not main */
     /* Waiting for other threads to make a tasklet runnable (S-12). */
     PyThread_type_lock wakeup;  /* held, except to wake the thread */
@@ -205,6 +220,11 @@ extern PyTaskletObject *slp_next_after_leaving(slp_thread *th,
 extern int slp_check_switch_trap(slp_thread *th);
 
 extern PyObject *slp_schedule(PyObject *retval, int remove);
+/* Kill t at the next check of the eval breaker (it was collected while
+ * the collector ran, when no switch is possible). */
+extern int slp_kill_soon(slp_thread *th, PyTaskletObject *t);
+/* atomic or nesting no longer blocks preemption: fire if it is due. */
+extern void slp_preemption_unblocked(slp_thread *th);
 extern PyObject *slp_run_watchdog(long timeout, int flags);
 
 /* Make a tasklet of another thread runnable there, waking it. */

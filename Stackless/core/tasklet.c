@@ -426,21 +426,27 @@ _stackless_tasklet_bind_thread_impl(PyTaskletObject *self,
             return NULL;
         }
     }
-    if (self->thread == th) {
+    if (self->thread == th && thread_id == NULL) {
         Py_RETURN_NONE;
     }
     if (self->in_runqueue) {
         PyErr_SetString(PyExc_RuntimeError, "can't (re)bind a runnable tasklet");
         return NULL;
     }
+    if (self->thread == th) {
+        Py_RETURN_NONE;
+    }
+    /* A started tasklet's C stack is a slice of its thread's stack. */
     if (self->state == SLP_STARTED || self->is_main) {
         PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
         return NULL;
     }
-    slp_owned_unlink(self);
-    self->thread = th;
-    self->thread_id = th->thread_id;
-    slp_owned_link(th, self);
+    if (self->thread != th) {
+        slp_owned_unlink(self);
+        self->thread = th;
+        self->thread_id = th->thread_id;
+        slp_owned_link(th, self);
+    }
     Py_RETURN_NONE;
 }
 
@@ -636,6 +642,9 @@ _stackless_tasklet_set_atomic(PyTaskletObject *self, PyObject *flag)
     }
     int old = self->atomic;
     self->atomic = v;
+    if (old && !v && is_current(self)) {
+        slp_preemption_unblocked(self->thread);
+    }
     return PyBool_FromLong(old);
 }
 
@@ -661,6 +670,9 @@ _stackless_tasklet_set_ignore_nesting(PyTaskletObject *self, PyObject *flag)
     }
     int old = self->ignore_nesting;
     self->ignore_nesting = v;
+    if (!old && v && is_current(self)) {
+        slp_preemption_unblocked(self->thread);
+    }
     return PyBool_FromLong(old);
 }
 
@@ -682,9 +694,18 @@ static int
 nesting_level(PyTaskletObject *t)
 {
     int n = 0;
-    for (_PyInterpreterFrame *f = top_frame(t); f != NULL; f = f->previous) {
-        if (f->owner == FRAME_OWNED_BY_CSTACK) {
-            n++;
+    if (t->state != SLP_STARTED || t->thread == NULL) {
+        return 0;
+    }
+    if (!is_current(t)) {
+        /* Its entry frames are out of the chain while it is suspended. */
+        n = t->exec.nhidden;
+    }
+    else {
+        for (_PyInterpreterFrame *f = top_frame(t); f; f = f->previous) {
+            if (f->owner == FRAME_OWNED_BY_CSTACK) {
+                n++;
+            }
         }
     }
     return n > 0 ? n - 1 : 0;
@@ -1008,10 +1029,10 @@ tasklet_clear(PyTaskletObject *t)
 }
 
 /* A tasklet suspended with its C stack must end before it goes, so that
- * its `finally` clauses run (T-15).  It cannot be switched to from here
- * (the collector may be running), so it is killed pending: the runqueue
- * takes it back, and it ends when the scheduler next runs it, or at the
- * end of its thread. */
+ * its `finally` clauses run (T-15): it is killed now.  During a garbage
+ * collection no switch is possible: it is kept alive, and killed at the
+ * next check of the eval breaker, right after the collection.  A tasklet
+ * of another thread is killed pending: it ends when its thread runs it. */
 static void
 tasklet_finalize(PyObject *self)
 {
@@ -1022,11 +1043,31 @@ tasklet_finalize(PyObject *self)
         return;
     }
     PyObject *exc = PyErr_GetRaisedException();
-    PyObject *res = _stackless_tasklet_kill_impl(t, 1);
-    if (res == NULL) {
-        PyErr_FormatUnraisable("Exception killing tasklet %R", self);
+    PyThreadState *tstate = _PyThreadState_GET();
+    int here = t->thread == slp_thread_of(tstate);
+    if (here && !tstate->interp->gc.collecting) {
+        /* Killed now: its handlers run before it goes (T-15). */
+        for (int i = 0; i < 10 && t->state == SLP_STARTED; i++) {
+            PyObject *res = _stackless_tasklet_kill_impl(t, 0);
+            if (res == NULL) {
+                PyErr_FormatUnraisable("Exception killing tasklet %R", self);
+            }
+            Py_XDECREF(res);
+        }
     }
-    Py_XDECREF(res);
+    else if (here) {
+        /* Kept alive until the collection is over, then killed. */
+        if (slp_kill_soon(t->thread, t) < 0) {
+            PyErr_FormatUnraisable("Exception killing tasklet %R", self);
+        }
+    }
+    else {
+        PyObject *res = _stackless_tasklet_kill_impl(t, 1);
+        if (res == NULL) {
+            PyErr_FormatUnraisable("Exception killing tasklet %R", self);
+        }
+        Py_XDECREF(res);
+    }
     PyErr_SetRaisedException(exc);
 }
 
@@ -1047,6 +1088,7 @@ tasklet_dealloc(PyTaskletObject *t)
         t->exec.current_frame = NULL;
         slp_execstate_clear(&t->exec);
     }
+    slp_execstate_free(&t->exec);
     slp_cstack_clear(&t->cstack);
     Py_CLEAR(t->tempval);
     drop_initial_call(t);
