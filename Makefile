@@ -29,6 +29,7 @@ run: build
 	./python examples/gameloop.py
 
 test: build
+	@tools/build debug
 	@tools/run-tests full
 
 test-fast: build

@@ -38,6 +38,7 @@
  */
 
 #include "stackless_impl.h"
+#include "pycore_code.h"          // _Py_Instrument()
 #include "pycore_obmalloc.h"      // _PyObject_VirtualFree()
 
 /* Take the C stack entry frames out of the chain starting at *first. */
@@ -81,6 +82,8 @@ show_entry_frames(slp_execstate *st)
 void
 slp_execstate_save(PyThreadState *ts, slp_execstate *st)
 {
+    st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
+        &ts->interp->ceval.instrumentation_version);
     st->current_frame = ts->current_frame;
     hide_entry_frames(st);
     st->datastack_chunk = ts->datastack_chunk;
@@ -130,9 +133,34 @@ slp_execstate_restore(PyThreadState *ts, slp_execstate *st)
 
     slp_hidden_link *hidden = st->hidden;
     int capacity = st->hidden_capacity;
+    uintptr_t version = st->instrumentation_version;
     memset(st, 0, sizeof(*st));
+    st->instrumentation_version = version;  /* read by slp_reinstrument() */
     st->hidden = hidden;            /* kept for the next save */
     st->hidden_capacity = capacity;
+}
+
+/* sys.monitoring and sys.settrace instrument the code of the frames that
+ * are running when their events change, not the code of suspended
+ * tasklets.  A tasklet resumed after such a change brings its code up to
+ * date before it goes on.  Call after the switch: the chain is walked. */
+int
+slp_reinstrument(PyThreadState *ts, slp_execstate *st)
+{
+    PyInterpreterState *interp = ts->interp;
+    if (_Py_atomic_load_uintptr_relaxed(&interp->ceval.instrumentation_version)
+        == st->instrumentation_version)
+    {
+        return 0;
+    }
+    for (_PyInterpreterFrame *f = ts->current_frame; f; f = f->previous) {
+        if (f->owner != FRAME_OWNED_BY_CSTACK
+            && _Py_Instrument(_PyFrame_GetCode(f), interp) < 0)
+        {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 void

@@ -604,6 +604,9 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     call_schedule_callback(th, prev, next);
 
     if (dead) {
+        slp_execstate st = {0};
+        slp_execstate_save(tstate, &st);
+        slp_execstate_clear(&st);
         save = &th->graveyard;
     }
     else {
@@ -637,6 +640,9 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     /* Resumed: somebody switched back to prev. */
     after_switch();
     assert(th->current == prev);
+    if (slp_reinstrument(tstate, &prev->exec) < 0) {
+        PyErr_FormatUnraisable("Exception instrumenting a resumed tasklet");
+    }
     restore_tracing(tstate, prev);
     return take_tempval(prev);
 }
@@ -820,7 +826,6 @@ static void
 tasklet_end(slp_thread *th, PyTaskletObject *t, PyObject *result)
 {
     PyObject *bomb = NULL;
-    PyThreadState *tstate = th->tstate;
 
     if (result != NULL) {
         Py_DECREF(result);
@@ -833,10 +838,8 @@ tasklet_end(slp_thread *th, PyTaskletObject *t, PyObject *result)
         }
     }
 
-    /* The tasklet is dead: no frames, tempval None, data stack freed. */
-    slp_execstate st = {0};
-    slp_execstate_save(tstate, &st);
-    slp_execstate_clear(&st);
+    /* The tasklet is dead: no frames, tempval None; its data stack is freed
+     * by the switch, after the schedule callback. */
     t->state = SLP_NEW;
     Py_SETREF(t->tempval, Py_NewRef(Py_None));
     if (t->in_runqueue) {

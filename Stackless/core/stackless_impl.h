@@ -52,6 +52,7 @@ typedef struct {
     int tracing;
     int what_event;
     PyObject *delete_later;
+    uintptr_t instrumentation_version;  /* the interpreter's, at saving */
     /* While suspended: the entry frames taken out of the chain. */
     slp_hidden_link *hidden;
     int nhidden;
@@ -68,6 +69,9 @@ extern void slp_execstate_init(slp_execstate *st, PyThreadState *ts,
 extern void slp_execstate_clear(slp_execstate *st);
 extern int slp_execstate_traverse(slp_execstate *st, visitproc visit,
                                   void *arg);
+/* After resuming: re-instrument the tasklet's code if monitoring events
+ * changed while it was suspended. */
+extern int slp_reinstrument(PyThreadState *ts, slp_execstate *st);
 /* Free what a tasklet's saved state owns apart from the state itself. */
 extern void slp_execstate_free(slp_execstate *st);
 

@@ -32,10 +32,13 @@ is_alive(PyTaskletObject *t)
     return t->state != SLP_NEW && t->thread != NULL;
 }
 
+/* The running tasklet of its thread; none runs while the thread waits
+ * for other threads to give it work (S-12). */
 static int
 is_current(PyTaskletObject *t)
 {
-    return t->thread != NULL && t->thread->current == t;
+    return t->thread != NULL && t->thread->current == t
+           && !t->thread->waiting;
 }
 
 static int

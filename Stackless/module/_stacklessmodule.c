@@ -371,8 +371,7 @@ _stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
         }
         return Py_BuildValue("(OOi)", Py_None, Py_None, 0);
     }
-    PyObject *current = th->runcount > 0 || th->current == th->main
-                        ? (PyObject *)th->current : Py_None;
+    PyObject *current = th->runcount > 0 ? (PyObject *)th->current : Py_None;
     return Py_BuildValue("(OOn)", th->main ? (PyObject *)th->main : Py_None,
                          current ? current : Py_None, th->runcount);
 }
