@@ -301,6 +301,43 @@ error:
     return NULL;
 }
 
+int
+slp_thread_state_by_id(PyObject *thread_id, PyThreadState **result)
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    *result = NULL;
+    if (thread_id == NULL) {
+        *result = tstate;
+        return 0;
+    }
+    if (!PyLong_Check(thread_id)) {
+        PyErr_SetString(PyExc_TypeError, "thread_id must be an integer");
+        return -1;
+    }
+    int overflow;
+    long v = PyLong_AsLongAndOverflow(thread_id, &overflow);
+    if (v == -1 && !overflow) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        *result = tstate;
+        return 0;
+    }
+    unsigned long tid = PyLong_AsUnsignedLongMask(thread_id);
+    if (tid == (unsigned long)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(tstate->interp);
+         ts != NULL; ts = PyThreadState_Next(ts))
+    {
+        if (ts->thread_id == tid) {
+            *result = ts;
+            break;
+        }
+    }
+    return 0;
+}
+
 slp_thread *
 slp_thread_of(PyThreadState *tstate)
 {

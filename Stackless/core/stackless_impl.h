@@ -191,6 +191,10 @@ struct _slp_thread {
 
 /* The calling thread's state, created on first use; NULL with an error. */
 extern slp_thread *slp_get_thread(void);
+/* The thread state of this interpreter with the id `thread_id` (an int;
+ * -1 or NULL: the calling thread), or NULL in *result if there is none.
+ * -1 with TypeError if thread_id is no int. */
+extern int slp_thread_state_by_id(PyObject *thread_id, PyThreadState **result);
 /* The state of tstate if it has one, else NULL (no error). */
 extern slp_thread *slp_thread_of(PyThreadState *tstate);
 

@@ -387,36 +387,16 @@ _stackless_tasklet_bind_thread_impl(PyTaskletObject *self,
 /*[clinic end generated code: output=9cf56595792b9550 input=88b6fc477cb1ad82]*/
 {
     PyThreadState *tstate = _PyThreadState_GET();
-    PyThreadState *target = NULL;
-    unsigned long tid = 0;
-    if (thread_id != NULL) {
-        if (!PyLong_Check(thread_id)) {
-            PyErr_SetString(PyExc_TypeError, "thread_id must be an integer");
-            return NULL;
-        }
-        long v = PyLong_AsLong(thread_id);
-        if (v == -1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            v = 0;
-        }
-        if (v != -1) {
-            tid = PyLong_AsUnsignedLongMask(thread_id);
-            for (PyThreadState *ts = PyInterpreterState_ThreadHead(tstate->interp);
-                 ts != NULL; ts = PyThreadState_Next(ts))
-            {
-                if (ts->thread_id == tid) {
-                    target = ts;
-                    break;
-                }
-            }
-            if (target == NULL) {
-                PyErr_SetString(PyExc_ValueError, "bad thread");
-                return NULL;
-            }
-        }
+    PyThreadState *target;
+    if (slp_thread_state_by_id(thread_id, &target) < 0) {
+        return NULL;
+    }
+    if (target == NULL) {
+        PyErr_SetString(PyExc_ValueError, "bad thread");
+        return NULL;
     }
     slp_thread *th;
-    if (target == NULL || target == tstate) {
+    if (target == tstate) {
         th = slp_get_thread();
         if (th == NULL) {
             return NULL;

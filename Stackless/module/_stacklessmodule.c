@@ -333,32 +333,9 @@ _stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
 /*[clinic end generated code: output=bae25accb8f877a8 input=a42d3ac776607072]*/
 {
     PyThreadState *tstate = _PyThreadState_GET();
-    long tid = -1;
-    if (thread_id != NULL) {
-        if (!PyLong_Check(thread_id)) {
-            PyErr_SetString(PyExc_TypeError, "thread_id must be an integer");
-            return NULL;
-        }
-        tid = PyLong_AsLong(thread_id);
-        if (tid == -1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            tid = 0;
-        }
-    }
-    PyThreadState *target = NULL;
-    if (tid == -1) {
-        target = tstate;
-    }
-    else {
-        unsigned long utid = PyLong_AsUnsignedLongMask(thread_id);
-        for (PyThreadState *ts = PyInterpreterState_ThreadHead(tstate->interp);
-             ts != NULL; ts = PyThreadState_Next(ts))
-        {
-            if (ts->thread_id == utid) {
-                target = ts;
-                break;
-            }
-        }
+    PyThreadState *target;
+    if (slp_thread_state_by_id(thread_id, &target) < 0) {
+        return NULL;
     }
     if (target == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Thread id not found");

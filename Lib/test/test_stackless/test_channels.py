@@ -11,59 +11,14 @@ import unittest
 import weakref
 
 import stackless
+from . import helpers
 
 
 BLOCKED_TEXT = "this tasklet does not like to be blocked."
 CLOSED_TEXT = "Send/receive operation on a closed channel"
 
 
-class StacklessTestCase(unittest.TestCase):
-    """Checks that each test leaves the scheduler as it found it."""
-
-    def setUp(self):
-        self.assertIs(stackless.getcurrent(), stackless.getmain())
-        self.assertEqual(stackless.getruncount(), 1)
-        self.tasklets = []
-        self.log = []
-        self.addCleanup(self.clean_scheduler)
-
-    def spawn(self, func, *args, **kwargs):
-        """A tasklet running func(*args, **kwargs), appended to the
-        runqueue; tearDown kills it if it is still alive."""
-        t = stackless.tasklet(func)(*args, **kwargs)
-        self.tasklets.append(t)
-        return t
-
-    def started(self, func, *args, **kwargs):
-        """Like spawn(), but run the tasklet now until it suspends."""
-        t = self.spawn(func, *args, **kwargs)
-        t.run()
-        return t
-
-    def clean_scheduler(self):
-        stackless.set_error_handler(None)
-        while stackless.switch_trap(0) > 0:
-            stackless.switch_trap(-1)
-        main = stackless.getcurrent()
-        self.assertIs(main, stackless.getmain())
-        main.set_atomic(False)
-        main.block_trap = False
-        leftovers = list(self.tasklets)
-        t = main.next
-        while t is not main:
-            leftovers.append(t)
-            t = t.next
-        for t in leftovers:
-            if t.alive:
-                t.kill()
-        self.tasklets = []
-        self.assertEqual(stackless.getruncount(), 1)
-        self.assertIs(main.next, main)
-        self.assertFalse(any(t.alive for t in leftovers))
-
-    def record(self, *event):
-        """Log an event with the tasklet that saw it."""
-        self.log.append((stackless.getcurrent(),) + event)
+StacklessTestCase = helpers.StacklessTestCase
 
 
 class ChannelObjectTest(StacklessTestCase):

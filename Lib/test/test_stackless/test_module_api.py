@@ -17,6 +17,8 @@ from test import support
 from test.support import script_helper
 
 import stackless
+from . import helpers
+from .helpers import nop
 from stackless import bomb, channel, tasklet
 
 # M-1: what `from stackless import *` must give.
@@ -33,57 +35,7 @@ ORIGINAL_ALL = REQUIRED_NAMES | {
 }
 
 
-def nop(*args, **kwargs):
-    pass
-
-
-def kill_all(t):
-    """Kill t; a victim may catch TaskletExit once, so insist a few times."""
-    for _ in range(5):
-        if not t.alive or t.is_current:
-            break
-        try:
-            t.kill()
-        except Exception:
-            pass
-
-
-def flush_runqueue():
-    """Kill whatever is left in the runqueue but main; return it."""
-    main = stackless.getmain()
-    leftover = []
-    while main.next is not main and main.next is not None:
-        t = main.next
-        leftover.append(t)
-        kill_all(t)
-        if main.next is t:
-            t.remove()
-    return leftover
-
-
-class StacklessTestCase(unittest.TestCase):
-    """Base class: tracks tasklets and leaves a clean scheduler."""
-
-    def setUp(self):
-        self.tasklets = []
-
-    def new(self, *args, **kwargs):
-        """tasklet(*args, **kwargs), killed in tearDown if still alive."""
-        t = tasklet(*args, **kwargs)
-        self.tasklets.append(t)
-        return t
-
-    def tearDown(self):
-        for t in self.tasklets:
-            kill_all(t)
-        self.tasklets = []
-        leftover = flush_runqueue()
-        main = stackless.getmain()
-        self.assertIs(stackless.getcurrent(), main)
-        self.assertEqual(leftover, [], "tasklets left in the runqueue")
-        self.assertEqual(stackless.getruncount(), 1)
-        self.assertFalse(main.atomic)
-        self.assertEqual(stackless.switch_trap(0), 0)
+class StacklessTestCase(helpers.StacklessTestCase):
 
     def in_tasklet(self, func, *args):
         """Run func(*args) in a new tasklet now; return its result."""

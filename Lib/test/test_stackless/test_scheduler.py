@@ -17,6 +17,7 @@ import unittest
 from test.support import script_helper
 
 import stackless
+from . import helpers
 
 
 DEADLOCK_TEXT = "Deadlock: the last runnable tasklet cannot be blocked."
@@ -35,47 +36,7 @@ def single_thread(test):
     return wrapper
 
 
-class StacklessTestCase(unittest.TestCase):
-    """Checks that each test leaves the scheduler as it found it."""
-
-    def setUp(self):
-        self.assertIs(stackless.getcurrent(), stackless.getmain())
-        self.assertEqual(stackless.getruncount(), 1)
-        self.tasklets = []
-        self.log = []
-        self.addCleanup(self.clean_scheduler)
-
-    def spawn(self, func, *args, **kwargs):
-        """A tasklet running func(*args, **kwargs), appended to the
-        runqueue; the cleanup kills it if it is still alive."""
-        t = stackless.tasklet(func)(*args, **kwargs)
-        self.tasklets.append(t)
-        return t
-
-    def clean_scheduler(self):
-        stackless.set_error_handler(None)
-        while stackless.switch_trap(0) > 0:
-            stackless.switch_trap(-1)
-        main = stackless.getcurrent()
-        self.assertIs(main, stackless.getmain())
-        main.set_atomic(False)
-        main.block_trap = False
-        leftovers = list(self.tasklets)
-        t = main.next
-        while t is not main:
-            leftovers.append(t)
-            t = t.next
-        for t in leftovers:
-            if t.alive:
-                t.kill()
-        self.tasklets = []
-        self.assertEqual(stackless.getruncount(), 1)
-        self.assertIs(main.next, main)
-        self.assertFalse(any(t.alive for t in leftovers))
-
-    def record(self, *event):
-        """Log an event with the tasklet that saw it."""
-        self.log.append((stackless.getcurrent(),) + event)
+class StacklessTestCase(helpers.StacklessTestCase):
 
     def spinner(self, name, limit=SPIN_LIMIT, counter=None):
         """A tasklet function counting up to limit in a loop that never

@@ -22,11 +22,9 @@ from test import support
 from test.support import script_helper
 
 import stackless
+from . import helpers
+from .helpers import flush_runqueue, nop
 from stackless import bomb, channel, tasklet
-
-
-def nop(*args, **kwargs):
-    pass
 
 
 def suspend():
@@ -34,57 +32,7 @@ def suspend():
     stackless.schedule_remove()
 
 
-def kill_all(t):
-    """Kill t; a victim may catch TaskletExit once, so insist a few times."""
-    for _ in range(5):
-        if not t.alive or t.is_current:
-            break
-        try:
-            t.kill()
-        except Exception:
-            pass
-
-
-def flush_runqueue():
-    """Kill whatever is left in the runqueue but main; return it."""
-    main = stackless.getmain()
-    leftover = []
-    while main.next is not main and main.next is not None:
-        t = main.next
-        leftover.append(t)
-        kill_all(t)
-        if main.next is t:
-            t.remove()
-    return leftover
-
-
-class StacklessTestCase(unittest.TestCase):
-    """Base class: tracks tasklets and leaves a clean scheduler."""
-
-    def setUp(self):
-        self.tasklets = []
-
-    def track(self, t):
-        self.tasklets.append(t)
-        return t
-
-    def new(self, *args, **kwargs):
-        """tasklet(*args, **kwargs), killed in tearDown if still alive."""
-        return self.track(tasklet(*args, **kwargs))
-
-    def tearDown(self):
-        for t in self.tasklets:
-            kill_all(t)
-        self.tasklets = []
-        leftover = flush_runqueue()
-        main = stackless.getmain()
-        self.assertIs(stackless.getcurrent(), main)
-        self.assertEqual(leftover, [], "tasklets left in the runqueue")
-        self.assertEqual(stackless.getruncount(), 1)
-        self.assertIs(main.next, main)
-        self.assertIs(main.prev, main)
-        self.assertFalse(main.atomic)
-        self.assertFalse(main.block_trap)
+class StacklessTestCase(helpers.StacklessTestCase):
 
     def assertNotAlive(self, t):
         """The flags of a tasklet without frames (T-17 .. T-25)."""
