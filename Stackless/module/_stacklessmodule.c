@@ -410,16 +410,49 @@ _stackless_getdebug_impl(PyObject *module)
 /*[clinic input]
 _stackless.getuncollectables
 
-Return the tasklets whose C stack could not be ended.
+Return the suspended tasklets that own a C stack.
+
+The collector cannot look into a C stack: cycles through these tasklets
+are not collected, and the tasklets end only when killed (their thread's
+end kills them).
 [clinic start generated code]*/
 
 static PyObject *
 _stackless_getuncollectables_impl(PyObject *module)
-/*[clinic end generated code: output=570a9670d22a622b input=ab1516e3569add6a]*/
+/*[clinic end generated code: output=570a9670d22a622b input=7ae8f057711ea25c]*/
 {
-    /* A tasklet that survives its kill at deallocation keeps its stack
-     * copy in no list: there are none to report. */
-    return PyList_New(0);
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
+         ts != NULL; ts = PyThreadState_Next(ts))
+    {
+        slp_thread *th = slp_thread_of(ts);
+        if (th == NULL) {
+            continue;
+        }
+        /* Every suspended tasklet of a thread but its main one is in its
+         * list; main owns a C stack slice while another one runs. */
+        if (th->main != NULL && th->current != th->main
+            && PyList_Append(list, (PyObject *)th->main) < 0)
+        {
+            goto error;
+        }
+        for (PyTaskletObject *t = th->owned; t != NULL; t = t->owned_next) {
+            if (t->state == SLP_STARTED && t != th->current
+                && PyList_Append(list, (PyObject *)t) < 0)
+            {
+                goto error;
+            }
+        }
+    }
+    return list;
+
+error:
+    Py_DECREF(list);
+    return NULL;
 }
 
 static PyObject *
@@ -531,7 +564,8 @@ _stackless_exec(PyObject *module)
 
 static PyModuleDef_Slot _stackless_slots[] = {
     {Py_mod_exec, _stackless_exec},
-    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+    /* The types are static: interpreters must share the GIL. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
     {Py_mod_gil, Py_MOD_GIL_NOT_USED},
     {0, NULL}
 };

@@ -525,6 +525,25 @@ class SwitchTrapTest(StacklessTestCase):
 class TaskletExitTest(unittest.TestCase):
     """M-12: TaskletExit."""
 
+    def test_uncaught_in_main_is_printed_not_an_exit(self):
+        # Spec 9.1: PyErr_Print does not exit on TaskletExit; a killed
+        # main tasklet ends the program with a traceback and status 1.
+        rc, out, err = script_helper.assert_python_failure(
+            "-c", "import stackless\n"
+                  "t = stackless.tasklet(stackless.getmain().kill)()\n"
+                  "stackless.schedule()\n"
+                  "print('not reached')\n")
+        self.assertEqual(rc, 1)
+        self.assertNotIn(b"not reached", out)
+        self.assertIn(b"TaskletExit", err)
+        self.assertIn(b"Traceback", err)
+
+    def test_other_system_exit_still_exits(self):
+        rc, out, err = script_helper.assert_python_failure(
+            "-c", "raise SystemExit(3)")
+        self.assertEqual(rc, 3)
+        self.assertEqual(err, b"")
+
     def test_builtin(self):
         self.assertIs(builtins.TaskletExit, TaskletExit)
         self.assertEqual(TaskletExit.__name__, "TaskletExit")
@@ -869,10 +888,16 @@ class DebugTest(StacklessTestCase):
         self.assertIs(stackless.getdebug(), hasattr(sys, "gettotalrefcount"))
 
     def test_getuncollectables(self):
-        u = stackless.getuncollectables()
-        self.assertIsInstance(u, list)
-        for t in u:
-            self.assertIsInstance(t, tasklet)
+        # M-19: the suspended tasklets that own a C stack (with hard
+        # switching, every started one that is not current).
+        self.assertEqual(stackless.getuncollectables(), [])
+        t = self.new(stackless.schedule_remove, ())
+        self.assertNotIn(t, stackless.getuncollectables())
+        t.run()
+        self.assertTrue(t.paused)
+        self.assertEqual(stackless.getuncollectables(), [t])
+        t.kill()
+        self.assertEqual(stackless.getuncollectables(), [])
 
 
 class ArgumentCountTest(unittest.TestCase):

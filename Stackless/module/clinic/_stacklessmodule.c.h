@@ -545,7 +545,11 @@ PyDoc_STRVAR(_stackless_getuncollectables__doc__,
 "getuncollectables($module, /)\n"
 "--\n"
 "\n"
-"Return the tasklets whose C stack could not be ended.");
+"Return the suspended tasklets that own a C stack.\n"
+"\n"
+"The collector cannot look into a C stack: cycles through these tasklets\n"
+"are not collected, and the tasklets end only when killed (their thread\'s\n"
+"end kills them).");
 
 #define _STACKLESS_GETUNCOLLECTABLES_METHODDEF    \
     {"getuncollectables", (PyCFunction)_stackless_getuncollectables, METH_NOARGS, _stackless_getuncollectables__doc__},
@@ -707,4 +711,4 @@ skip_optional_pos:
 exit:
     return return_value;
 }
-/*[clinic end generated code: output=f60db16b282f9856 input=a9049054013a1b77]*/
+/*[clinic end generated code: output=0c36945c764a2d73 input=a9049054013a1b77]*/
