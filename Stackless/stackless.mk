@@ -21,6 +21,7 @@ STACKLESS_OBJS= \
 		Stackless/core/cstack.o \
 		Stackless/core/execstate.o \
 		Stackless/core/scheduler.o \
+		Stackless/core/stackdepth.o \
 		Stackless/core/tasklet.o \
 		Stackless/module/_stacklessmodule.o \
 		Stackless/platf/switch.o

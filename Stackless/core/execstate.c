@@ -84,6 +84,7 @@ slp_execstate_save(PyThreadState *ts, slp_execstate *st)
 {
     st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
         &ts->interp->ceval.instrumentation_version);
+    st->saved = 1;
     st->current_frame = ts->current_frame;
     hide_entry_frames(st);
     st->datastack_chunk = ts->datastack_chunk;
@@ -191,6 +192,7 @@ slp_execstate_clear(slp_execstate *st)
     st->datastack_limit = NULL;
     Py_CLEAR(st->exc_state.exc_value);
     Py_CLEAR(st->context);
+    st->saved = 0;
     slp_execstate_free(st);
 }
 
@@ -205,10 +207,13 @@ slp_execstate_free(slp_execstate *st)
 int
 slp_execstate_traverse(slp_execstate *st, visitproc visit, void *arg)
 {
-    /* Frames of a hard-switched tasklet are not traversed: the C stack
-     * they were suspended on holds references of its own, which the
-     * collector cannot see, so they stay roots. */
+    if (!st->saved) {
+        return 0;
+    }
+    /* The frames, with their value stacks (stackdepth.c).  References the
+     * suspended C stack holds in C variables are not seen: what they
+     * point to stays alive, which is safe. */
     Py_VISIT(st->exc_state.exc_value);
     Py_VISIT(st->context);
-    return 0;
+    return slp_frames_traverse(st->current_frame, visit, arg);
 }

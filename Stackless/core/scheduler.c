@@ -797,8 +797,8 @@ run_new_tasklet(slp_thread *th)
     after_switch();
     PyTaskletObject *t = th->current;
     restore_tracing(th->tstate, t);     /* new tasklets start untraced */
-    PyObject *func = t->func, *args = t->args, *kwargs = t->kwargs;
-    t->func = t->args = t->kwargs = NULL;
+    /* The initial call stays in the tasklet while it runs, where the
+     * collector sees it (the C variables here are borrowed). */
     PyObject *tempval = t->tempval;
     t->tempval = Py_NewRef(Py_None);
     PyObject *result;
@@ -806,12 +806,12 @@ run_new_tasklet(slp_thread *th)
         result = slp_bomb_explode(tempval);
     }
     else {
-        result = PyObject_Call(func, args, kwargs);
+        result = PyObject_Call(t->func, t->args, t->kwargs);
     }
     Py_DECREF(tempval);
-    Py_XDECREF(func);
-    Py_XDECREF(args);
-    Py_XDECREF(kwargs);
+    Py_CLEAR(t->func);
+    Py_CLEAR(t->args);
+    Py_CLEAR(t->kwargs);
     tasklet_end(th, t, result);
 }
 

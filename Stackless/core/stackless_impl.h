@@ -53,6 +53,7 @@ typedef struct {
     int what_event;
     PyObject *delete_later;
     uintptr_t instrumentation_version;  /* the interpreter's, at saving */
+    int saved;                  /* holds a suspended tasklet's state */
     /* While suspended: the entry frames taken out of the chain. */
     slp_hidden_link *hidden;
     int nhidden;
@@ -72,6 +73,12 @@ extern int slp_execstate_traverse(slp_execstate *st, visitproc visit,
 /* After resuming: re-instrument the tasklet's code if monitoring events
  * changed while it was suspended. */
 extern int slp_reinstrument(PyThreadState *ts, slp_execstate *st);
+/* stackdepth.c: the depth of the value stack before the instruction at
+ * `index` (in code units), or -1 if it cannot be known. */
+extern int slp_stack_depth(PyCodeObject *co, int index);
+/* Visit what the frames of a suspended chain hold (locals, value stack). */
+extern int slp_frames_traverse(_PyInterpreterFrame *f, visitproc visit,
+                               void *arg);
 /* Free what a tasklet's saved state owns apart from the state itself. */
 extern void slp_execstate_free(slp_execstate *st);
 

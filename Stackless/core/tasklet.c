@@ -993,7 +993,8 @@ tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
     Py_VISIT(t->channel);
     Py_VISIT(t->trace_obj);
     Py_VISIT(t->profile_obj);
-    if (t->state == SLP_STARTED && !is_current(t)) {
+    if (t->state == SLP_STARTED) {
+        /* Only a suspended tasklet's state is in t->exec. */
         return slp_execstate_traverse(&t->exec, visit, arg);
     }
     return 0;
@@ -1002,8 +1003,12 @@ tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
 static int
 tasklet_clear(PyTaskletObject *t)
 {
-    Py_CLEAR(t->tempval);
-    t->tempval = Py_NewRef(Py_None);
+    Py_SETREF(t->tempval, Py_NewRef(Py_None));
+    if (t->state == SLP_STARTED) {
+        /* Its C stack uses the initial call and its frames: they go when
+         * it ends (it is killed, see tasklet_finalize()). */
+        return 0;
+    }
     drop_initial_call(t);
     if (t->state == SLP_BOUND) {
         t->state = SLP_NEW;

@@ -1,0 +1,180 @@
+"""Suspended tasklets and the garbage collector.
+
+The collector sees what a suspended tasklet's frames hold, their value
+stacks included, so that cycles through a blocked tasklet are collected;
+collecting a tasklet with a C stack kills it, so that its finally clauses
+run (issue: "Memory and lifetime"; spec T-15, C-1).
+"""
+
+import gc
+import unittest
+import weakref
+
+import stackless
+from .helpers import StacklessTestCase
+
+
+class Marker:
+    """An object the test can find among a tasklet's referents."""
+
+
+def combine(*args):
+    return args
+
+
+def referent_markers(t):
+    return [o for o in gc.get_referents(t) if isinstance(o, Marker)]
+
+
+class TraverseTest(StacklessTestCase):
+    """The collector sees the locals and value stacks of suspended frames."""
+
+    def blocked(self, func, *args):
+        ch = stackless.channel()
+        t = self.spawn(func, ch, *args)
+        t.run()
+        self.assertTrue(t.blocked)
+        return t, ch
+
+    def test_locals(self):
+        def body(ch):
+            m = Marker()
+            ch.receive()
+            return m
+        t, ch = self.blocked(body)
+        self.assertEqual(len(referent_markers(t)), 1)
+
+    def test_value_stack_of_a_call(self):
+        # The Marker is only on the value stack: an argument of a call
+        # that waits for ch.receive(), the next argument.
+        def body(ch):
+            return combine(Marker(), ch.receive())
+        t, ch = self.blocked(body)
+        self.assertEqual(len(referent_markers(t)), 1)
+
+    def test_value_stack_in_nested_frames(self):
+        def inner(ch):
+            return combine(Marker(), ch.receive())
+
+        def outer(ch):
+            return combine(Marker(), Marker(), inner(ch))
+        t, ch = self.blocked(outer)
+        self.assertEqual(len(referent_markers(t)), 3)
+
+    def test_iterator_of_a_for_loop(self):
+        def body(ch):
+            for m in iter([Marker(), Marker()]):
+                ch.receive()
+        t, ch = self.blocked(body)
+        # The loop variable and the list iterator on the stack.
+        self.assertEqual(len(referent_markers(t)), 1)
+        self.assertTrue(any(type(o).__name__ == "list_iterator"
+                            for o in gc.get_referents(t)))
+
+    def test_with_block_and_handler(self):
+        class Manager:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+        def body(ch):
+            try:
+                raise ValueError
+            except ValueError:
+                with Manager():
+                    return combine(Marker(), ch.receive())
+        t, ch = self.blocked(body)
+        self.assertEqual(len(referent_markers(t)), 1)
+
+    def test_comprehension(self):
+        def body(ch):
+            return [combine(Marker(), ch.receive()) for i in range(1)]
+        t, ch = self.blocked(body)
+        self.assertEqual(len(referent_markers(t)), 1)
+
+    def test_collect_with_many_suspended_points(self):
+        # A full collection over tasklets suspended everywhere above.
+        def body(ch, n):
+            values = [Marker() for i in range(n)]
+            for v in values:
+                combine(v, {v: v}, ch.receive())
+        chans = []
+        for n in range(1, 6):
+            t, ch = self.blocked(body, n)
+            chans.append(ch)
+        gc.collect()
+        for ch in chans:
+            while ch.balance < 0:
+                ch.send(None)
+
+
+class CollectTest(StacklessTestCase):
+    """Cycles through blocked tasklets are collected; the tasklets are
+    killed, so their finally clauses run."""
+
+    def test_blocked_on_a_channel_only_it_knows(self):
+        log = []
+
+        def worker():
+            ch = stackless.channel()
+            try:
+                ch.receive()
+            finally:
+                log.append("finally")
+        t = stackless.tasklet(worker)()
+        t.run()
+        ref = weakref.ref(t)
+        del t
+        gc.collect()
+        self.assertEqual(log, ["finally"])
+        gc.collect()
+        self.assertIsNone(ref())
+        self.assertEqual(stackless.getruncount(), 1)
+
+    def test_cycle_through_objects(self):
+        class Node:
+            pass
+
+        def worker(node):
+            node.ch.receive()
+        node = Node()
+        node.ch = stackless.channel()
+        node.me = node
+        t = stackless.tasklet(worker)(node)
+        t.run()
+        refs = [weakref.ref(t), weakref.ref(node), weakref.ref(node.ch)]
+        del t, node
+        gc.collect()
+        gc.collect()
+        self.assertEqual([r() for r in refs], [None, None, None])
+
+    def test_reachable_tasklet_survives(self):
+        ch = stackless.channel()
+        t = self.spawn(ch.receive)
+        t.run()
+        gc.collect()
+        self.assertTrue(t.blocked)
+        self.assertEqual(ch.balance, -1)
+        ch.send("done")
+        self.assertFalse(t.alive)
+
+    def test_paused_tasklet_dropped_is_killed(self):
+        # T-15: released without a collection, it is killed at once.
+        log = []
+
+        def worker():
+            try:
+                stackless.schedule_remove(None)
+            finally:
+                log.append("finally")
+        t = stackless.tasklet(worker)()
+        t.run()
+        self.assertTrue(t.paused)
+        del t
+        self.assertEqual(log, ["finally"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,183 @@
+/* The value stack of a suspended frame, for the garbage collector.
+ *
+ * A frame that is executing an instruction which called into C keeps its
+ * stack pointer in a C local of the eval loop (frame->stacktop is -1).
+ * When a tasklet is hard-switched out in that C call, the frame's value
+ * stack holds the inputs of that instruction (a CALL's callable and
+ * arguments, say), and nothing tells how many there are.
+ *
+ * They are found the way the compiler sizes the stack: the depth before
+ * each instruction follows from the stack effects along every path from
+ * the start and from each exception handler, and it is the same on all
+ * paths.  The analysis runs on the code's de-specialized bytecode.  Where
+ * the paths disagree, or an effect is unknown, the depth is reported
+ * unknown (-1), and the caller visits the locals only: the collector must
+ * never be shown a slot above the real top, which may hold a dangling
+ * pointer, while leaving out a reference only keeps objects alive.
+ */
+
+#include "stackless_impl.h"
+#include "pycore_code.h"          // _PyCode_GetCode()
+#include "pycore_opcode_metadata.h"
+#include "pycore_opcode_utils.h"
+
+static int
+read_varint(const unsigned char **p, const unsigned char *end, int *value)
+{
+    if (*p >= end) {
+        return -1;
+    }
+    int b = *(*p)++;
+    int v = b & 63;
+    while (b & 64) {
+        if (*p >= end) {
+            return -1;
+        }
+        b = *(*p)++;
+        v = (v << 6) | (b & 63);
+    }
+    *value = v;
+    return 0;
+}
+
+typedef struct {
+    int *depth;
+    int *work;
+    int nwork;
+    int n;
+    int limit;
+    int broken;
+} flow;
+
+static void
+reach(flow *fl, int i, int d)
+{
+    if (i < 0 || i >= fl->n || d < 0 || d > fl->limit) {
+        fl->broken = 1;
+        return;
+    }
+    if (fl->depth[i] == -1) {
+        fl->depth[i] = d;
+        fl->work[fl->nwork++] = i;
+    }
+    else if (fl->depth[i] != d) {
+        fl->broken = 1;
+    }
+}
+
+int
+slp_stack_depth(PyCodeObject *co, int index)
+{
+    PyObject *bytes = _PyCode_GetCode(co);
+    if (bytes == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    const _Py_CODEUNIT *code = (const _Py_CODEUNIT *)PyBytes_AS_STRING(bytes);
+    int n = (int)(PyBytes_GET_SIZE(bytes) / sizeof(_Py_CODEUNIT));
+    int result = -1;
+    flow fl = {NULL, NULL, 0, n, co->co_stacksize, 0};
+    if (index < 0 || index >= n) {
+        goto done;
+    }
+    fl.depth = PyMem_Malloc(n * sizeof(int));
+    fl.work = PyMem_Malloc(n * sizeof(int));
+    if (fl.depth == NULL || fl.work == NULL) {
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        fl.depth[i] = -1;
+    }
+
+    reach(&fl, 0, 0);
+    /* Exception handlers: the depth the table gives, the lasti it may
+     * push, and the exception. */
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(
+        co->co_exceptiontable);
+    const unsigned char *end = p + PyBytes_GET_SIZE(co->co_exceptiontable);
+    while (p < end) {
+        int start, size, target, dl;
+        if (read_varint(&p, end, &start) < 0 || read_varint(&p, end, &size) < 0
+            || read_varint(&p, end, &target) < 0
+            || read_varint(&p, end, &dl) < 0)
+        {
+            fl.broken = 1;
+            break;
+        }
+        reach(&fl, target, (dl >> 1) + (dl & 1) + 1);
+    }
+
+    while (fl.nwork > 0 && !fl.broken) {
+        int i = fl.work[--fl.nwork];
+        int d = fl.depth[i];
+        int opcode = code[i].op.code;
+        if (opcode == EXTENDED_ARG) {
+            reach(&fl, i + 1, d);
+            continue;
+        }
+        int oparg = code[i].op.arg;
+        for (int j = i, shift = 8; j > 0 && code[j - 1].op.code == EXTENDED_ARG;
+             j--, shift += 8)
+        {
+            oparg |= code[j - 1].op.arg << shift;
+        }
+        int next = i + 1 + _PyOpcode_Caches[opcode];
+        if (OPCODE_HAS_JUMP(opcode)) {
+            int effect = PyCompile_OpcodeStackEffectWithJump(opcode, oparg, 1);
+            if (effect == PY_INVALID_STACK_EFFECT) {
+                fl.broken = 1;
+                break;
+            }
+            int target = IS_BACKWARDS_JUMP_OPCODE(opcode) ? next - oparg
+                                                          : next + oparg;
+            reach(&fl, target, d + effect);
+        }
+        if (!IS_UNCONDITIONAL_JUMP_OPCODE(opcode)
+            && !IS_SCOPE_EXIT_OPCODE(opcode))
+        {
+            int effect = PyCompile_OpcodeStackEffectWithJump(opcode, oparg, 0);
+            if (effect == PY_INVALID_STACK_EFFECT) {
+                fl.broken = 1;
+                break;
+            }
+            if (next < n) {
+                reach(&fl, next, d + effect);
+            }
+        }
+    }
+    if (!fl.broken) {
+        result = fl.depth[index];
+    }
+
+done:
+    PyMem_Free(fl.depth);
+    PyMem_Free(fl.work);
+    Py_DECREF(bytes);
+    return result;
+}
+
+/* Visit what the frames of a suspended chain hold.  Frames owned by a
+ * generator are its business (its own traversal). */
+int
+slp_frames_traverse(_PyInterpreterFrame *f, visitproc visit, void *arg)
+{
+    for (; f != NULL; f = f->previous) {
+        if (f->owner != FRAME_OWNED_BY_THREAD) {
+            continue;
+        }
+        Py_VISIT(f->frame_obj);
+        Py_VISIT(f->f_locals);
+        Py_VISIT(f->f_funcobj);
+        Py_VISIT(f->f_executable);
+        PyCodeObject *co = _PyFrame_GetCode(f);
+        int top = f->stacktop;
+        if (top < 0) {
+            int depth = slp_stack_depth(co, _PyInterpreterFrame_LASTI(f));
+            top = co->co_nlocalsplus + (depth > 0 ? depth : 0);
+        }
+        for (int i = 0; i < top; i++) {
+            Py_VISIT(f->localsplus[i]);
+        }
+    }
+    return 0;
+}
