@@ -431,8 +431,54 @@ _PyStackless_ThreadClear(PyThreadState *tstate)
     Py_CLEAR(th->main);
 }
 
+/* Ask the other threads that use stackless (daemon threads still running
+ * at shutdown) to end their tasklets: TaskletExit in the running one,
+ * pending kills for main and the watchdogs.  Returns how many threads
+ * were asked. */
+static int
+kill_other_threads(PyThreadState *tstate)
+{
+    int asked = 0;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(tstate->interp);
+         ts != NULL; ts = PyThreadState_Next(ts))
+    {
+        slp_thread *th = slp_thread_of(ts);
+        if (ts == tstate || th == NULL || th->main == NULL) {
+            continue;
+        }
+        asked++;
+        PyThreadState_SetAsyncExc(ts->thread_id, PyExc_TaskletExit);
+        PyObject *targets = PyList_New(0);
+        if (targets == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (PyList_Append(targets, (PyObject *)th->main) < 0
+            || (th->watchdogs != NULL
+                && PyList_SetSlice(targets, 1, 1, th->watchdogs) < 0))
+        {
+            PyErr_Clear();
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(targets); i++) {
+            PyTaskletObject *t = (PyTaskletObject *)PyList_GET_ITEM(targets, i);
+            if (t == th->current || t->state != SLP_STARTED) {
+                continue;
+            }
+            PyObject *res = PyObject_CallMethod((PyObject *)t, "kill", "i", 1);
+            if (res == NULL) {
+                PyErr_Clear();
+            }
+            Py_XDECREF(res);
+        }
+        Py_DECREF(targets);
+    }
+    return asked;
+}
+
 /* Interpreter shutdown (X-6), after atexit: the calling thread's tasklets
- * with a C stack are killed while modules still work. */
+ * with a C stack are killed while modules still work; daemon threads
+ * still running tasklets are asked to end them, and get a few short time
+ * slices to do so. */
 void
 _PyStackless_Finalize(PyThreadState *tstate)
 {
@@ -440,6 +486,22 @@ _PyStackless_Finalize(PyThreadState *tstate)
     if (th != NULL && th->current == th->main) {
         slp_kill_started(th);
     }
+    PyObject *exc = PyErr_GetRaisedException();
+    if (kill_other_threads(tstate) > 0) {
+        for (int i = 0; i < 5; i++) {
+            Py_BEGIN_ALLOW_THREADS
+            /* 10 ms: the others take the GIL and run their handlers. */
+            PyThread_type_lock lock = PyThread_allocate_lock();
+            if (lock != NULL) {
+                PyThread_acquire_lock(lock, WAIT_LOCK);
+                PyThread_acquire_lock_timed(lock, 10 * 1000, 0);
+                PyThread_release_lock(lock);
+                PyThread_free_lock(lock);
+            }
+            Py_END_ALLOW_THREADS
+        }
+    }
+    PyErr_SetRaisedException(exc);
 }
 
 void
@@ -1074,6 +1136,18 @@ slp_kill_soon(slp_thread *th, PyTaskletObject *t)
     return 0;
 }
 
+void
+slp_to_garbage(PyTaskletObject *t)
+{
+    /* T-15: it would not die; its C stack stays, with the tasklet, in
+     * gc.garbage, for the program to deal with. */
+    PyObject *garbage = _PyInterpreterState_GET()->gc.garbage;
+    Py_SETREF(t->tempval, Py_NewRef(Py_None));
+    if (garbage == NULL || PyList_Append(garbage, (PyObject *)t) < 0) {
+        PyErr_Clear();
+    }
+}
+
 static void
 kill_collected(slp_thread *th)
 {
@@ -1090,6 +1164,11 @@ kill_collected(slp_thread *th)
                 PyErr_FormatUnraisable("Exception killing tasklet %R", t);
             }
             Py_XDECREF(res);
+        }
+        if (t->state == SLP_STARTED && t->thread == th && t != th->current
+            && Py_REFCNT(t) == 1)
+        {
+            slp_to_garbage(t);      /* only our list held it */
         }
     }
     Py_DECREF(list);

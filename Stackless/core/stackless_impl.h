@@ -127,6 +127,7 @@ struct _tasklet {
 };
 
 extern PyTypeObject PyTasklet_Type;
+extern PyTypeObject PyCStack_Type;
 #define PyTasklet_Check(op) PyObject_TypeCheck(op, &PyTasklet_Type)
 
 /* --- the channel ------------------------------------------------------- */
@@ -235,6 +236,8 @@ extern PyTaskletObject *slp_next_after_leaving(slp_thread *th,
 extern int slp_check_switch_trap(slp_thread *th);
 
 extern PyObject *slp_schedule(PyObject *retval, int remove);
+/* A tasklet that survived being killed at its end goes to gc.garbage. */
+extern void slp_to_garbage(PyTaskletObject *t);
 /* Kill t at the next check of the eval breaker (it was collected while
  * the collector ran, when no switch is possible). */
 extern int slp_kill_soon(slp_thread *th, PyTaskletObject *t);

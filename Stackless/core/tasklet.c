@@ -849,6 +849,98 @@ tasklet_get_channel(PyTaskletObject *t, void *c)
     return Py_NewRef(t->channel != NULL ? (PyObject *)t->channel : Py_None);
 }
 
+/* T-28: tasklet.cstate, a view of the tasklet's C stack (type cstack,
+ * spec M-20): how many bytes of the thread's stack it keeps while
+ * suspended, where they start, and its nesting level. */
+typedef struct {
+    PyObject_HEAD
+    PyTaskletObject *task;
+} PyCStackObject;
+
+static int nesting_level(PyTaskletObject *t);
+
+static void
+cstack_dealloc(PyCStackObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->task);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+cstack_traverse(PyCStackObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->task);
+    return 0;
+}
+
+static int
+cstack_suspended(PyTaskletObject *t)
+{
+    return t->state == SLP_STARTED && t->thread != NULL
+           && t->thread->current != t;
+}
+
+static PyObject *
+cstack_get_task(PyCStackObject *self, void *c)
+{
+    return Py_NewRef(self->task);
+}
+
+static PyObject *
+cstack_get_size(PyCStackObject *self, void *c)
+{
+    PyTaskletObject *t = self->task;
+    return PyLong_FromSize_t(cstack_suspended(t) ? t->cstack.size : 0);
+}
+
+static PyObject *
+cstack_get_startaddr(PyCStackObject *self, void *c)
+{
+    PyTaskletObject *t = self->task;
+    return PyLong_FromVoidPtr(cstack_suspended(t) ? t->cstack.sp : NULL);
+}
+
+static PyObject *
+cstack_get_nesting_level(PyCStackObject *self, void *c)
+{
+    return PyLong_FromLong(nesting_level(self->task));
+}
+
+static PyGetSetDef cstack_getset[] = {
+    {"task", (getter)cstack_get_task, NULL, "The tasklet."},
+    {"size", (getter)cstack_get_size, NULL,
+     "Bytes of C stack kept while the tasklet is suspended (else 0)."},
+    {"startaddr", (getter)cstack_get_startaddr, NULL,
+     "Where the kept C stack starts (0 if none)."},
+    {"nesting_level", (getter)cstack_get_nesting_level, NULL,
+     "The tasklet's nesting level."},
+    {NULL}
+};
+
+PyTypeObject PyCStack_Type = {
+    PyVarObject_HEAD_INIT(&PyType_Type, 0)
+    .tp_name = "_stackless.cstack",
+    .tp_basicsize = sizeof(PyCStackObject),
+    .tp_dealloc = (destructor)cstack_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = PyDoc_STR("The C stack of a tasklet (tasklet.cstate)."),
+    .tp_traverse = (traverseproc)cstack_traverse,
+    .tp_getset = cstack_getset,
+};
+
+static PyObject *
+tasklet_get_cstate(PyTaskletObject *t, void *c)
+{
+    PyCStackObject *cs = PyObject_GC_New(PyCStackObject, &PyCStack_Type);
+    if (cs == NULL) {
+        return NULL;
+    }
+    cs->task = (PyTaskletObject *)Py_NewRef(t);
+    PyObject_GC_Track(cs);
+    return (PyObject *)cs;
+}
+
 /* D-2: the trace and profile functions of a tasklet.  For the current
  * tasklet they are sys.gettrace()/settrace(); for a suspended one, the
  * ones it gets back when it runs. */
@@ -976,6 +1068,8 @@ static PyGetSetDef tasklet_getset[] = {
      "The value the tasklet's next resumption returns."},
     {"_channel", (getter)tasklet_get_channel, NULL,
      "The channel the tasklet is blocked on, or None."},
+    {"cstate", (getter)tasklet_get_cstate, NULL,
+     "The tasklet's C stack (a cstack object)."},
     {NULL}
 };
 
@@ -1041,6 +1135,9 @@ tasklet_finalize(PyObject *self)
                 PyErr_FormatUnraisable("Exception killing tasklet %R", self);
             }
             Py_XDECREF(res);
+        }
+        if (t->state == SLP_STARTED && !t->in_runqueue && !t->blocked) {
+            slp_to_garbage(t);
         }
     }
     else if (here) {

@@ -546,7 +546,8 @@ _stackless_exec(PyObject *module)
     }
     if (PyModule_AddType(module, &PyTasklet_Type) < 0
         || PyModule_AddType(module, &PyChannel_Type) < 0
-        || PyModule_AddType(module, &PyBomb_Type) < 0)
+        || PyModule_AddType(module, &PyBomb_Type) < 0
+        || PyModule_AddType(module, &PyCStack_Type) < 0)
     {
         return -1;
     }

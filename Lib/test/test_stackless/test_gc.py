@@ -175,6 +175,58 @@ class CollectTest(StacklessTestCase):
         del t
         self.assertEqual(log, ["finally"])
 
+    def test_tasklet_that_will_not_die_goes_to_gc_garbage(self):
+        # T-15: killed up to 10 times; if it still owns its C stack, its
+        # tempval becomes None and it is appended to gc.garbage.
+        state = {"stubborn": True, "kills": 0}
+
+        def stubborn():
+            while True:
+                try:
+                    stackless.schedule_remove("x")
+                except TaskletExit:
+                    state["kills"] += 1
+                    if not state["stubborn"]:
+                        raise
+        t = stackless.tasklet(stubborn)()
+        t.run()
+        ident = id(t)
+        del t
+        try:
+            self.assertEqual(state["kills"], 10)
+            found = [o for o in gc.garbage if id(o) == ident]
+            self.assertEqual(len(found), 1)
+            t = found[0]
+            self.assertTrue(t.paused)
+            self.assertIsNone(t.tempval)
+        finally:
+            gc.garbage[:] = [o for o in gc.garbage if id(o) != ident]
+        state["stubborn"] = False
+        t.kill()
+        self.assertFalse(t.alive)
+
+
+class CStateTest(StacklessTestCase):
+    """T-28, M-20: tasklet.cstate, a cstack object."""
+
+    def test_suspended_tasklet_keeps_a_stack_slice(self):
+        t = self.spawn(stackless.schedule_remove, None)
+        self.assertEqual(t.cstate.size, 0)
+        t.run()
+        cs = t.cstate
+        self.assertIsInstance(cs, stackless.cstack)
+        self.assertIs(cs.task, t)
+        self.assertGreater(cs.size, 0)
+        self.assertNotEqual(cs.startaddr, 0)
+        self.assertEqual(cs.nesting_level, t.nesting_level)
+        t.kill()
+        self.assertEqual(cs.size, 0)
+
+    def test_current_tasklet_keeps_none(self):
+        cs = stackless.getcurrent().cstate
+        self.assertEqual(cs.size, 0)
+        self.assertEqual(cs.startaddr, 0)
+
 
 if __name__ == "__main__":
     unittest.main()

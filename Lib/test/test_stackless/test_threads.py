@@ -12,10 +12,13 @@ Deadlock error instead of waiting for ever.
 """
 
 import gc
+import textwrap
 import threading
 import time
 import unittest
 import weakref
+
+from test.support import script_helper
 
 import stackless
 from stackless import channel, tasklet
@@ -1556,6 +1559,45 @@ class BindThreadTest(ThreadTestCase):
             t.bind_thread(w.ident)
         self.assertEqual(t.thread_id, threading.get_ident())
         self.assertTrue(t.paused)
+
+
+class ShutdownTest(unittest.TestCase):
+    """X-6: at interpreter shutdown, daemon threads still running tasklets
+    get TaskletExit and short time slices to end them."""
+
+    def test_daemon_thread_tasklets_end_at_exit(self):
+        code = textwrap.dedent("""
+            import stackless, sys, threading, time
+            ready = threading.Event()
+            def spin(name):
+                try:
+                    ready.set()
+                    while True:
+                        stackless.schedule()
+                finally:
+                    print("finally", name, flush=True)
+            def worker():
+                for i in range(3):
+                    stackless.tasklet(spin)(i)
+                try:
+                    while True:
+                        stackless.schedule()
+                finally:
+                    print("finally main", flush=True)
+            threading.Thread(target=worker, daemon=True).start()
+            ready.wait(10)
+            time.sleep(0.05)
+            print("exit", flush=True)
+        """)
+        rc, out, err = script_helper.assert_python_ok("-c", code)
+        lines = out.decode().splitlines()
+        self.assertEqual(lines[0], "exit")
+        # The thread's main tasklet got TaskletExit and ended; the end of
+        # the thread then killed the other tasklets.
+        self.assertIn("finally main", lines)
+        self.assertEqual(sorted(line for line in lines[1:]
+                                if line != "finally main"),
+                         ["finally 0", "finally 1", "finally 2"])
 
 
 if __name__ == "__main__":
