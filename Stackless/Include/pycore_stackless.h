@@ -32,7 +32,9 @@ extern int _PyStackless_Tick(PyThreadState *tstate);
 
 /* Python/ceval_gil.c, _Py_HandlePending(): while the current tasklet is
  * atomic, no eval-breaker work is done: no GIL hand-off, signals and
- * asynchronous exceptions wait (spec T-11). */
+ * asynchronous exceptions wait (spec T-11).  Returns 1 then; a running
+ * watchdog timer goes on counting, and a preemption that falls due waits
+ * for atomic to end. */
 extern int _PyStackless_IsAtomic(PyThreadState *tstate);
 
 #endif /* !Py_INTERNAL_STACKLESS_H */

@@ -355,39 +355,59 @@ slp_get_thread(void)
     return thread_init(tstate);
 }
 
+/* Kill t, a suspended tasklet of the calling thread with a C stack, until
+ * it ends: at most 10 times, as it may catch TaskletExit (T-15).  Errors
+ * are reported as unraisable.  If it still lives, is paused, and the
+ * caller's reference is the only one, it goes to gc.garbage.  Returns 1
+ * if it still lives. */
+int
+slp_kill_hard(PyTaskletObject *t, const char *when)
+{
+    Py_INCREF(t);
+    for (int i = 0; i < 10 && t->state == SLP_STARTED && t->thread != NULL
+                    && t != t->thread->current; i++)
+    {
+        PyObject *res = PyObject_CallMethod((PyObject *)t, "kill", NULL);
+        if (res == NULL) {
+            PyErr_FormatUnraisable("Exception killing tasklet %R%s", t, when);
+        }
+        Py_XDECREF(res);
+    }
+    Py_DECREF(t);
+    if (t->state != SLP_STARTED) {
+        return 0;
+    }
+    if (!t->in_runqueue && !t->blocked && Py_REFCNT(t) == 1) {
+        slp_to_garbage(t);
+    }
+    return 1;
+}
+
 /* Kill the started tasklets of the calling thread, so that their
  * `finally` clauses run while the thread can still run code. */
 void
 slp_kill_started(slp_thread *th)
 {
     PyObject *exc = PyErr_GetRaisedException();
-    int rounds = 0;
-    while (th->owned != NULL && rounds++ < 10) {
-        PyTaskletObject *t = th->owned;
-        while (t != NULL) {
-            PyTaskletObject *next = t->owned_next;
-            if (t != th->current && t->state == SLP_STARTED) {
-                Py_INCREF(t);
-                if (next != NULL) {
-                    Py_INCREF(next);
-                }
-                PyObject *res = PyObject_CallMethod((PyObject *)t, "kill", NULL);
-                if (res == NULL) {
-                    PyErr_FormatUnraisable("Exception killing tasklet %R "
-                                           "at the end of its thread", t);
-                }
-                Py_XDECREF(res);
-                Py_DECREF(t);
-                if (next != NULL && next->state != SLP_STARTED) {
-                    /* Ended meanwhile: start over. */
-                    Py_DECREF(next);
-                    break;
-                }
-                Py_XDECREF(next);
-            }
-            t = next;
+    PyObject *victims = PyList_New(0);
+    if (victims == NULL) {
+        PyErr_FormatUnraisable("Exception ending the tasklets of a thread");
+        PyErr_SetRaisedException(exc);
+        return;
+    }
+    for (PyTaskletObject *t = th->owned; t != NULL; t = t->owned_next) {
+        if (t != th->current && t->state == SLP_STARTED
+            && PyList_Append(victims, (PyObject *)t) < 0)
+        {
+            PyErr_FormatUnraisable("Exception ending the tasklets of a thread");
+            break;
         }
     }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(victims); i++) {
+        slp_kill_hard((PyTaskletObject *)PyList_GET_ITEM(victims, i),
+                      " at the end of its thread");
+    }
+    Py_DECREF(victims);
     PyErr_SetRaisedException(exc);
 }
 
@@ -573,17 +593,8 @@ install_tracing(PyThreadState *tstate, Py_tracefunc func, PyObject *obj,
 {
     int r;
     if (func == NULL && obj != NULL) {
-        /* A Python function given through tasklet.trace_function: as
-         * sys.settrace(obj) installs it. */
-        PyObject *sys = PyImport_ImportModule("sys");
-        PyObject *res = NULL;
-        if (sys != NULL) {
-            res = PyObject_CallMethod(sys, profile ? "setprofile" : "settrace",
-                                      "O", obj);
-            Py_DECREF(sys);
-        }
-        r = res != NULL ? 0 : -1;
-        Py_XDECREF(res);
+        /* A Python function given through tasklet.trace_function. */
+        r = slp_sys_sethook(obj, profile);
     }
     else if (profile) {
         r = _PyEval_SetProfile(tstate, func, obj);
@@ -595,6 +606,23 @@ install_tracing(PyThreadState *tstate, Py_tracefunc func, PyObject *obj,
         PyErr_FormatUnraisable("Exception setting the %s function of a "
                                "tasklet", profile ? "profile" : "trace");
     }
+}
+
+int
+slp_sys_sethook(PyObject *func, int profile)
+{
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (sys == NULL) {
+        return -1;
+    }
+    PyObject *res = PyObject_CallMethod(
+        sys, profile ? "setprofile" : "settrace", "O", func);
+    Py_DECREF(sys);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
 }
 
 /* Before a switch: the leaving tasklet keeps its hooks.  The thread
@@ -1156,19 +1184,8 @@ kill_collected(slp_thread *th)
     PyObject *exc = PyErr_GetRaisedException();
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
         PyTaskletObject *t = (PyTaskletObject *)PyList_GET_ITEM(list, i);
-        for (int k = 0; k < 10 && t->state == SLP_STARTED && t->thread == th
-                        && t != th->current; k++)
-        {
-            PyObject *res = PyObject_CallMethod((PyObject *)t, "kill", NULL);
-            if (res == NULL) {
-                PyErr_FormatUnraisable("Exception killing tasklet %R", t);
-            }
-            Py_XDECREF(res);
-        }
-        if (t->state == SLP_STARTED && t->thread == th && t != th->current
-            && Py_REFCNT(t) == 1)
-        {
-            slp_to_garbage(t);      /* only our list held it */
+        if (t->thread == th) {
+            slp_kill_hard(t, "");   /* only our list holds it */
         }
     }
     Py_DECREF(list);

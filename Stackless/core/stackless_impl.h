@@ -238,6 +238,11 @@ extern int slp_check_switch_trap(slp_thread *th);
 extern PyObject *slp_schedule(PyObject *retval, int remove);
 /* A tasklet that survived being killed at its end goes to gc.garbage. */
 extern void slp_to_garbage(PyTaskletObject *t);
+/* Kill a suspended tasklet of this thread up to 10 times (T-15); 1 if it
+ * still lives.  `when` ends the unraisable message. */
+extern int slp_kill_hard(PyTaskletObject *t, const char *when);
+/* sys.settrace(func) or sys.setprofile(func), for the current tasklet. */
+extern int slp_sys_sethook(PyObject *func, int profile);
 /* Kill t at the next check of the eval breaker (it was collected while
  * the collector ran, when no switch is possible). */
 extern int slp_kill_soon(slp_thread *th, PyTaskletObject *t);

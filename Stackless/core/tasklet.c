@@ -977,18 +977,7 @@ set_hook(PyTaskletObject *t, PyObject *value, int profile)
                             "tasklet is current in another thread");
             return -1;
         }
-        PyObject *sys = PyImport_ImportModule("sys");
-        if (sys == NULL) {
-            return -1;
-        }
-        PyObject *res = PyObject_CallMethod(
-            sys, profile ? "setprofile" : "settrace", "O", value);
-        Py_DECREF(sys);
-        if (res == NULL) {
-            return -1;
-        }
-        Py_DECREF(res);
-        return 0;
+        return slp_sys_sethook(value, profile);
     }
     if (profile) {
         t->profile_func = NULL;
@@ -1129,16 +1118,7 @@ tasklet_finalize(PyObject *self)
     int here = t->thread == slp_thread_of(tstate);
     if (here && !tstate->interp->gc.collecting) {
         /* Killed now: its handlers run before it goes (T-15). */
-        for (int i = 0; i < 10 && t->state == SLP_STARTED; i++) {
-            PyObject *res = _stackless_tasklet_kill_impl(t, 0);
-            if (res == NULL) {
-                PyErr_FormatUnraisable("Exception killing tasklet %R", self);
-            }
-            Py_XDECREF(res);
-        }
-        if (t->state == SLP_STARTED && !t->in_runqueue && !t->blocked) {
-            slp_to_garbage(t);
-        }
+        slp_kill_hard(t, "");
     }
     else if (here) {
         /* Kept alive until the collection is over, then killed. */
