@@ -21,6 +21,7 @@ STACKLESS_OBJS= \
 		Stackless/core/cstack.o \
 		Stackless/core/execstate.o \
 		Stackless/core/scheduler.o \
+		Stackless/core/softcall.o \
 		Stackless/core/stackdepth.o \
 		Stackless/core/tasklet.o \
 		Stackless/module/_stacklessmodule.o \
@@ -41,7 +42,8 @@ Stackless/%.o: $(srcdir)/Stackless/%.S
 Stackless/platf/switch.o: $(srcdir)/Stackless/platf/switch_x86_64_sysv.S \
 		$(srcdir)/Stackless/platf/switch_aarch64_aapcs.S
 
-$(STACKLESS_OBJS) Python/getversion.o Python/pystate.o Python/ceval_gil.o: \
+$(STACKLESS_OBJS) Python/getversion.o Python/pystate.o Python/ceval_gil.o \
+		Python/ceval.o: \
 		$(STACKLESS_HEADERS)
 
 # Argument Clinic for our files; its output is committed, as CPython's is.

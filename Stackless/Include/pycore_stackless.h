@@ -10,6 +10,8 @@
 #  error "this header requires Py_BUILD_CORE define"
 #endif
 
+#include "pycore_tstate.h"        // _PyThreadStateImpl
+
 /* Python/pystate.c, PyThreadState_Clear(): the thread's tasklets end
  * (spec X-5).  Runs the thread's code only if tstate is current. */
 extern void _PyStackless_ThreadClear(PyThreadState *tstate);
@@ -36,5 +38,62 @@ extern int _PyStackless_Tick(PyThreadState *tstate);
  * watchdog timer goes on counting, and a preemption that falls due waits
  * for atomic to end. */
 extern int _PyStackless_IsAtomic(PyThreadState *tstate);
+
+/* --- soft switching (Stackless/core/softswitch.c) ----------------------
+ *
+ * The builtins that switch tasklets (channel.send, schedule, ...) are
+ * objects of their own callable type.  The generic call paths of the eval
+ * loop (Python/bytecodes.c: CALL, CALL_NON_PY_GENERAL, CALL_KW) call them
+ * through _PyStackless_Vectorcall(), which tells them that the eval loop
+ * is their direct caller.  When such a builtin switches softly, it returns
+ * NULL with a marker exception and stackless_pending set; the CALL drops
+ * its inputs and goes to `error:`, where the eval loop sees the pending
+ * switch (before anything else) and calls _PyStackless_SoftSwitch() with
+ * its frame, stack pointer saved and return_offset set as for a Python
+ * call.  That parks the frame chain of the tasklet that leaves and returns
+ * the top frame of the tasklet that comes in; the eval loop goes on with
+ * it at instr_ptr + return_offset, or at `error:` if an exception is set.
+ */
+extern PyTypeObject _PyStackless_Function_Type;
+
+extern PyObject *_PyStackless_SoftCall(PyThreadState *tstate,
+                                       PyObject *callable,
+                                       PyObject *const *args, size_t nargsf,
+                                       PyObject *kwnames);
+
+static inline PyObject *
+_PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
+                        PyObject *const *args, size_t nargsf,
+                        PyObject *kwnames)
+{
+    if (Py_IS_TYPE(callable, &_PyStackless_Function_Type)) {
+        return _PyStackless_SoftCall(tstate, callable, args, nargsf, kwnames);
+    }
+    return PyObject_Vectorcall(callable, args, nargsf, kwnames);
+}
+
+/* Python/ceval.c, `error:`: a soft switch is pending. */
+#define _PyStackless_SWITCH_PENDING(tstate) \
+    (((_PyThreadStateImpl *)(tstate))->stackless_pending != 0)
+
+extern struct _PyInterpreterFrame *_PyStackless_SoftSwitch(
+    PyThreadState *tstate, struct _PyInterpreterFrame *frame,
+    struct _PyInterpreterFrame *entry_frame);
+
+/* The throwflag of _PyEval_EvalFrameDefault() with which the scheduler
+ * resumes a soft-switched tasklet in a new call of the eval loop: `frame`
+ * is the bottom frame of the tasklet's chain, and _PyStackless_Resume()
+ * returns its top frame, to go on with as after _PyStackless_SoftSwitch. */
+#define _PyStackless_RESUME 0x51a7
+extern struct _PyInterpreterFrame *_PyStackless_Resume(
+    PyThreadState *tstate, struct _PyInterpreterFrame *frame,
+    struct _PyInterpreterFrame *entry_frame);
+
+/* Python/pystate.c: chunks of the frame data stack.  Tasklets start with
+ * a small chunk of their own; these keep a spare chunk per thread, so
+ * that a call that crosses a chunk boundary again and again does not map
+ * and unmap memory each time. */
+extern _PyStackChunk *_PyStackless_AllocChunk(size_t size);
+extern void _PyStackless_FreeChunk(_PyStackChunk *chunk);
 
 #endif /* !Py_INTERNAL_STACKLESS_H */

@@ -115,6 +115,20 @@ call_channel_callback(PyChannelObject *ch, PyTaskletObject *t, int sending,
 
 /* --- the operation (C-13) ------------------------------------------------ */
 
+/* The caller switches and, when it resumes, returns `result` (stolen);
+ * a bomb received is raised then. */
+static PyObject *
+finish_switch(slp_thread *th, PyTaskletObject *next, PyObject *result,
+              int dir)
+{
+    if (dir < 0 && PyBomb_Check(result)) {
+        /* The tempval of a tasklet that resumes is raised if a bomb. */
+        Py_SETREF(th->current->tempval, result);
+        return slp_switch_to_soft(th, next, NULL);
+    }
+    return slp_switch_to_soft(th, next, result);
+}
+
 /* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
  * receive, and `value` is NULL.  Returns None or the value received. */
 static PyObject *
@@ -172,12 +186,7 @@ channel_action(PyChannelObject *ch, int dir, PyObject *value)
             Py_DECREF(p);
             /* The caller yields to its successor and stays runnable. */
             Py_SETREF(cur->tempval, Py_NewRef(Py_None));
-            PyObject *res = slp_switch_to(th, cur->next);
-            if (res == NULL) {
-                Py_DECREF(result);
-                return NULL;
-            }
-            Py_DECREF(res);
+            return finish_switch(th, cur->next, result, dir);
         }
         else if (run_partner) {
             /* The partner runs now, right after the caller; the caller
@@ -188,12 +197,7 @@ channel_action(PyChannelObject *ch, int dir, PyObject *value)
             cur->next = p;
             p->in_runqueue = 1;
             th->runcount++;     /* the reference moves to the runqueue */
-            PyObject *res = slp_switch_to(th, p);
-            if (res == NULL) {
-                Py_DECREF(result);
-                return NULL;
-            }
-            Py_DECREF(res);
+            return finish_switch(th, p, result, dir);
         }
         else {
             slp_runqueue_append(th, p);
@@ -239,7 +243,7 @@ channel_action(PyChannelObject *ch, int dir, PyObject *value)
         th->head = cur;
         return NULL;
     }
-    return slp_switch_to(th, next);
+    return slp_switch_to_soft(th, next, NULL);
 }
 
 /*[clinic input]
@@ -549,11 +553,16 @@ channel_repr(PyChannelObject *ch)
                                 ch->closing ? ", closing" : "");
 }
 
-static PyMethodDef channel_methods[] = {
+/* The methods that switch: stackless_function objects (softcall.c). */
+PyMethodDef slp_channel_soft_methods[] = {
     _STACKLESS_CHANNEL_SEND_METHODDEF
     _STACKLESS_CHANNEL_RECEIVE_METHODDEF
     _STACKLESS_CHANNEL_SEND_EXCEPTION_METHODDEF
     _STACKLESS_CHANNEL_SEND_THROW_METHODDEF
+    {NULL}
+};
+
+static PyMethodDef channel_methods[] = {
     _STACKLESS_CHANNEL_SEND_SEQUENCE_METHODDEF
     _STACKLESS_CHANNEL_CLOSE_METHODDEF
     _STACKLESS_CHANNEL_OPEN_METHODDEF

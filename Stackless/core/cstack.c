@@ -24,6 +24,9 @@ transfer_callback(void *context, int phase, void *sp_now)
 
     if (phase == SLP_SWITCH_SAVE) {
         slp_cstack *save = transfer.save;
+        if (save == NULL) {
+            return transfer.target->sp;     /* the running code is dropped */
+        }
         size_t size = transfer.base > sp ? (size_t)(transfer.base - sp) : 0;
         if (size > save->capacity) {
             /* The old copy is dead: its code is running now. */

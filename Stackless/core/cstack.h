@@ -39,6 +39,9 @@ typedef struct slp_cstack {
  * from this same call, at the same place.  That is how new code starts on
  * a hard-switched stack: from a snapshot taken near the base.
  *
+ * With `save` NULL the running code is not saved: it is abandoned, and
+ * the call never returns.
+ *
  * base must be above (at a higher address than) the frames of this call;
  * `save` and `target` must not be the same. */
 extern int slp_cstack_switch(char *base, slp_cstack *save,

@@ -39,7 +39,7 @@
 
 #include "stackless_impl.h"
 #include "pycore_code.h"          // _Py_Instrument()
-#include "pycore_obmalloc.h"      // _PyObject_VirtualFree()
+#include "pycore_stackless.h"     // _PyStackless_FreeChunk()
 
 /* Take the C stack entry frames out of the chain starting at *first. */
 static void
@@ -184,7 +184,7 @@ slp_execstate_clear(slp_execstate *st)
     _PyStackChunk *chunk = st->datastack_chunk;
     while (chunk != NULL) {
         _PyStackChunk *prev = chunk->previous;
-        _PyObject_VirtualFree(chunk, chunk->size);
+        _PyStackless_FreeChunk(chunk);
         chunk = prev;
     }
     st->datastack_chunk = NULL;

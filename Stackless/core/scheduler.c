@@ -55,6 +55,8 @@
 #include "pycore_interp.h"
 #include "pycore_pyerrors.h"
 #include "pycore_tstate.h"        // _PyThreadStateImpl
+#include "pycore_opcode_utils.h"  // RESUME, JUMP_BACKWARD
+#include "pycore_code.h"          // _Py_GetBaseOpcode()
 
 #if defined(__GNUC__)
 #  define SLP_NOINLINE __attribute__((noinline))
@@ -534,7 +536,10 @@ _PyStackless_ThreadDelete(PyThreadState *tstate)
     /* Tasklets that outlive the thread must not point at it. */
     ((_PyThreadStateImpl *)tstate)->stackless = NULL;
     slp_cstack_clear(&th->snapshot);
-    slp_cstack_clear(&th->graveyard);
+    if (th->spare_chunk != NULL) {
+        free(th->spare_chunk);
+        th->spare_chunk = NULL;
+    }
     if (th->wakeup != NULL) {
         PyThread_release_lock(th->wakeup);
         PyThread_free_lock(th->wakeup);
@@ -705,89 +710,6 @@ soft_watchdog(slp_thread *th, PyTaskletObject *prev)
     return w != prev && is_paused(w) ? w : NULL;
 }
 
-static PyObject *
-do_switch(slp_thread *th, PyTaskletObject *next, int dead)
-{
-    PyThreadState *tstate = th->tstate;
-    PyTaskletObject *prev = th->current;
-    const slp_cstack *target;
-    slp_cstack *save;
-
-    PyTaskletObject *w = soft_watchdog(th, prev);
-    if (w != NULL && w != next) {
-        th->soft_expired = 0;
-        next = w;
-    }
-    assert(next != prev && next->thread == th);
-    if (!next->in_runqueue) {
-        slp_runqueue_append(th, next);
-    }
-    th->head = next;
-    if (th->tick_budget >= 0
-        && !(th->watchdog_flags & PY_WATCHDOG_TOTALTIMEOUT))
-    {
-        th->tick_budget = th->tick_timeout;
-    }
-    call_schedule_callback(th, prev, next);
-
-    if (dead) {
-        slp_execstate st = {0};
-        slp_execstate_save(tstate, &st);
-        slp_execstate_clear(&st);
-        save = &th->graveyard;
-    }
-    else {
-        slp_execstate_save(tstate, &prev->exec);
-        save = &prev->cstack;
-    }
-    if (next->state == SLP_BOUND) {
-        slp_execstate st;
-        slp_execstate_init(&st, tstate, next->context);
-        st.c_recursion_remaining = th->snapshot_c_recursion;
-        Py_CLEAR(next->context);
-        next->state = SLP_STARTED;
-        slp_execstate_restore(tstate, &st);
-        target = &th->snapshot;
-    }
-    else {
-        assert(next->state == SLP_STARTED);
-        slp_execstate_restore(tstate, &next->exec);
-        target = &next->cstack;
-    }
-    if (!dead) {
-        save_tracing(tstate, prev);
-    }
-    assert(pending_decref == NULL);
-    pending_decref = (PyObject *)prev;      /* the old current's reference */
-    th->current = (PyTaskletObject *)Py_NewRef(next);
-
-    if (slp_cstack_switch(th->cstack_base, save, target) < 0) {
-        Py_FatalError("Stackless: out of memory saving a tasklet's C stack");
-    }
-    /* Resumed: somebody switched back to prev. */
-    after_switch();
-    assert(th->current == prev);
-    if (slp_reinstrument(tstate, &prev->exec) < 0) {
-        PyErr_FormatUnraisable("Exception instrumenting a resumed tasklet");
-    }
-    restore_tracing(tstate, prev);
-    return take_tempval(prev);
-}
-
-PyObject *
-slp_switch_to(slp_thread *th, PyTaskletObject *next)
-{
-    if (next == th->current) {
-        /* Made runnable again while its thread waited (S-12). */
-        if (!next->in_runqueue) {
-            slp_runqueue_append(th, next);
-        }
-        th->head = next;
-        return take_tempval(next);
-    }
-    return do_switch(th, next, 0);
-}
-
 /* --- who runs next ------------------------------------------------------ */
 
 static PyTaskletObject *
@@ -876,17 +798,525 @@ slp_next_after_leaving(slp_thread *th, PyTaskletObject *leaving)
  * end of the last tasklet). */
 extern void slp_channel_remove_blocked(PyTaskletObject *t);
 
-/* --- tasklet start and end --------------------------------------------- */
+/* The first part of every switch: the watchdog of a soft run() may take
+ * the place of `next`; next becomes the head of the runqueue; the schedule
+ * callback is called.  Returns the tasklet to switch to. */
+static PyTaskletObject *
+switch_prologue(slp_thread *th, PyTaskletObject *prev, PyTaskletObject *next)
+{
+    PyTaskletObject *w = soft_watchdog(th, prev);
+    if (w != NULL && w != next) {
+        th->soft_expired = 0;
+        next = w;
+    }
+    assert(next != prev && next->thread == th);
+    if (!next->in_runqueue) {
+        slp_runqueue_append(th, next);
+    }
+    th->head = next;
+    if (th->tick_budget >= 0
+        && !(th->watchdog_flags & PY_WATCHDOG_TOTALTIMEOUT))
+    {
+        th->tick_budget = th->tick_timeout;
+    }
+    call_schedule_callback(th, prev, next);
+    return next;
+}
 
-static void tasklet_end(slp_thread *th, PyTaskletObject *t, PyObject *result)
-    SLP_NORETURN;
+/* The state of a tasklet that ended is dropped from the thread state. */
+static void
+drop_state(PyThreadState *tstate)
+{
+    slp_execstate st = {0};
+    slp_execstate_save(tstate, &st);
+    slp_execstate_clear(&st);
+}
+
+/* Where the C stack goes to run `next`, which is not running: its own
+ * saved stack, or the runner's snapshot for a tasklet that has none (new,
+ * or soft-switched).  Installs its thread-state fields, or, for the
+ * runner, an empty state that the runner fills. */
+static const slp_cstack *
+enter_target(slp_thread *th, PyTaskletObject *next)
+{
+    PyThreadState *tstate = th->tstate;
+    if (next->state == SLP_STARTED && !next->soft_parked) {
+        slp_execstate_restore(tstate, &next->exec);
+        return &next->cstack;
+    }
+    slp_execstate st;
+    slp_execstate_init(&st, tstate, NULL);
+    st.c_recursion_remaining = th->snapshot_c_recursion;
+    slp_execstate_restore(tstate, &st);
+    return &th->snapshot;
+}
+
+/* Run th->current, whose C stack is not here, dropping the running C
+ * stack (a soft-switched tasklet's or a dead one's).  Never returns. */
+static void
+hard_enter(slp_thread *th) SLP_NORETURN;
 
 static void
-run_new_tasklet(slp_thread *th)
+hard_enter(slp_thread *th)
+{
+    const slp_cstack *target = enter_target(th, th->current);
+    slp_cstack_switch(th->cstack_base, NULL, target);
+    Py_FatalError("Stackless: a dropped C stack was resumed");
+}
+
+/* A hard switch from the running tasklet, which keeps its C stack (or,
+ * `dead`, has ended). */
+static PyObject *
+do_switch(slp_thread *th, PyTaskletObject *next, int dead)
+{
+    PyThreadState *tstate = th->tstate;
+    PyTaskletObject *prev = th->current;
+    slp_cstack *save = NULL;
+
+    next = switch_prologue(th, prev, next);
+    if (dead) {
+        drop_state(tstate);
+    }
+    else {
+        slp_execstate_save(tstate, &prev->exec);
+        prev->soft_parked = 0;
+        save = &prev->cstack;
+    }
+    const slp_cstack *target = enter_target(th, next);
+    if (!dead) {
+        save_tracing(tstate, prev);
+    }
+    assert(pending_decref == NULL);
+    pending_decref = (PyObject *)prev;      /* the old current's reference */
+    th->current = (PyTaskletObject *)Py_NewRef(next);
+
+    if (slp_cstack_switch(th->cstack_base, save, target) < 0) {
+        Py_FatalError("Stackless: out of memory saving a tasklet's C stack");
+    }
+    /* Resumed: somebody switched back to prev. */
+    after_switch();
+    assert(th->current == prev);
+    if (slp_reinstrument(tstate, &prev->exec) < 0) {
+        PyErr_FormatUnraisable("Exception instrumenting a resumed tasklet");
+    }
+    restore_tracing(tstate, prev);
+    return take_tempval(prev);
+}
+
+PyObject *
+slp_switch_to(slp_thread *th, PyTaskletObject *next)
+{
+    if (next == th->current) {
+        /* Made runnable again while its thread waited (S-12). */
+        if (!next->in_runqueue) {
+            slp_runqueue_append(th, next);
+        }
+        th->head = next;
+        return take_tempval(next);
+    }
+    return do_switch(th, next, 0);
+}
+
+/* --- soft switching ------------------------------------------------------ *
+ *
+ * A tasklet started by the runner with a Python function runs that
+ * function's frame in an eval loop that the runner called: nothing but
+ * that eval loop and the runner is under its frames on the C stack.  When
+ * it switches from code of that eval loop (a switching builtin called by a
+ * CALL of its frames, or a tick of the eval breaker), no C state of its
+ * own needs keeping: its frames are parked (the stack pointer of the top
+ * one saved, as for a Python call waiting on its callee) and the eval loop
+ * goes on with the frames of the tasklet switched to, if that one has no C
+ * stack either; else that one's C stack is restored, and ours dropped.
+ *
+ * A parked tasklet resumes in whatever eval loop switches to it, or, from
+ * a tasklet with a C stack, in a new eval loop called by the runner at the
+ * snapshot: its bottom frame is linked to that eval loop's entry frame
+ * while it runs, and to nothing while it is parked, so that no frame
+ * walker leaves its chain.
+ *
+ * c_recursion_remaining tells whether the tasklet is in the eval loop of
+ * the runner: each eval loop called from C takes its share of it, and the
+ * runner sets it to the same value before each call.  Soft switches leave
+ * it alone, as they leave the C stack alone.
+ */
+
+/* _PyEval_EvalFrameDefault() takes PY_EVAL_C_STACK_UNITS (Python/ceval.c). */
+#define SLP_EVAL_C_STACK_UNITS 2
+
+static int
+soft_enabled(PyThreadState *tstate)
+{
+    slp_interp *si = tstate->interp->stackless;
+    return si != NULL && si->soft_switch && tstate->interp->eval_frame == NULL;
+}
+
+/* Can the current tasklet be parked softly, in a builtin called by the
+ * eval loop (from_call) or in the eval breaker? */
+static int
+can_park_softly(slp_thread *th, int from_call)
+{
+    PyThreadState *tstate = th->tstate;
+    return th->current->base_frame != NULL
+           && tstate->c_recursion_remaining
+              == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS
+           && (!from_call || slp_softcall_active(tstate))
+           && soft_enabled(tstate);
+}
+
+PyObject *
+slp_switch_to_soft(slp_thread *th, PyTaskletObject *next, PyObject *result)
+{
+    PyTaskletObject *cur = th->current;
+    if (next == cur || !can_park_softly(th, 1)) {
+        PyObject *res = slp_switch_to(th, next);
+        if (result == NULL || res == NULL) {
+            Py_XDECREF(result);
+            return res;
+        }
+        Py_DECREF(res);
+        return result;
+    }
+    Py_XSETREF(cur->resume_value, result);
+    cur->resume_push = 1;
+    next = switch_prologue(th, cur, next);
+    assert(th->soft_next == NULL);
+    th->soft_next = (PyTaskletObject *)Py_NewRef(next);
+    /* Until the eval loop makes the switch, nothing else may switch. */
+    th->switch_trap++;
+    return slp_soft_switched;
+}
+
+/* Park the running tasklet, whose frames run in the eval loop of the
+ * runner: its thread-state fields go into its state, and its chain is cut
+ * from the eval loop's entry frame. */
+static void
+park_soft(PyThreadState *tstate, PyTaskletObject *t)
+{
+    slp_execstate *st = &t->exec;
+    st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
+        &tstate->interp->ceval.instrumentation_version);
+    st->current_frame = tstate->current_frame;
+    st->datastack_chunk = tstate->datastack_chunk;
+    st->datastack_top = tstate->datastack_top;
+    st->datastack_limit = tstate->datastack_limit;
+    st->py_recursion_depth = tstate->py_recursion_limit
+                             - tstate->py_recursion_remaining;
+    st->exc_info = tstate->exc_info == &tstate->exc_state
+                   ? NULL : tstate->exc_info;
+    st->exc_state = tstate->exc_state;
+    st->context = tstate->context;
+    st->saved = 1;
+    t->base_frame->previous = NULL;
+    t->soft_parked = 1;
+    if (t->cstack.data != NULL) {
+        slp_cstack_clear(&t->cstack);   /* an old copy, of no use now */
+    }
+
+    tstate->current_frame = NULL;
+    tstate->datastack_chunk = NULL;
+    tstate->datastack_top = NULL;
+    tstate->datastack_limit = NULL;
+    tstate->exc_state.exc_value = NULL;
+    tstate->exc_state.previous_item = NULL;
+    tstate->exc_info = &tstate->exc_state;
+    tstate->context = NULL;
+}
+
+/* The reverse, in the eval loop whose entry frame is `entry`. */
+static void
+unpark_soft(PyThreadState *tstate, PyTaskletObject *t,
+            _PyInterpreterFrame *entry)
+{
+    slp_execstate *st = &t->exec;
+    assert(t->soft_parked && tstate->current_frame == NULL);
+    assert(tstate->datastack_chunk == NULL && tstate->context == NULL);
+    t->base_frame->previous = entry;
+    tstate->current_frame = st->current_frame;
+    tstate->datastack_chunk = st->datastack_chunk;
+    tstate->datastack_top = st->datastack_top;
+    tstate->datastack_limit = st->datastack_limit;
+    tstate->py_recursion_remaining = tstate->py_recursion_limit
+                                     - st->py_recursion_depth;
+    tstate->exc_state = st->exc_state;
+    tstate->exc_info = st->exc_info == NULL ? &tstate->exc_state
+                                            : st->exc_info;
+    tstate->context = st->context;
+    tstate->context_ver++;
+    st->current_frame = NULL;
+    st->datastack_chunk = NULL;
+    st->datastack_top = st->datastack_limit = NULL;
+    st->exc_state.exc_value = NULL;
+    st->exc_state.previous_item = NULL;
+    st->exc_info = NULL;
+    st->context = NULL;
+    st->saved = 0;
+    t->soft_parked = 0;
+}
+
+/* Code of `t` is about to run again, its state installed. */
+static void
+resumed(slp_thread *th, PyTaskletObject *t)
 {
     after_switch();
+    if (slp_reinstrument(th->tstate, &t->exec) < 0) {
+        PyErr_FormatUnraisable("Exception instrumenting a resumed tasklet");
+    }
+    restore_tracing(th->tstate, t);
+}
+
+/* The top frame of a resumed parked tasklet, with the result of its
+ * builtin pushed, or the exception of a bomb raised. */
+static _PyInterpreterFrame *
+deliver_resume(PyThreadState *tstate, PyTaskletObject *t)
+{
+    _PyInterpreterFrame *top = tstate->current_frame;
+    PyObject *val = t->tempval;
+    PyObject *rv = t->resume_value;
+    t->tempval = Py_NewRef(Py_None);
+    t->resume_value = NULL;
+    if (PyBomb_Check(val)) {
+        slp_bomb_explode(val);
+        Py_DECREF(val);
+        Py_XDECREF(rv);
+        return top;
+    }
+    if (t->resume_push) {
+        if (rv != NULL) {
+            Py_SETREF(val, rv);
+        }
+        _PyFrame_StackPush(top, val);
+    }
+    else {
+        Py_DECREF(val);
+        Py_XDECREF(rv);
+    }
+    return top;
+}
+
+/* The function of a bound tasklet, if its frame can be pushed: a Python
+ * function, or a method of one (*self is then set). */
+static PyFunctionObject *
+soft_function(PyThreadState *tstate, PyTaskletObject *t, PyObject **self)
+{
+    PyObject *func = t->func;
+    *self = NULL;
+    if (!soft_enabled(tstate) || PyBomb_Check(t->tempval)) {
+        return NULL;
+    }
+    if (Py_IS_TYPE(func, &PyMethod_Type)) {
+        *self = PyMethod_GET_SELF(func);
+        func = PyMethod_GET_FUNCTION(func);
+    }
+    if (!Py_IS_TYPE(func, &PyFunction_Type)
+        || ((PyFunctionObject *)func)->vectorcall != _PyFunction_Vectorcall)
+    {
+        return NULL;
+    }
+    return (PyFunctionObject *)func;
+}
+
+/* Start a bound tasklet, made current, whose function is a Python one: its
+ * thread-state fields are installed, with a small first chunk of data
+ * stack that fits the function's frame, and the frame is pushed.  Returns
+ * the frame, or NULL with an exception (the tasklet started and ends). */
+static _PyInterpreterFrame *
+start_soft(slp_thread *th, PyTaskletObject *t, PyFunctionObject *func,
+           PyObject *self)
+{
+    PyThreadState *tstate = th->tstate;
+    assert(tstate->current_frame == NULL && tstate->context == NULL);
+    tstate->context = t->context;       /* the reference moves */
+    t->context = NULL;
+    tstate->context_ver++;
+    tstate->py_recursion_remaining = tstate->py_recursion_limit;
+    t->state = SLP_STARTED;
+
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    if (tstate->datastack_chunk == NULL) {
+        /* A root chunk (push_chunk() in Python/pystate.c): data[0] is
+         * never used, so the chunk is never popped. */
+        size_t size = offsetof(_PyStackChunk, data)
+                      + (2 + (size_t)co->co_framesize) * sizeof(PyObject *);
+        _PyStackChunk *chunk = _PyStackless_AllocChunk(size);
+        if (chunk != NULL) {
+            chunk->previous = NULL;
+            chunk->size = size;
+            chunk->top = 0;
+            tstate->datastack_chunk = chunk;
+            tstate->datastack_top = &chunk->data[1];
+            tstate->datastack_limit = (PyObject **)((char *)chunk + size);
+        }
+        /* else the push below makes a standard chunk, or fails */
+    }
+
+    Py_ssize_t nargs = PyTuple_GET_SIZE(t->args);
+    Py_ssize_t nkw = t->kwargs != NULL ? PyDict_GET_SIZE(t->kwargs) : 0;
+    Py_ssize_t n = (self != NULL) + nargs + nkw;
+    PyObject *small[8];
+    PyObject **argv = n <= 8 ? small : PyMem_Malloc(n * sizeof(PyObject *));
+    PyObject *kwnames = NULL;
+    _PyInterpreterFrame *frame = NULL;
+    if (argv == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t i = 0;
+    if (self != NULL) {
+        argv[i++] = Py_NewRef(self);
+    }
+    for (Py_ssize_t k = 0; k < nargs; k++) {
+        argv[i++] = Py_NewRef(PyTuple_GET_ITEM(t->args, k));
+    }
+    if (nkw > 0) {
+        kwnames = PyTuple_New(nkw);
+        if (kwnames == NULL) {
+            for (Py_ssize_t k = 0; k < i; k++) {
+                Py_DECREF(argv[k]);
+            }
+            goto done;
+        }
+        Py_ssize_t pos = 0, k = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(t->kwargs, &pos, &key, &value)) {
+            PyTuple_SET_ITEM(kwnames, k++, Py_NewRef(key));
+            argv[i++] = Py_NewRef(value);
+        }
+    }
+    PyObject *locals = co->co_flags & CO_OPTIMIZED
+                       ? NULL : Py_NewRef(func->func_globals);
+    /* Steals func, locals and the arguments. */
+    frame = _PyEvalFramePushAndInit(tstate, (PyFunctionObject *)Py_NewRef(func),
+                                    locals, argv, (self != NULL) + nargs,
+                                    kwnames);
+done:
+    Py_XDECREF(kwnames);
+    if (argv != small && argv != NULL) {
+        PyMem_Free(argv);
+    }
+    Py_CLEAR(t->func);
+    Py_CLEAR(t->args);
+    Py_CLEAR(t->kwargs);
+    if (frame != NULL) {
+        t->base_frame = frame;
+        frame->previous = NULL;
+        tstate->current_frame = frame;
+    }
+    return frame;
+}
+
+static PyTaskletObject *finish_tasklet(slp_thread *th, PyTaskletObject *t,
+                                       PyObject *result);
+
+/* In the eval loop with entry frame `entry`, whose tasklet was parked or
+ * has ended: go on with th->current.  Returns the frame to go on with, as
+ * _PyStackless_SoftSwitch(), or switches the C stack and never returns. */
+static _PyInterpreterFrame *
+enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
+{
+    PyThreadState *tstate = th->tstate;
+    for (;;) {
+        PyTaskletObject *t = th->current;
+        if (t->soft_parked) {
+            unpark_soft(tstate, t, entry);
+            resumed(th, t);
+            return deliver_resume(tstate, t);
+        }
+        PyObject *self;
+        PyFunctionObject *func = t->state == SLP_BOUND
+                                 ? soft_function(tstate, t, &self) : NULL;
+        if (func == NULL) {
+            hard_enter(th);
+        }
+        _PyInterpreterFrame *frame = start_soft(th, t, func, self);
+        if (frame != NULL) {
+            frame->previous = entry;
+            /* As start_frame does in the eval loop. */
+            tstate->py_recursion_remaining--;
+        }
+        after_switch();
+        restore_tracing(tstate, t);     /* new tasklets start untraced */
+        if (frame != NULL) {
+            return frame;
+        }
+        /* Its arguments did not fit: it ends at once. */
+        PyTaskletObject *next = finish_tasklet(th, t, NULL);
+        next = switch_prologue(th, t, next);
+        drop_state(tstate);
+        pending_decref = (PyObject *)t;
+        th->current = (PyTaskletObject *)Py_NewRef(next);
+    }
+}
+
+_PyInterpreterFrame *
+_PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
+                        _PyInterpreterFrame *entry)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    slp_thread *th = ts->stackless;
+    ts->stackless_pending = 0;
+    PyObject *exc = _PyErr_GetRaisedException(tstate);
+    if (!slp_soft_switch_marker_check(exc)) {
+        /* A monitoring callback of the CALL failed; the switch is made. */
+        _PyErr_SetRaisedException(tstate, exc);
+        PyErr_FormatUnraisable("Exception in a callback while switching "
+                               "tasklets");
+    }
+    else {
+        Py_DECREF(exc);
+    }
+    th->switch_trap--;
+    PyTaskletObject *prev = th->current;
+    PyTaskletObject *next = th->soft_next;
+    th->soft_next = NULL;
+    if (th->soft_preempt) {
+        /* The eval breaker of RESUME and JUMP_BACKWARD runs before the
+         * instruction does its work: it is done again on resuming.  That
+         * of a call runs after it: the next instruction follows. */
+        th->soft_preempt = 0;
+        PyCodeObject *co = _PyFrame_GetCode(frame);
+        int op = _Py_GetBaseOpcode(co, (int)(frame->instr_ptr
+                                             - _PyCode_CODE(co)));
+        if (op == RESUME || op == JUMP_BACKWARD) {
+            frame->return_offset = 0;
+        }
+    }
+    park_soft(tstate, prev);
+    save_tracing(tstate, prev);
+    assert(pending_decref == NULL);
+    pending_decref = (PyObject *)prev;
+    th->current = next;                 /* soft_next's reference */
+    return enter_soft(th, entry);
+}
+
+_PyInterpreterFrame *
+_PyStackless_Resume(PyThreadState *tstate, _PyInterpreterFrame *frame,
+                    _PyInterpreterFrame *entry)
+{
+    slp_thread *th = slp_thread_of(tstate);
     PyTaskletObject *t = th->current;
-    restore_tracing(th->tstate, t);     /* new tasklets start untraced */
+    assert(t->soft_parked && frame == t->base_frame);
+    (void)frame;
+    tstate->current_frame = NULL;   /* the eval loop's entry linked it */
+    unpark_soft(tstate, t, entry);
+    resumed(th, t);
+    return deliver_resume(tstate, t);
+}
+
+/* --- tasklet start and end --------------------------------------------- */
+
+/* Start a bound tasklet, made current, in the runner, with a C call of its
+ * function (one that is not a Python function). */
+static PyObject *
+start_hard(slp_thread *th, PyTaskletObject *t)
+{
+    PyThreadState *tstate = th->tstate;
+    tstate->context = t->context;
+    t->context = NULL;
+    tstate->context_ver++;
+    t->state = SLP_STARTED;
+    after_switch();
+    restore_tracing(tstate, t);     /* new tasklets start untraced */
     /* The initial call stays in the tasklet while it runs, where the
      * collector sees it (the C variables here are borrowed). */
     PyObject *tempval = t->tempval;
@@ -902,7 +1332,66 @@ run_new_tasklet(slp_thread *th)
     Py_CLEAR(t->func);
     Py_CLEAR(t->args);
     Py_CLEAR(t->kwargs);
-    tasklet_end(th, t, result);
+    return result;
+}
+
+/* The runner: where the thread's snapshot resumes when a tasklet without
+ * a C stack of its own is switched to by hard switching.  It starts the
+ * tasklet, or resumes a parked one, in an eval loop, and gets back when
+ * the tasklet that runs in that eval loop then (the same one or another,
+ * after soft switches) ends.  It ends that one, and goes on with the next
+ * tasklet if that has no C stack either; else it switches to that one's
+ * stack and is dropped. */
+static void
+runner(slp_thread *th)
+{
+    PyThreadState *tstate = th->tstate;
+    for (;;) {
+        PyTaskletObject *t = th->current;
+        PyObject *result;
+        tstate->c_recursion_remaining = th->snapshot_c_recursion;
+        if (t->soft_parked) {
+            result = _PyEval_EvalFrameDefault(tstate, t->base_frame,
+                                              _PyStackless_RESUME);
+        }
+        else {
+            assert(t->state == SLP_BOUND);
+            PyObject *self;
+            PyFunctionObject *func = soft_function(tstate, t, &self);
+            if (func == NULL) {
+                result = start_hard(th, t);
+            }
+            else {
+                _PyInterpreterFrame *frame = start_soft(th, t, func, self);
+                after_switch();
+                restore_tracing(tstate, t);
+                if (frame == NULL) {
+                    result = NULL;
+                }
+                else {
+                    tstate->current_frame = NULL;   /* the eval loop links */
+                    result = _PyEval_EvalFrameDefault(tstate, frame, 0);
+                }
+            }
+        }
+        t = th->current;
+        PyTaskletObject *next = finish_tasklet(th, t, result);
+        next = switch_prologue(th, t, next);
+        drop_state(tstate);
+        assert(pending_decref == NULL);
+        pending_decref = (PyObject *)t;
+        th->current = (PyTaskletObject *)Py_NewRef(next);
+        if (!next->soft_parked && next->state != SLP_BOUND) {
+            hard_enter(th);
+        }
+    }
+}
+
+static void
+run_new_tasklet(slp_thread *th)
+{
+    runner(th);
+    Py_UNREACHABLE();
 }
 
 /* S-11: what becomes of an exception that ends a tasklet.  Returns a bomb
@@ -949,8 +1438,10 @@ ending_exception(slp_thread *th)
     return slp_bomb_from_error();
 }
 
-static void
-tasklet_end(slp_thread *th, PyTaskletObject *t, PyObject *result)
+/* The current tasklet t ended, with `result` from its function (NULL: an
+ * exception).  Returns the tasklet to switch to. */
+static PyTaskletObject *
+finish_tasklet(slp_thread *th, PyTaskletObject *t, PyObject *result)
 {
     PyObject *bomb = NULL;
 
@@ -968,6 +1459,8 @@ tasklet_end(slp_thread *th, PyTaskletObject *t, PyObject *result)
     /* The tasklet is dead: no frames, tempval None; its data stack is freed
      * by the switch, after the schedule callback. */
     t->state = SLP_NEW;
+    t->base_frame = NULL;
+    Py_CLEAR(t->resume_value);
     Py_SETREF(t->tempval, Py_NewRef(Py_None));
     if (t->in_runqueue) {
         slp_runqueue_remove(th, t);
@@ -998,8 +1491,7 @@ tasklet_end(slp_thread *th, PyTaskletObject *t, PyObject *result)
             Py_SETREF(next->tempval, slp_bomb_from_error());
         }
     }
-    do_switch(th, next, 1);
-    Py_FatalError("Stackless: a dead tasklet was resumed");
+    return next;
 }
 
 /* --- schedule, run ------------------------------------------------------ */
@@ -1026,7 +1518,7 @@ slp_schedule(PyObject *retval, int remove)
         Py_SETREF(cur->tempval, Py_NewRef(retval));
         PyTaskletObject *next = cur->next != cur ? cur->next
                                                  : soft_watchdog(th, cur);
-        return slp_switch_to(th, next);
+        return slp_switch_to_soft(th, next, NULL);
     }
     runqueue_unlink(th, cur);
     PyTaskletObject *next = slp_next_after_leaving(th, cur);
@@ -1038,7 +1530,7 @@ slp_schedule(PyObject *retval, int remove)
     }
     Py_SETREF(cur->tempval, Py_NewRef(retval));
     Py_DECREF(cur);     /* the runqueue's; `current` keeps it alive */
-    return slp_switch_to(th, next);
+    return slp_switch_to_soft(th, next, NULL);
 }
 
 static void
@@ -1247,6 +1739,18 @@ _PyStackless_Tick(PyThreadState *tstate)
     /* Interrupt: the current tasklet is paused and run() returns it. */
     runqueue_unlink(th, cur);
     th->interrupted = cur;      /* the runqueue's reference */
+    if (can_park_softly(th, 0)) {
+        /* _Py_HandlePending() is called by the eval loop, whose error
+         * path makes the switch. */
+        cur->resume_push = 0;
+        Py_CLEAR(cur->resume_value);
+        th->soft_next = (PyTaskletObject *)Py_NewRef(
+            switch_prologue(th, cur, w));
+        th->soft_preempt = 1;
+        th->switch_trap++;
+        slp_soft_switch_request(tstate);
+        return -1;
+    }
     PyObject *res = slp_switch_to(th, w);
     if (res == NULL) {
         return -1;

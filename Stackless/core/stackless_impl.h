@@ -124,6 +124,15 @@ struct _tasklet {
     PyObject *profile_obj;
     slp_cstack cstack;          /* SLP_STARTED and not current */
     PyObject *weakreflist;
+    /* Soft switching.  base_frame: the bottom frame of a tasklet started
+     * by pushing its function's frame (no C caller under it), else NULL.
+     * soft_parked: suspended by a soft switch, as frames only; it resumes
+     * with resume_value (if not NULL) or its tempval pushed on its top
+     * frame's stack if resume_push is set. */
+    _PyInterpreterFrame *base_frame;
+    PyObject *resume_value;
+    unsigned int soft_parked:1;
+    unsigned int resume_push:1;
 };
 
 extern PyTypeObject PyTasklet_Type;
@@ -176,12 +185,11 @@ struct _slp_thread {
     PyObject *watchdogs;        /* list, innermost last */
     int switch_trap;
     long pickle_flags;
-    /* Hard switching: the stack base, the snapshot new tasklets start
-     * from, and where the stack of a tasklet that ended goes. */
+    /* Hard switching: the stack base, and the snapshot where the runner
+     * starts tasklets and resumes soft-switched ones (scheduler.c). */
     char *cstack_base;
     slp_cstack snapshot;
     int snapshot_c_recursion;   /* c_recursion_remaining at the snapshot */
-    slp_cstack graveyard;
     /* The watchdog timer (spec S-5). */
     long tick_budget;           /* ticks left in the timeslice, or -1 */
     long tick_timeout;          /* the timeslice */
@@ -195,6 +203,12 @@ struct _slp_thread {
     /* Waiting for other threads to make a tasklet runnable (S-12). */
     PyThread_type_lock wakeup;  /* held, except to wake the thread */
     int waiting;
+    /* Soft switching: a switch decided, for the eval loop to make; the
+     * value of c_recursion_remaining in the eval loop that the runner
+     * calls; a spare chunk for the frame data stack (softcall.c). */
+    PyTaskletObject *soft_next;
+    int soft_preempt;
+    _PyStackChunk *spare_chunk;
 };
 
 /* The calling thread's state, created on first use; NULL with an error. */
@@ -273,6 +287,31 @@ extern slp_interp *slp_get_interp(PyInterpreterState *interp);
 #define PY_WATCHDOG_SOFT            2
 #define PY_WATCHDOG_IGNORE_NESTING  4
 #define PY_WATCHDOG_TOTALTIMEOUT    8
+
+/* --- soft switching (softcall.c, scheduler.c) -------------------------- */
+
+/* What a builtin returns when it switched softly (never seen by Python). */
+extern PyObject *const slp_soft_switched;
+/* Ask the eval loop of tstate to make the soft switch decided. */
+extern void slp_soft_switch_request(PyThreadState *tstate);
+extern int slp_soft_switch_marker_check(PyObject *exc);
+/* The running builtin was called by the eval loop's CALL of the frame
+ * running now. */
+extern int slp_softcall_active(PyThreadState *tstate);
+/* Put stackless_function objects for `defs` into a type's dict, or into
+ * a module. */
+extern int slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs);
+extern int slp_add_soft_functions(PyObject *module, PyMethodDef *defs);
+extern int slp_softcall_init(void);
+
+/* Switch as slp_switch_to(), softly if the calling builtin was called by
+ * the eval loop directly and the current tasklet runs no C code of its
+ * own: then it returns slp_soft_switched, and the caller returns that at
+ * once.  The tasklet resumes with `result` (stolen, if not NULL) as the
+ * builtin's result, or else with its tempval.  A hard switch returns
+ * `result` or the tempval too, or NULL with an exception. */
+extern PyObject *slp_switch_to_soft(slp_thread *th, PyTaskletObject *next,
+                                    PyObject *result);
 
 /* --- types to ready at module init ------------------------------------ */
 

@@ -341,7 +341,7 @@ run_or_switch(PyTaskletObject *self, int remove)
     if (remove) {
         slp_runqueue_remove(th, cur);
     }
-    return slp_switch_to(th, self);
+    return slp_switch_to_soft(th, self, NULL);
 }
 
 /*[clinic input]
@@ -420,7 +420,7 @@ _stackless_tasklet_bind_thread_impl(PyTaskletObject *self,
         Py_RETURN_NONE;
     }
     /* A started tasklet's C stack is a slice of its thread's stack. */
-    if (self->state == SLP_STARTED || self->is_main) {
+    if ((self->state == SLP_STARTED && !self->soft_parked) || self->is_main) {
         PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
         return NULL;
     }
@@ -500,12 +500,7 @@ deliver(PyTaskletObject *self, PyObject *bomb, int pending, int is_exit)
     if (pending) {
         Py_RETURN_NONE;
     }
-    PyObject *res = slp_switch_to(th, self);
-    if (res == NULL) {
-        return NULL;
-    }
-    Py_DECREF(res);
-    Py_RETURN_NONE;
+    return slp_switch_to_soft(th, self, Py_NewRef(Py_None));
 }
 
 /*[clinic input]
@@ -718,10 +713,23 @@ tasklet_get_scheduled(PyTaskletObject *t, void *c)
     return PyBool_FromLong(is_scheduled(t));
 }
 
+/* Has no C state: its frames are all it is (spec T-20). */
+static int
+is_restorable(PyTaskletObject *t)
+{
+    if (t->state != SLP_STARTED) {
+        return 1;
+    }
+    if (is_current(t)) {
+        return t->base_frame != NULL && nesting_level(t) == 0;
+    }
+    return t->soft_parked;
+}
+
 static PyObject *
 tasklet_get_restorable(PyTaskletObject *t, void *c)
 {
-    return PyBool_FromLong(nesting_level(t) == 0);
+    return PyBool_FromLong(is_restorable(t));
 }
 
 static PyObject *
@@ -1076,6 +1084,7 @@ tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
     Py_VISIT(t->channel);
     Py_VISIT(t->trace_obj);
     Py_VISIT(t->profile_obj);
+    Py_VISIT(t->resume_value);
     if (t->state == SLP_STARTED) {
         /* Only a suspended tasklet's state is in t->exec. */
         return slp_execstate_traverse(&t->exec, visit, arg);
@@ -1160,6 +1169,7 @@ tasklet_dealloc(PyTaskletObject *t)
     Py_CLEAR(t->channel);
     Py_CLEAR(t->trace_obj);
     Py_CLEAR(t->profile_obj);
+    Py_CLEAR(t->resume_value);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
@@ -1175,6 +1185,16 @@ tasklet_repr(PyTaskletObject *t)
                                 is_current(t) ? ", current" : "");
 }
 
+/* The methods that switch: stackless_function objects (softcall.c). */
+PyMethodDef slp_tasklet_soft_methods[] = {
+    _STACKLESS_TASKLET_RUN_METHODDEF
+    _STACKLESS_TASKLET_SWITCH_METHODDEF
+    _STACKLESS_TASKLET_THROW_METHODDEF
+    _STACKLESS_TASKLET_RAISE_EXCEPTION_METHODDEF
+    _STACKLESS_TASKLET_KILL_METHODDEF
+    {NULL}
+};
+
 static PyMethodDef tasklet_methods[] = {
     _STACKLESS_TASKLET_BIND_METHODDEF
     {"setup", (PyCFunction)(void (*)(void))tasklet_setup,
@@ -1183,11 +1203,6 @@ static PyMethodDef tasklet_methods[] = {
                "Bind the tasklet's function to the arguments and insert it.")},
     _STACKLESS_TASKLET_INSERT_METHODDEF
     _STACKLESS_TASKLET_REMOVE_METHODDEF
-    _STACKLESS_TASKLET_RUN_METHODDEF
-    _STACKLESS_TASKLET_SWITCH_METHODDEF
-    _STACKLESS_TASKLET_THROW_METHODDEF
-    _STACKLESS_TASKLET_RAISE_EXCEPTION_METHODDEF
-    _STACKLESS_TASKLET_KILL_METHODDEF
     _STACKLESS_TASKLET_SET_ATOMIC_METHODDEF
     _STACKLESS_TASKLET_SET_IGNORE_NESTING_METHODDEF
     _STACKLESS_TASKLET_BIND_THREAD_METHODDEF

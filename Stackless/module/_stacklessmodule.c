@@ -510,13 +510,21 @@ _stackless_pickle_flags_default_impl(PyObject *module, long new_default,
            : NULL;
 }
 
+/* The functions that switch: stackless_function objects (softcall.c). */
+static PyMethodDef soft_functions[] = {
+    _STACKLESS_SCHEDULE_METHODDEF
+    _STACKLESS_SCHEDULE_REMOVE_METHODDEF
+    {NULL}
+};
+
+extern PyMethodDef slp_tasklet_soft_methods[];
+extern PyMethodDef slp_channel_soft_methods[];
+
 static PyMethodDef _stackless_methods[] = {
     _STACKLESS_GETCURRENT_METHODDEF
     _STACKLESS_GETMAIN_METHODDEF
     _STACKLESS_GETRUNCOUNT_METHODDEF
     _STACKLESS_GETCURRENTID_METHODDEF
-    _STACKLESS_SCHEDULE_METHODDEF
-    _STACKLESS_SCHEDULE_REMOVE_METHODDEF
     _STACKLESS_RUN_METHODDEF
     _STACKLESS_SWITCH_TRAP_METHODDEF
     _STACKLESS_ENABLE_SOFTSWITCH_METHODDEF
@@ -544,10 +552,14 @@ _stackless_exec(PyObject *module)
                                    STACKLESS_VERSION) < 0) {
         return -1;
     }
-    if (PyModule_AddType(module, &PyTasklet_Type) < 0
+    if (slp_softcall_init() < 0
+        || PyModule_AddType(module, &PyTasklet_Type) < 0
         || PyModule_AddType(module, &PyChannel_Type) < 0
         || PyModule_AddType(module, &PyBomb_Type) < 0
-        || PyModule_AddType(module, &PyCStack_Type) < 0)
+        || PyModule_AddType(module, &PyCStack_Type) < 0
+        || slp_add_soft_methods(&PyTasklet_Type, slp_tasklet_soft_methods) < 0
+        || slp_add_soft_methods(&PyChannel_Type, slp_channel_soft_methods) < 0
+        || slp_add_soft_functions(module, soft_functions) < 0)
     {
         return -1;
     }

@@ -1,0 +1,495 @@
+/* The builtins that switch tasklets, and the frame data stack's chunks.
+ *
+ * Soft switching needs to know that a switching builtin was called by the
+ * eval loop itself, with no C code in between that would expect it to
+ * return: only then can it leave the frame to the eval loop instead of
+ * returning to its caller.  These builtins (channel.send, receive,
+ * schedule, tasklet.run, ...) are therefore objects of a type of their own,
+ * stackless_function, which is neither a builtin function nor a method
+ * descriptor.  CALL specializes such a callable only to its generic form,
+ * and the generic call paths of the eval loop call it through
+ * _PyStackless_SoftCall() (pycore_stackless.h), which records the calling
+ * frame in the thread state for the duration of the call; the type's own
+ * vectorcall, which every other caller uses, records none.  The scheduler
+ * (slp_switch_to_soft) switches softly only when that record is the frame
+ * running now.
+ *
+ * A stackless_function is one of:
+ *   - a module function: `self` is the module;
+ *   - a method descriptor in a type's dict: `self` is NULL and `type` is
+ *     set; the first argument is the object, and __get__ binds;
+ *   - a bound method: `self` is the object, `type` is set.
+ * It calls its PyMethodDef like a builtin of the same flags would.
+ */
+
+#include "stackless_impl.h"
+#include "pycore_object.h"        // _PyType_GetDocFromInternalDoc()
+#include "pycore_pyerrors.h"      // _PyErr_SetRaisedException()
+#include "pycore_stackless.h"     // _PyStackless_Function_Type
+
+typedef struct {
+    PyObject_HEAD
+    PyMethodDef *ml;
+    PyObject *self;             /* NULL: an unbound method */
+    PyTypeObject *type;         /* methods: the defining type */
+    PyObject *module;           /* module functions: the module's name */
+    vectorcallfunc vectorcall;
+} slp_function;
+
+/* The result of a builtin that switched softly: an address, never an
+ * object seen by Python. */
+static char soft_switched_token;
+PyObject *const slp_soft_switched = (PyObject *)&soft_switched_token;
+
+/* What the eval loop finds raised when a soft switch is pending. */
+static PyObject *soft_switch_marker;
+
+static PyObject *
+call_method(slp_function *f, PyObject *const *args, size_t nargsf,
+            PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *self = f->self;
+    const char *name = f->ml->ml_name;
+
+    if (self == NULL) {
+        if (nargs < 1) {
+            PyErr_Format(PyExc_TypeError,
+                         "unbound method %s.%s() needs an argument",
+                         f->type->tp_name, name);
+            return NULL;
+        }
+        self = args[0];
+        if (!PyObject_TypeCheck(self, f->type)) {
+            PyErr_Format(PyExc_TypeError,
+                         "descriptor '%s' for '%s' objects doesn't apply to "
+                         "a '%s' object", name, f->type->tp_name,
+                         Py_TYPE(self)->tp_name);
+            return NULL;
+        }
+        args++;
+        nargs--;
+    }
+    PyCFunction meth = f->ml->ml_meth;
+    switch (f->ml->ml_flags & (METH_VARARGS | METH_FASTCALL | METH_NOARGS
+                               | METH_O | METH_KEYWORDS))
+    {
+    case METH_NOARGS:
+        if (nargs != 0 || nkw != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() takes no arguments (%zd given)",
+                         name, nargs + nkw);
+            return NULL;
+        }
+        return meth(self, NULL);
+    case METH_O:
+        if (nargs != 1 || nkw != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() takes exactly one argument (%zd given)",
+                         name, nargs + nkw);
+            return NULL;
+        }
+        return meth(self, args[0]);
+    case METH_FASTCALL:
+        if (nkw != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() takes no keyword arguments", name);
+            return NULL;
+        }
+        return ((PyCFunctionFast)(void (*)(void))meth)(self, args, nargs);
+    case METH_FASTCALL | METH_KEYWORDS:
+        return ((PyCFunctionFastWithKeywords)(void (*)(void))meth)(
+            self, args, nargs, kwnames);
+    case METH_VARARGS | METH_KEYWORDS: {
+        PyObject *tuple = _PyTuple_FromArray(args, nargs);
+        if (tuple == NULL) {
+            return NULL;
+        }
+        PyObject *kwargs = NULL;
+        if (nkw != 0) {
+            kwargs = _PyStack_AsDict(args + nargs, kwnames);
+            if (kwargs == NULL) {
+                Py_DECREF(tuple);
+                return NULL;
+            }
+        }
+        PyObject *res = ((PyCFunctionWithKeywords)(void (*)(void))meth)(
+            self, tuple, kwargs);
+        Py_DECREF(tuple);
+        Py_XDECREF(kwargs);
+        return res;
+    }
+    default:
+        PyErr_Format(PyExc_SystemError, "%s(): bad call flags", name);
+        return NULL;
+    }
+}
+
+/* Every caller but the eval loop's generic call paths. */
+static PyObject *
+function_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                    PyObject *kwnames)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)_PyThreadState_GET();
+    _PyInterpreterFrame *outer = ts->stackless_softcall;
+    ts->stackless_softcall = NULL;
+    PyObject *res = call_method((slp_function *)callable, args, nargsf,
+                                kwnames);
+    ts->stackless_softcall = outer;
+    assert(res != slp_soft_switched);
+    return res;
+}
+
+PyObject *
+_PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
+                      PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    _PyInterpreterFrame *outer = ts->stackless_softcall;
+    ts->stackless_softcall = tstate->current_frame;
+    PyObject *res = call_method((slp_function *)callable, args, nargsf,
+                                kwnames);
+    ts->stackless_softcall = outer;
+    if (res == slp_soft_switched) {
+        /* The CALL drops its inputs and goes to `error:`, which makes
+         * the switch (_PyStackless_SoftSwitch). */
+        slp_soft_switch_request(tstate);
+        return NULL;
+    }
+    return res;
+}
+
+void
+slp_soft_switch_request(PyThreadState *tstate)
+{
+    ((_PyThreadStateImpl *)tstate)->stackless_pending = 1;
+    _PyErr_SetRaisedException(tstate, Py_NewRef(soft_switch_marker));
+}
+
+int
+slp_soft_switch_marker_check(PyObject *exc)
+{
+    return exc == soft_switch_marker;
+}
+
+int
+slp_softcall_active(PyThreadState *tstate)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    return ts->stackless_softcall != NULL
+           && ts->stackless_softcall == tstate->current_frame;
+}
+
+/* --- the type ------------------------------------------------------------ */
+
+static PyObject *
+function_new(PyMethodDef *ml, PyObject *self, PyTypeObject *type,
+             PyObject *module)
+{
+    slp_function *f = PyObject_GC_New(slp_function,
+                                      &_PyStackless_Function_Type);
+    if (f == NULL) {
+        return NULL;
+    }
+    f->ml = ml;
+    f->self = Py_XNewRef(self);
+    f->type = (PyTypeObject *)Py_XNewRef((PyObject *)type);
+    f->module = Py_XNewRef(module);
+    f->vectorcall = function_vectorcall;
+    PyObject_GC_Track(f);
+    return (PyObject *)f;
+}
+
+static int
+function_traverse(slp_function *f, visitproc visit, void *arg)
+{
+    Py_VISIT(f->self);
+    Py_VISIT(f->type);
+    Py_VISIT(f->module);
+    return 0;
+}
+
+static int
+function_clear(slp_function *f)
+{
+    Py_CLEAR(f->self);
+    Py_CLEAR(f->type);
+    Py_CLEAR(f->module);
+    return 0;
+}
+
+static void
+function_dealloc(slp_function *f)
+{
+    PyObject_GC_UnTrack(f);
+    function_clear(f);
+    PyObject_GC_Del(f);
+}
+
+static PyObject *
+function_descr_get(PyObject *self, PyObject *obj, PyObject *cls)
+{
+    slp_function *f = (slp_function *)self;
+    if (obj == NULL || f->self != NULL || f->type == NULL) {
+        return Py_NewRef(self);
+    }
+    if (!PyObject_TypeCheck(obj, f->type)) {
+        PyErr_Format(PyExc_TypeError,
+                     "descriptor '%s' for '%s' objects doesn't apply to "
+                     "a '%s' object", f->ml->ml_name, f->type->tp_name,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    return function_new(f->ml, obj, f->type, NULL);
+}
+
+static PyObject *
+function_repr(slp_function *f)
+{
+    if (f->type == NULL) {
+        return PyUnicode_FromFormat("<built-in function %s>",
+                                    f->ml->ml_name);
+    }
+    if (f->self == NULL) {
+        return PyUnicode_FromFormat("<method '%s' of '%s' objects>",
+                                    f->ml->ml_name, f->type->tp_name);
+    }
+    return PyUnicode_FromFormat("<built-in method %s of %s object at %p>",
+                                f->ml->ml_name, Py_TYPE(f->self)->tp_name,
+                                f->self);
+}
+
+static PyObject *
+function_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if ((op != Py_EQ && op != Py_NE)
+        || !Py_IS_TYPE(b, &_PyStackless_Function_Type))
+    {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    slp_function *x = (slp_function *)a, *y = (slp_function *)b;
+    int eq = x->ml == y->ml && x->self == y->self;
+    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+}
+
+static Py_hash_t
+function_hash(slp_function *f)
+{
+    Py_hash_t x = PyObject_GenericHash(f->self != NULL ? f->self
+                                                       : (PyObject *)f->type);
+    Py_hash_t y = Py_HashPointer((void *)f->ml);
+    x ^= y;
+    return x == -1 ? -2 : x;
+}
+
+static PyObject *
+function_get_name(slp_function *f, void *closure)
+{
+    return PyUnicode_FromString(f->ml->ml_name);
+}
+
+static PyObject *
+function_get_qualname(slp_function *f, void *closure)
+{
+    if (f->type == NULL) {
+        return PyUnicode_FromString(f->ml->ml_name);
+    }
+    PyObject *tq = PyObject_GetAttrString((PyObject *)f->type,
+                                          "__qualname__");
+    if (tq == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyUnicode_FromFormat("%U.%s", tq, f->ml->ml_name);
+    Py_DECREF(tq);
+    return res;
+}
+
+static PyObject *
+function_get_doc(slp_function *f, void *closure)
+{
+    return _PyType_GetDocFromInternalDoc(f->ml->ml_name, f->ml->ml_doc);
+}
+
+static PyObject *
+function_get_text_signature(slp_function *f, void *closure)
+{
+    return _PyType_GetTextSignatureFromInternalDoc(f->ml->ml_name,
+                                                   f->ml->ml_doc, 0);
+}
+
+static PyObject *
+function_get_self(slp_function *f, void *closure)
+{
+    PyObject *self = f->self != NULL ? f->self : Py_None;
+    return Py_NewRef(self);
+}
+
+static PyObject *
+function_get_objclass(slp_function *f, void *closure)
+{
+    if (f->type == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "__objclass__");
+        return NULL;
+    }
+    return Py_NewRef((PyObject *)f->type);
+}
+
+static PyObject *
+function_get_module(slp_function *f, void *closure)
+{
+    if (f->module != NULL) {
+        return Py_NewRef(f->module);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyGetSetDef function_getset[] = {
+    {"__name__", (getter)function_get_name, NULL, NULL},
+    {"__qualname__", (getter)function_get_qualname, NULL, NULL},
+    {"__doc__", (getter)function_get_doc, NULL, NULL},
+    {"__text_signature__", (getter)function_get_text_signature, NULL, NULL},
+    {"__self__", (getter)function_get_self, NULL, NULL},
+    {"__objclass__", (getter)function_get_objclass, NULL, NULL},
+    {"__module__", (getter)function_get_module, NULL, NULL},
+    {NULL}
+};
+
+/* Pickled by reference, as builtins are: by name in their module, or as
+ * an attribute of their object or type. */
+static PyObject *
+function_reduce(slp_function *f, PyObject *Py_UNUSED(ignored))
+{
+    if (f->type == NULL) {
+        return PyUnicode_FromString(f->ml->ml_name);
+    }
+    PyObject *getattr = PyEval_GetBuiltins() != NULL
+        ? PyDict_GetItemString(PyEval_GetBuiltins(), "getattr") : NULL;
+    if (getattr == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no builtin getattr");
+        return NULL;
+    }
+    PyObject *owner = f->self != NULL ? f->self : (PyObject *)f->type;
+    return Py_BuildValue("O(Os)", getattr, owner, f->ml->ml_name);
+}
+
+static PyMethodDef function_methods[] = {
+    {"__reduce__", (PyCFunction)function_reduce, METH_NOARGS, NULL},
+    {NULL}
+};
+
+PyTypeObject _PyStackless_Function_Type = {
+    PyVarObject_HEAD_INIT(&PyType_Type, 0)
+    .tp_name = "_stackless.stackless_function",
+    .tp_basicsize = sizeof(slp_function),
+    .tp_dealloc = (destructor)function_dealloc,
+    .tp_vectorcall_offset = offsetof(slp_function, vectorcall),
+    .tp_repr = (reprfunc)function_repr,
+    .tp_hash = (hashfunc)function_hash,
+    .tp_call = PyVectorcall_Call,
+    .tp_getattro = PyObject_GenericGetAttr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+                | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = PyDoc_STR("A builtin that may switch tasklets."),
+    .tp_traverse = (traverseproc)function_traverse,
+    .tp_clear = (inquiry)function_clear,
+    .tp_richcompare = function_richcompare,
+    .tp_methods = function_methods,
+    .tp_getset = function_getset,
+    .tp_descr_get = function_descr_get,
+};
+
+int
+slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs)
+{
+    PyObject *dict = type->tp_dict;
+    for (PyMethodDef *ml = defs; ml->ml_name != NULL; ml++) {
+        PyObject *f = function_new(ml, NULL, type, NULL);
+        if (f == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItemString(dict, ml->ml_name, f);
+        Py_DECREF(f);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    PyType_Modified(type);
+    return 0;
+}
+
+int
+slp_add_soft_functions(PyObject *module, PyMethodDef *defs)
+{
+    PyObject *name = PyModule_GetNameObject(module);
+    if (name == NULL) {
+        return -1;
+    }
+    for (PyMethodDef *ml = defs; ml->ml_name != NULL; ml++) {
+        PyObject *f = function_new(ml, module, NULL, name);
+        if (f == NULL || PyModule_Add(module, ml->ml_name, f) < 0) {
+            Py_DECREF(name);
+            return -1;
+        }
+    }
+    Py_DECREF(name);
+    return 0;
+}
+
+int
+slp_softcall_init(void)
+{
+    if (PyType_Ready(&_PyStackless_Function_Type) < 0) {
+        return -1;
+    }
+    if (soft_switch_marker == NULL) {
+        PyObject *args = Py_BuildValue("(s)", "a soft switch of tasklets "
+                                       "is pending");
+        if (args == NULL) {
+            return -1;
+        }
+        soft_switch_marker = PyObject_Call(PyExc_SystemError, args, NULL);
+        Py_DECREF(args);
+        if (soft_switch_marker == NULL) {
+            return -1;
+        }
+        _Py_SetImmortal(soft_switch_marker);
+    }
+    return 0;
+}
+
+/* --- chunks of the frame data stack ------------------------------------- */
+
+/* The size CPython gives a chunk unless a frame needs more
+ * (Python/pystate.c, DATA_STACK_CHUNK_SIZE). */
+#define SLP_STANDARD_CHUNK (16 * 1024)
+
+/* Chunks come from malloc rather than one mmap each: a million tasklets
+ * must not cost a million mappings.  Each thread that uses stackless keeps
+ * one spare standard chunk. */
+_PyStackChunk *
+_PyStackless_AllocChunk(size_t size)
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    slp_thread *th = tstate != NULL ? slp_thread_of(tstate) : NULL;
+    if (th != NULL && size == SLP_STANDARD_CHUNK && th->spare_chunk != NULL) {
+        _PyStackChunk *chunk = th->spare_chunk;
+        th->spare_chunk = NULL;
+        return chunk;
+    }
+    return (_PyStackChunk *)malloc(size);
+}
+
+void
+_PyStackless_FreeChunk(_PyStackChunk *chunk)
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    slp_thread *th = tstate != NULL ? slp_thread_of(tstate) : NULL;
+    if (th != NULL && chunk->size == SLP_STANDARD_CHUNK
+        && th->spare_chunk == NULL)
+    {
+        th->spare_chunk = chunk;
+        return;
+    }
+    free(chunk);
+}
