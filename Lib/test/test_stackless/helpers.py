@@ -85,3 +85,38 @@ class StacklessTestCase(unittest.TestCase):
         self.assertEqual(stackless.getruncount(), 1)
         self.assertIs(main.next, main)
         self.assertIs(main.prev, main)
+
+
+def _hard_variant(cls):
+    def setUp(self):
+        old = stackless.enable_softswitch(False)
+        self.addCleanup(stackless.enable_softswitch, old)
+        cls.setUp(self)
+
+    return type(cls.__name__ + "_Hard", (cls,),
+                {"setUp": setUp, "__module__": cls.__module__,
+                 "__qualname__": cls.__qualname__ + "_Hard",
+                 "__doc__": cls.__doc__})
+
+
+def load_tests(loader, tests, pattern):
+    """Each test runs twice (spec M-10): with soft switching, the default,
+    then with enable_softswitch(False), where every switch is hard.  A
+    class with `both_modes = False` runs once.  Test modules import this
+    as their load_tests."""
+    classes = []
+
+    def walk(suite):
+        for test in suite:
+            if isinstance(test, unittest.TestSuite):
+                walk(test)
+            elif (type(test) not in classes
+                  and not type(test).__module__.startswith("unittest")):
+                classes.append(type(test))
+
+    walk(tests)
+    suite = unittest.TestSuite([tests])
+    for cls in classes:
+        if getattr(cls, "both_modes", True):
+            suite.addTests(loader.loadTestsFromTestCase(_hard_variant(cls)))
+    return suite

@@ -14,6 +14,7 @@ from test import support
 
 import stackless
 from stackless import channel, tasklet
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 
 TIMEOUT = 10.0

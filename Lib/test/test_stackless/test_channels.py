@@ -12,6 +12,7 @@ import weakref
 
 import stackless
 from . import helpers
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 
 BLOCKED_TEXT = "this tasklet does not like to be blocked."

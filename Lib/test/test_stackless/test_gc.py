@@ -12,6 +12,7 @@ import weakref
 
 import stackless
 from .helpers import StacklessTestCase
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 
 class Marker:

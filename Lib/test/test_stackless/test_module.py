@@ -11,6 +11,7 @@ import unittest
 
 import stackless
 import _stackless
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 
 class ModuleLayoutTest(unittest.TestCase):

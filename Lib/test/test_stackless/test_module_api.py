@@ -20,6 +20,7 @@ import stackless
 from . import helpers
 from .helpers import nop
 from stackless import bomb, channel, tasklet
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 # M-1: what `from stackless import *` must give.
 REQUIRED_NAMES = {

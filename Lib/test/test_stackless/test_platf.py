@@ -14,6 +14,7 @@ import tempfile
 import unittest
 
 from test import support
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 SRCDIR = sysconfig.get_config_var("srcdir") or ""
 PLATF = os.path.join(SRCDIR, "Stackless", "platf")
@@ -34,6 +35,7 @@ def have_sources():
 @unittest.skipUnless(have_sources(), "needs the Stackless source tree")
 @support.requires_subprocess()
 class SwitchHarnessTest(unittest.TestCase):
+    both_modes = False      # C code only: one run is enough
 
     def build_and_run(self, compiler, emulator=None, opt="-O2"):
         with tempfile.TemporaryDirectory() as tmp:

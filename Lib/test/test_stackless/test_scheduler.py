@@ -18,6 +18,7 @@ from test.support import script_helper
 
 import stackless
 from . import helpers
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 
 DEADLOCK_TEXT = "Deadlock: the last runnable tasklet cannot be blocked."

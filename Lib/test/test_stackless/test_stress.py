@@ -36,6 +36,7 @@ import unittest
 
 import stackless
 from stackless import channel, tasklet
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 
 SEED = 20240611

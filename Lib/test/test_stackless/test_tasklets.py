@@ -25,6 +25,7 @@ import stackless
 from . import helpers
 from .helpers import flush_runqueue, nop
 from stackless import bomb, channel, tasklet
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 
 def suspend():

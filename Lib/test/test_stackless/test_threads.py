@@ -22,6 +22,7 @@ from test.support import script_helper
 
 import stackless
 from stackless import channel, tasklet
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 
 TIMEOUT = 10.0          # seconds, for every wait on another thread

@@ -16,6 +16,7 @@ import unittest
 
 import stackless
 from stackless import channel, tasklet
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
 
 
 TIMEOUT = 10.0

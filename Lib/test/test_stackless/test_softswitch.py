@@ -1,0 +1,455 @@
+"""Soft switching (spec S-7, M-10): tasklets that block or yield from
+Python code switch without C recursion, their frames are all their state,
+and they interoperate with hard-switched tasklets."""
+
+import cProfile
+import io
+import pstats
+import sys
+import traceback
+import unittest
+
+import stackless
+from test.support import import_helper, threading_helper
+
+from .helpers import StacklessTestCase
+from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
+
+_testcapi = import_helper.import_module("_testcapi")
+_testinternalcapi = import_helper.import_module("_testinternalcapi")
+
+
+class SoftTestCase(StacklessTestCase):
+    """Runs with soft switching on, whatever the package's mode."""
+
+    both_modes = False
+
+    def setUp(self):
+        super().setUp()
+        old = stackless.enable_softswitch(True)
+        self.addCleanup(stackless.enable_softswitch, old)
+
+
+class SoftSwitchIsSoftTest(SoftTestCase):
+
+    def test_blocked_tasklet_has_no_c_state(self):
+        # S-7: a tasklet blocked in receive() from Python code is frames
+        # only: nesting level 0, restorable.
+        ch = stackless.channel()
+        seen = []
+
+        def body():
+            seen.append((stackless.current.nesting_level,
+                         stackless.current.restorable))
+            ch.receive()
+
+        t = self.spawn(body)
+        stackless.run()
+        self.assertTrue(t.blocked)
+        self.assertEqual(seen, [(0, True)])
+        self.assertEqual(t.nesting_level, 0)
+        self.assertTrue(t.restorable)
+        ch.send(None)
+        self.assertFalse(t.alive)
+
+    def test_hard_mode_keeps_c_state(self):
+        # M-10: enable_softswitch(False) makes every switch hard.
+        stackless.enable_softswitch(False)
+        ch = stackless.channel()
+        t = self.spawn(ch.receive)
+        t2 = self.spawn(lambda: ch.receive())
+        stackless.run()
+        self.assertTrue(t2.blocked)
+        self.assertFalse(t2.restorable)
+        ch.send(1)
+        ch.send(2)
+
+    def test_c_stack_unchanged_over_100000_switches(self):
+        # S-7: the stack pointer and C recursion budget seen by Python code
+        # in a tasklet are the same after every switch: no C recursion.
+        n = 100_000
+        ch = stackless.channel()
+        depths = set()
+        budgets = set()
+
+        def ping():
+            for i in range(n // 2):
+                ch.send(i)
+                depths.add(_testcapi.stack_pointer())
+                budgets.add(_testinternalcapi.get_c_recursion_remaining())
+
+        def pong():
+            for i in range(n // 2):
+                ch.receive()
+                depths.add(_testcapi.stack_pointer())
+                budgets.add(_testinternalcapi.get_c_recursion_remaining())
+
+        self.spawn(ping)
+        self.spawn(pong)
+        stackless.run()
+        self.assertEqual(len(depths), 1)
+        self.assertEqual(len(budgets), 1)
+
+    def test_switching_builtins_are_soft_callables(self):
+        # S-7: the builtins that switch have their own type, which the eval
+        # loop calls so that they may switch softly.
+        ftype = type(stackless.schedule)
+        ch = stackless.channel()
+        t = stackless.tasklet()
+        for f in (stackless.schedule, stackless.schedule_remove, ch.send,
+                  ch.receive, ch.send_exception, ch.send_throw, t.run,
+                  t.switch, t.kill, t.throw, t.raise_exception):
+            self.assertIs(type(f), ftype)
+        self.assertEqual(ch.send.__name__, "send")
+        self.assertIs(ch.send.__self__, ch)
+        self.assertEqual(stackless.channel.send.__qualname__, "channel.send")
+        self.assertIn("receive", repr(ch.receive))
+        self.assertEqual(ch.send, ch.send)
+
+    def test_every_soft_path(self):
+        # S-7: each switching operation from Python code is soft.
+        ch = stackless.channel()
+        log = []
+
+        def check(what):
+            log.append((what, stackless.current.restorable))
+
+        def a():
+            stackless.schedule()
+            check("schedule")
+            ch.send(1)
+            check("send")
+            v = ch.receive()
+            check("receive")
+            try:
+                ch.receive()
+            except ValueError:
+                check("send_exception")
+            try:
+                ch.receive()
+            except KeyError:
+                check("send_throw")
+            stackless.schedule_remove()
+            check("schedule_remove")
+
+        def b():
+            ch.receive()
+            ch.send(2)
+            ch.send_exception(ValueError)
+            ch.send_throw(KeyError)
+            stackless.schedule()
+            ta.run()
+
+        ta = self.spawn(a)
+        self.spawn(b)
+        stackless.run()
+        self.assertEqual([w for w, _ in log],
+                         ["schedule", "send", "receive", "send_exception",
+                          "send_throw", "schedule_remove"])
+        self.assertTrue(all(r for _, r in log), log)
+
+    def test_builtin_called_from_c_is_hard(self):
+        # S-7: called from C code (here map()), a switch is hard: the C
+        # caller gets its result.
+        ch = stackless.channel()
+        got = []
+
+        def receiver():
+            got.extend(map(lambda _: ch.receive(), range(3)))
+
+        def sender():
+            for i in range(3):
+                ch.send(i)
+
+        self.spawn(receiver)
+        self.spawn(sender)
+        stackless.run()
+        self.assertEqual(got, [0, 1, 2])
+
+    def test_method_called_through_c_is_hard(self):
+        ch = stackless.channel()
+        got = []
+
+        def receiver():
+            got.append(list(map(ch.receive.__call__, [])))
+            got.append(sorted([3, 1, 2], key=lambda x: (ch.receive(), x)[1]))
+
+        def sender():
+            for i in range(3):
+                ch.send(i)
+
+        self.spawn(receiver)
+        self.spawn(sender)
+        stackless.run()
+        self.assertEqual(got, [[], [1, 2, 3]])
+
+
+class InteroperationTest(SoftTestCase):
+    """Hard- and soft-switched tasklets resume each other."""
+
+    def test_hard_resumed_by_soft_and_soft_by_hard(self):
+        ch = stackless.channel()
+        log = []
+
+        def hard():
+            # Blocks under a C call (map): has C state there.
+            def get(_):
+                v = ch.receive()
+                log.append(("hard got", v, stackless.current.restorable))
+
+            list(map(get, range(2)))
+
+        def soft():
+            ch.send("a")        # resumes the hard one softly
+            log.append(("soft", stackless.current.restorable))
+            ch.send("b")
+
+        th = self.spawn(hard)
+        self.spawn(soft)
+        stackless.run()
+        self.assertFalse(th.alive)
+        self.assertEqual(log, [("hard got", "a", False), ("soft", True),
+                               ("hard got", "b", False)])
+
+    def test_main_and_tasklets(self):
+        # Main is switched hard; the tasklets it runs, softly among them.
+        ch = stackless.channel()
+        out = []
+
+        def producer():
+            for i in range(5):
+                ch.send(i)
+
+        self.spawn(producer)
+        for _ in range(5):
+            out.append(ch.receive())
+        self.assertEqual(out, list(range(5)))
+
+    def test_started_from_c_callable(self):
+        # A tasklet whose function is not a Python function starts with a
+        # C call: it is hard, and still ends and switches properly.
+        ch = stackless.channel()
+        t = self.spawn(ch.send, 5)
+        t2 = self.spawn(lambda: ch.receive())
+        stackless.run()
+        self.assertFalse(t.alive)
+        self.assertFalse(t2.alive)
+
+    def test_kill_throw_parked(self):
+        ch = stackless.channel()
+        log = []
+
+        def body():
+            try:
+                ch.receive()
+            except ZeroDivisionError:
+                log.append("zde")
+            try:
+                ch.receive()
+            except stackless.TaskletExit:
+                log.append("exit")
+                raise
+
+        t = self.spawn(body)
+        stackless.run()
+        self.assertTrue(t.restorable)
+        t.throw(ZeroDivisionError)
+        self.assertTrue(t.blocked)
+        t.kill()
+        self.assertEqual(log, ["zde", "exit"])
+        self.assertFalse(t.alive)
+
+    def test_bad_arguments_end_the_tasklet(self):
+        # A soft start that cannot bind its arguments raises in the tasklet,
+        # and the error goes to main (S-11).
+        def f(a):
+            pass
+
+        def g():
+            stackless.schedule()
+
+        self.spawn(g)
+        self.spawn(f, 1, 2)
+        with self.assertRaises(TypeError):
+            stackless.run()
+
+    def test_preemption_is_soft(self):
+        # S-5: a tasklet interrupted by run(timeout) in a loop resumes
+        # exactly where it was.
+        counts = []
+
+        def spin(n):
+            total = 0
+            for i in range(n):
+                total += i
+            counts.append(total)
+
+        t = self.spawn(spin, 20000)
+        interrupted = 0
+        while t.alive:
+            r = stackless.run(100)
+            if r is not None:
+                interrupted += 1
+                self.assertTrue(r.restorable)
+                r.insert()
+        self.assertGreater(interrupted, 5)
+        self.assertEqual(counts, [sum(range(20000))])
+
+
+class FrameChainTest(SoftTestCase):
+    """A suspended tasklet's frames are seen from no other tasklet."""
+
+    def test_getframe_and_f_back(self):
+        ch = stackless.channel()
+        seen = {}
+
+        def inner(name):
+            f = sys._getframe()
+            chain = []
+            while f is not None:
+                chain.append(f.f_code.co_name)
+                f = f.f_back
+            seen[name] = chain
+            ch.receive()
+
+        def a():
+            inner("a")
+
+        def b():
+            inner("b")
+
+        ta = self.spawn(a)
+        tb = self.spawn(b)
+        stackless.run()
+        self.assertEqual(seen["a"], ["inner", "a"])
+        self.assertEqual(seen["b"], ["inner", "b"])
+        # The parked chains end at the tasklet's function.
+        f = ta.frame
+        self.assertEqual(f.f_code.co_name, "inner")
+        self.assertEqual(f.f_back.f_code.co_name, "a")
+        self.assertIsNone(f.f_back.f_back)
+        self.assertNotIn(ta.frame, sys._current_frames().values())
+        ch.send(None)
+        ch.send(None)
+
+    def test_traceback_of_tasklet(self):
+        caught = []
+
+        def body():
+            stackless.schedule()
+            try:
+                1 / 0
+            except ZeroDivisionError as e:
+                caught.append([f.name for f in traceback.extract_stack()])
+
+        self.spawn(body)
+        self.spawn(stackless.schedule)
+        stackless.run()
+        self.assertEqual(caught, [["body"]])
+
+    def test_deep_recursion(self):
+        # 100,000-deep Python recursion in a tasklet is limited by the
+        # recursion limit and the heap, not by the C stack.
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(150_000)
+        self.addCleanup(sys.setrecursionlimit, old)
+        ch = stackless.channel()
+        result = []
+
+        def down(n):
+            if n == 0:
+                return ch.receive()
+            return down(n - 1) + 1
+
+        def body():
+            result.append(down(100_000))
+
+        t = self.spawn(body)
+        stackless.run()
+        self.assertTrue(t.blocked)
+        self.assertTrue(t.restorable)
+        ch.send(0)
+        self.assertEqual(result, [100_000])
+
+    def test_recursion_limit_in_tasklet(self):
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(200)
+        self.addCleanup(sys.setrecursionlimit, old)
+        caught = []
+
+        def down(n):
+            return down(n + 1)
+
+        def body():
+            try:
+                down(0)
+            except RecursionError:
+                caught.append(True)
+
+        self.spawn(body)
+        stackless.run()
+        self.assertEqual(caught, [True])
+
+
+class ToolsInTaskletsTest(SoftTestCase):
+
+    def test_cprofile(self):
+        # D-2: a profiler used inside tasklets that switch softly.
+        ch = stackless.channel()
+
+        def work():
+            return sum(range(100))
+
+        def a():
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(3):
+                work()
+                ch.send(None)
+            prof.disable()
+            s = io.StringIO()
+            pstats.Stats(prof, stream=s).print_stats()
+            out.append(s.getvalue())
+
+        def b():
+            for _ in range(3):
+                ch.receive()
+
+        out = []
+        self.spawn(a)
+        self.spawn(b)
+        stackless.run()
+        self.assertIn("work", out[0])
+
+    def test_settrace_in_tasklet(self):
+        ch = stackless.channel()
+        events = []
+
+        def tracer(frame, event, arg):
+            events.append((event, frame.f_code.co_name))
+            return tracer
+
+        def helper():
+            return 1
+
+        def a():
+            sys.settrace(tracer)
+            ch.receive()
+            helper()
+            sys.settrace(None)
+
+        def b():
+            ch.send(None)
+            helper()
+
+        self.spawn(a)
+        self.spawn(b)
+        stackless.run()
+        names = {name for _, name in events}
+        self.assertIn("helper", names)
+        # b's frames ran untraced.
+        self.assertNotIn("b", names)
+
+
+if __name__ == "__main__":
+    unittest.main()

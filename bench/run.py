@@ -1,0 +1,113 @@
+"""The benchmark suite: tasklet switching, spawning and memory, and plain
+Python speed against other interpreters.
+
+    python3 bench/run.py [--quick] [--memory] [PYTHON ...]
+
+PYTHON: interpreters to measure; the default is ./python (ours) and
+build/stock/python (stock 3.13.5 built with the same flags, `make stock`).
+Each benchmark runs in a fresh process (bench/workloads.py) that makes 7
+timed runs after a warm-up; the table gives min and median, in ns per
+operation and as a ratio to a plain Python function call measured the
+same way on the same interpreter.  The pure-Python workloads are also
+compared with the first other interpreter (ratio of medians, and their
+geometric mean).  Tasklet benchmarks run only where `stackless` imports.
+--memory adds RSS per blocked tasklet at 100,000 and 1,000,000.
+"""
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+WORKLOADS = os.path.join(HERE, "workloads.py")
+
+TASKLET = [("pingpong", "channel ping-pong, per message"),
+           ("ring", "1,000-tasklet ring, per hop"),
+           ("spawn_run", "spawn+run, per tasklet (1,000 alive)")]
+PURE = [("recursive", "recursive calls (fib), per call"),
+        ("pipeline", "generator pipeline, per item"),
+        ("scheduler", "object-heavy scheduler loop, per step"),
+        ("numeric", "numeric loop, per iteration")]
+
+
+def measure(python, name, scale):
+    out = subprocess.run([python, WORKLOADS, name, str(scale)],
+                         capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"{python} {name}: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+def has_stackless(python):
+    return subprocess.run([python, "-c", "import stackless"],
+                          capture_output=True).returncode == 0
+
+
+def label(python):
+    out = subprocess.run([python, "-c", "import sys; print(sys.version)"],
+                         capture_output=True, text=True)
+    return f"{python}: {out.stdout.split(chr(10))[0]}"
+
+
+def main(argv):
+    quick = "--quick" in argv
+    memory = "--memory" in argv
+    pythons = [a for a in argv if not a.startswith("--")]
+    if not pythons:
+        pythons = [os.path.join(TOP, "python")]
+        stock = os.path.join(TOP, "build", "stock", "python")
+        if os.path.exists(stock):
+            pythons.append(stock)
+    scale = 0.2 if quick else 1.0
+    results = {}
+    for py in pythons:
+        print(label(py), file=sys.stderr)
+        names = ["call"] + [n for n, _ in PURE]
+        if has_stackless(py):
+            names[1:1] = [n for n, _ in TASKLET]
+        results[py] = {n: measure(py, n, scale)["runs"] for n in names}
+        if memory and has_stackless(py):
+            for n in (100_000, 1_000_000):
+                r = measure(py, f"memory{n}", 1)
+                results[py][f"memory{n}"] = r
+
+    print("| interpreter | benchmark | min ns | median ns | x call "
+          "| vs " + (os.path.relpath(pythons[1], TOP)
+                     if len(pythons) > 1 else "-") + " |")
+    print("|---|---|---:|---:|---:|---:|")
+    base = results[pythons[1]] if len(pythons) > 1 else None
+    for py in pythons:
+        res = results[py]
+        unit = statistics.median(res["call"])
+        name = os.path.relpath(py, TOP)
+        ratios = []
+        for key, desc in [("call", "Python function call")] + TASKLET + PURE:
+            if key not in res:
+                continue
+            runs = res[key]
+            med = statistics.median(runs)
+            vs = ""
+            if base is not None and py != pythons[1] and key in base \
+                    and dict(PURE).get(key):
+                r = med / statistics.median(base[key])
+                ratios.append(r)
+                vs = f"{r:.3f}"
+            print(f"| {name} | {desc} | {min(runs):.1f} | {med:.1f} "
+                  f"| {med / unit:.2f} | {vs} |")
+        if ratios:
+            geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
+            print(f"| {name} | pure-Python geometric mean | | | | "
+                  f"{geo:.3f} |")
+        for n in (100_000, 1_000_000):
+            r = res.get(f"memory{n}")
+            if r is not None:
+                print(f"| {name} | RSS per blocked tasklet at {n:,} "
+                      f"| | {r['runs'][0]:.0f} B | | +{r['maps']} maps |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

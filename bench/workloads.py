@@ -1,0 +1,232 @@
+"""The workloads of the benchmark suite, each run in a fresh process by
+bench/run.py:
+
+    python bench/workloads.py NAME [SCALE]
+
+Prints one JSON object: {"name", "unit", "runs": [value per run]}.
+Timings are ns per operation; memory is bytes of RSS per tasklet.
+"""
+
+import json
+import os
+import sys
+import time
+
+RUNS = 7
+
+
+def timed(fn, n, runs=RUNS):
+    """ns per operation of fn(n), for each of `runs` runs (one warm-up)."""
+    fn(min(n, 1000))
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        fn(n)
+        out.append((time.perf_counter_ns() - t0) / n)
+    return out
+
+
+# --- the unit: a plain Python function call ---------------------------
+
+def call(n):
+    def f():
+        pass
+    for _ in range(n):
+        f()
+
+
+# --- tasklets ---------------------------------------------------------
+
+def pingpong(n):
+    """n messages between two tasklets: a send, a receive, a switch."""
+    import stackless
+    ch = stackless.channel()
+
+    def ping():
+        for i in range(n):
+            ch.send(i)
+
+    def pong():
+        for _ in range(n):
+            ch.receive()
+
+    stackless.tasklet(ping)()
+    stackless.tasklet(pong)()
+    stackless.run()
+
+
+def ring(n, size=1000):
+    """A token passed n times from tasklet to tasklet in a chain of
+    `size` (n // size laps): ns per hop."""
+    import stackless
+    chans = [stackless.channel() for _ in range(size + 1)]
+
+    def node(inp, out):
+        while True:
+            out.send(inp.receive() + 1)
+
+    nodes = [stackless.tasklet(node)(chans[i], chans[i + 1])
+             for i in range(size)]
+    stackless.run()
+    first, last = chans[0], chans[size]
+    laps = max(1, n // size)
+
+    def feeder():
+        for _ in range(laps):
+            first.send(0)
+
+    def sink():
+        for _ in range(laps):
+            last.receive()
+
+    stackless.tasklet(feeder)()
+    stackless.tasklet(sink)()
+    stackless.run()
+    for t in nodes:
+        t.kill()
+
+
+def spawn_run(n, alive=1000):
+    """n tasklets created and run to their end, `alive` at a time."""
+    import stackless
+
+    def f(a, b):
+        return a + b
+
+    tasklet = stackless.tasklet
+    run = stackless.run
+    for _ in range(max(1, n // alive)):
+        for i in range(alive):
+            tasklet(f)(i, 1)
+        run()
+
+
+# --- memory -----------------------------------------------------------
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def mappings():
+    with open("/proc/self/maps") as f:
+        return sum(1 for _ in f)
+
+
+def memory(n):
+    """RSS per tasklet blocked in receive() inside a function with two
+    locals, and the number of memory mappings that added."""
+    import gc
+    import stackless
+    ch = stackless.channel()
+
+    def blocked(a):
+        b = a
+        ch.receive()
+        return b
+
+    gc.collect()
+    before, maps_before = rss(), mappings()
+    for _ in range(n):
+        stackless.tasklet(blocked)(None)
+    stackless.run()
+    assert ch.balance == -n, ch.balance
+    return (rss() - before) / n, mappings() - maps_before
+
+
+# --- pure Python ------------------------------------------------------
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def recursive(n):
+    """fib(18): 8361 calls each."""
+    for _ in range(max(1, n // 8361)):
+        fib(18)
+
+
+def pipeline(n):
+    """n items through three chained generators."""
+    def source(k):
+        for i in range(k):
+            yield i
+
+    def square(it):
+        for x in it:
+            yield x * x
+
+    def evens(it):
+        for x in it:
+            if not x & 1:
+                yield x
+
+    total = 0
+    for x in evens(square(source(n))):
+        total += x
+    return total
+
+
+class Job:
+    __slots__ = ("id", "left", "prio")
+
+    def __init__(self, id, left, prio):
+        self.id, self.left, self.prio = id, left, prio
+
+    def step(self):
+        self.left -= 1
+        return self.left > 0
+
+
+def scheduler(n):
+    """n steps of a round-robin loop over Python job objects."""
+    import collections
+    queue = collections.deque(Job(i, 5 + i % 7, i % 3) for i in range(500))
+    done = 0
+    for _ in range(n):
+        job = queue.popleft()
+        if job.step():
+            queue.append(job)
+        else:
+            done += 1
+            queue.append(Job(done, 5 + done % 7, done % 3))
+    return done
+
+
+def numeric(n):
+    """n iterations of float and integer arithmetic."""
+    x = 0.0
+    acc = 0
+    for i in range(n):
+        x = x * 0.5 + i
+        acc = (acc + i * i) % 1000003
+    return x, acc
+
+
+BENCHES = {
+    "call": (call, 5_000_000),
+    "pingpong": (pingpong, 1_000_000),
+    "ring": (ring, 1_000_000),
+    "spawn_run": (spawn_run, 300_000),
+    "recursive": (recursive, 2_000_000),
+    "pipeline": (pipeline, 1_000_000),
+    "scheduler": (scheduler, 1_000_000),
+    "numeric": (numeric, 2_000_000),
+}
+
+
+def main():
+    name = sys.argv[1]
+    scale = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
+    if name.startswith("memory"):
+        per, maps = memory(int(name[len("memory"):]))
+        print(json.dumps({"name": name, "unit": "B", "runs": [per],
+                          "maps": maps}))
+        return
+    fn, n = BENCHES[name]
+    runs = timed(fn, max(1000, int(n * scale)))
+    print(json.dumps({"name": name, "unit": "ns", "runs": runs}))
+
+
+if __name__ == "__main__":
+    main()
