@@ -79,26 +79,23 @@ show_entry_frames(slp_execstate *st)
     st->nhidden = 0;
 }
 
-void
-slp_execstate_save(PyThreadState *ts, slp_execstate *st)
+/* The fields every switch moves, soft or hard: the frames, their data
+ * stack, the Python recursion depth, the handled exceptions and the
+ * context.  The thread state is left empty of them. */
+static void
+take_frames(PyThreadState *ts, slp_execstate *st)
 {
     st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
         &ts->interp->ceval.instrumentation_version);
     st->saved = 1;
     st->current_frame = ts->current_frame;
-    hide_entry_frames(st);
     st->datastack_chunk = ts->datastack_chunk;
     st->datastack_top = ts->datastack_top;
     st->datastack_limit = ts->datastack_limit;
     st->py_recursion_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
-    st->c_recursion_remaining = ts->c_recursion_remaining;
-    st->recursion_headroom = ts->recursion_headroom;
     st->exc_info = ts->exc_info == &ts->exc_state ? NULL : ts->exc_info;
     st->exc_state = ts->exc_state;
     st->context = ts->context;              /* the reference moves */
-    st->tracing = ts->tracing;
-    st->what_event = ts->what_event;
-    st->delete_later = ts->delete_later;
 
     ts->current_frame = NULL;
     ts->datastack_chunk = NULL;
@@ -108,37 +105,72 @@ slp_execstate_save(PyThreadState *ts, slp_execstate *st)
     ts->exc_state.previous_item = NULL;
     ts->exc_info = &ts->exc_state;
     ts->context = NULL;
+}
+
+/* The reverse; st keeps only what slp_reinstrument() reads. */
+static void
+give_frames(PyThreadState *ts, slp_execstate *st)
+{
+    assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
+    assert(ts->exc_state.exc_value == NULL && ts->context == NULL);
+    ts->current_frame = st->current_frame;
+    ts->datastack_chunk = st->datastack_chunk;
+    ts->datastack_top = st->datastack_top;
+    ts->datastack_limit = st->datastack_limit;
+    ts->py_recursion_remaining = ts->py_recursion_limit - st->py_recursion_depth;
+    ts->exc_state = st->exc_state;
+    ts->exc_info = st->exc_info == NULL ? &ts->exc_state : st->exc_info;
+    ts->context = st->context;
+    ts->context_ver++;
+
+    st->saved = 0;
+    st->current_frame = NULL;
+    st->datastack_chunk = NULL;
+    st->datastack_top = st->datastack_limit = NULL;
+    st->exc_info = NULL;
+    st->exc_state.exc_value = NULL;
+    st->exc_state.previous_item = NULL;
+    st->context = NULL;
+}
+
+void
+slp_execstate_save(PyThreadState *ts, slp_execstate *st)
+{
+    take_frames(ts, st);
+    hide_entry_frames(st);
+    st->c_recursion_remaining = ts->c_recursion_remaining;
+    st->recursion_headroom = ts->recursion_headroom;
+    st->tracing = ts->tracing;
+    st->what_event = ts->what_event;
+    st->delete_later = ts->delete_later;
     ts->delete_later = NULL;
 }
 
 void
 slp_execstate_restore(PyThreadState *ts, slp_execstate *st)
 {
-    assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
-    assert(ts->exc_state.exc_value == NULL && ts->context == NULL);
     show_entry_frames(st);
-    ts->current_frame = st->current_frame;
-    ts->datastack_chunk = st->datastack_chunk;
-    ts->datastack_top = st->datastack_top;
-    ts->datastack_limit = st->datastack_limit;
-    ts->py_recursion_remaining = ts->py_recursion_limit - st->py_recursion_depth;
+    give_frames(ts, st);
     ts->c_recursion_remaining = st->c_recursion_remaining;
     ts->recursion_headroom = st->recursion_headroom;
-    ts->exc_state = st->exc_state;
-    ts->exc_info = st->exc_info == NULL ? &ts->exc_state : st->exc_info;
-    ts->context = st->context;
-    ts->context_ver++;
     ts->tracing = st->tracing;
     ts->what_event = st->what_event;
     ts->delete_later = st->delete_later;
+    st->delete_later = NULL;
+}
 
-    slp_hidden_link *hidden = st->hidden;
-    int capacity = st->hidden_capacity;
-    uintptr_t version = st->instrumentation_version;
-    memset(st, 0, sizeof(*st));
-    st->instrumentation_version = version;  /* read by slp_reinstrument() */
-    st->hidden = hidden;            /* kept for the next save */
-    st->hidden_capacity = capacity;
+/* A soft switch leaves the C stack, and what belongs to it, in place. */
+void
+slp_execstate_park(PyThreadState *ts, slp_execstate *st)
+{
+    take_frames(ts, st);
+    st->nhidden = 0;
+}
+
+void
+slp_execstate_unpark(PyThreadState *ts, slp_execstate *st)
+{
+    give_frames(ts, st);
 }
 
 /* sys.monitoring and sys.settrace instrument the code of the frames that

@@ -993,34 +993,12 @@ slp_switch_to_soft(slp_thread *th, PyTaskletObject *next, PyObject *result)
 static void
 park_soft(PyThreadState *tstate, PyTaskletObject *t)
 {
-    slp_execstate *st = &t->exec;
-    st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
-        &tstate->interp->ceval.instrumentation_version);
-    st->current_frame = tstate->current_frame;
-    st->datastack_chunk = tstate->datastack_chunk;
-    st->datastack_top = tstate->datastack_top;
-    st->datastack_limit = tstate->datastack_limit;
-    st->py_recursion_depth = tstate->py_recursion_limit
-                             - tstate->py_recursion_remaining;
-    st->exc_info = tstate->exc_info == &tstate->exc_state
-                   ? NULL : tstate->exc_info;
-    st->exc_state = tstate->exc_state;
-    st->context = tstate->context;
-    st->saved = 1;
+    slp_execstate_park(tstate, &t->exec);
     t->base_frame->previous = NULL;
     t->soft_parked = 1;
     if (t->cstack.data != NULL) {
         slp_cstack_clear(&t->cstack);   /* an old copy, of no use now */
     }
-
-    tstate->current_frame = NULL;
-    tstate->datastack_chunk = NULL;
-    tstate->datastack_top = NULL;
-    tstate->datastack_limit = NULL;
-    tstate->exc_state.exc_value = NULL;
-    tstate->exc_state.previous_item = NULL;
-    tstate->exc_info = &tstate->exc_state;
-    tstate->context = NULL;
 }
 
 /* The reverse, in the eval loop whose entry frame is `entry`. */
@@ -1028,29 +1006,9 @@ static void
 unpark_soft(PyThreadState *tstate, PyTaskletObject *t,
             _PyInterpreterFrame *entry)
 {
-    slp_execstate *st = &t->exec;
-    assert(t->soft_parked && tstate->current_frame == NULL);
-    assert(tstate->datastack_chunk == NULL && tstate->context == NULL);
+    assert(t->soft_parked);
+    slp_execstate_unpark(tstate, &t->exec);
     t->base_frame->previous = entry;
-    tstate->current_frame = st->current_frame;
-    tstate->datastack_chunk = st->datastack_chunk;
-    tstate->datastack_top = st->datastack_top;
-    tstate->datastack_limit = st->datastack_limit;
-    tstate->py_recursion_remaining = tstate->py_recursion_limit
-                                     - st->py_recursion_depth;
-    tstate->exc_state = st->exc_state;
-    tstate->exc_info = st->exc_info == NULL ? &tstate->exc_state
-                                            : st->exc_info;
-    tstate->context = st->context;
-    tstate->context_ver++;
-    st->current_frame = NULL;
-    st->datastack_chunk = NULL;
-    st->datastack_top = st->datastack_limit = NULL;
-    st->exc_state.exc_value = NULL;
-    st->exc_state.previous_item = NULL;
-    st->exc_info = NULL;
-    st->context = NULL;
-    st->saved = 0;
     t->soft_parked = 0;
 }
 
@@ -1205,8 +1163,7 @@ done:
     return frame;
 }
 
-static PyTaskletObject *finish_tasklet(slp_thread *th, PyTaskletObject *t,
-                                       PyObject *result);
+static PyTaskletObject *end_current(slp_thread *th, PyObject *result);
 
 /* In the eval loop with entry frame `entry`, whose tasklet was parked or
  * has ended: go on with th->current.  Returns the frame to go on with, as
@@ -1240,11 +1197,7 @@ enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
             return frame;
         }
         /* Its arguments did not fit: it ends at once. */
-        PyTaskletObject *next = finish_tasklet(th, t, NULL);
-        next = switch_prologue(th, t, next);
-        drop_state(tstate);
-        pending_decref = (PyObject *)t;
-        th->current = (PyTaskletObject *)Py_NewRef(next);
+        end_current(th, NULL);
     }
 }
 
@@ -1374,13 +1327,7 @@ runner(slp_thread *th)
                 }
             }
         }
-        t = th->current;
-        PyTaskletObject *next = finish_tasklet(th, t, result);
-        next = switch_prologue(th, t, next);
-        drop_state(tstate);
-        assert(pending_decref == NULL);
-        pending_decref = (PyObject *)t;
-        th->current = (PyTaskletObject *)Py_NewRef(next);
+        PyTaskletObject *next = end_current(th, result);
         if (!next->soft_parked && next->state != SLP_BOUND) {
             hard_enter(th);
         }
@@ -1438,11 +1385,14 @@ ending_exception(slp_thread *th)
     return slp_bomb_from_error();
 }
 
-/* The current tasklet t ended, with `result` from its function (NULL: an
- * exception).  Returns the tasklet to switch to. */
+/* The current tasklet ended, with `result` from its function (NULL: an
+ * exception), in a soft context (its C stack is not needed): its state is
+ * dropped and the next tasklet made current, not yet running; the caller
+ * starts it, or hard_enter()s it.  Returns it. */
 static PyTaskletObject *
-finish_tasklet(slp_thread *th, PyTaskletObject *t, PyObject *result)
+end_current(slp_thread *th, PyObject *result)
 {
+    PyTaskletObject *t = th->current;
     PyObject *bomb = NULL;
 
     if (result != NULL) {
@@ -1491,6 +1441,11 @@ finish_tasklet(slp_thread *th, PyTaskletObject *t, PyObject *result)
             Py_SETREF(next->tempval, slp_bomb_from_error());
         }
     }
+    next = switch_prologue(th, t, next);
+    drop_state(th->tstate);
+    assert(pending_decref == NULL);
+    pending_decref = (PyObject *)t;
+    th->current = (PyTaskletObject *)Py_NewRef(next);
     return next;
 }
 

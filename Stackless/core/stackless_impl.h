@@ -62,6 +62,10 @@ typedef struct {
 
 extern void slp_execstate_save(PyThreadState *ts, slp_execstate *st);
 extern void slp_execstate_restore(PyThreadState *ts, slp_execstate *st);
+/* Save and restore only the fields a soft switch moves: the frames, data
+ * stack, Python recursion depth, handled exceptions and context. */
+extern void slp_execstate_park(PyThreadState *ts, slp_execstate *st);
+extern void slp_execstate_unpark(PyThreadState *ts, slp_execstate *st);
 /* The state a new tasklet starts with: no frames, an empty data stack,
  * recursion depth 0, no handled exception, `context` (may be NULL). */
 extern void slp_execstate_init(slp_execstate *st, PyThreadState *ts,
