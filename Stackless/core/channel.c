@@ -89,17 +89,10 @@ slp_channel_remove_blocked(PyTaskletObject *t)
 
 static int in_channel_callback;
 
-static int
-call_channel_callback(PyChannelObject *ch, PyTaskletObject *t, int sending,
-                      int willblock)
+static void
+call_channel_callback(slp_interp *si, PyChannelObject *ch, PyTaskletObject *t,
+                      int sending, int willblock)
 {
-    slp_interp *si = slp_get_interp(PyInterpreterState_Get());
-    if (si == NULL) {
-        return -1;
-    }
-    if (si->channel_callback == NULL) {
-        return 0;
-    }
     PyObject *cb = Py_NewRef(si->channel_callback);
     in_channel_callback++;
     PyObject *res = PyObject_CallFunction(cb, "OOii", ch, t, sending,
@@ -110,7 +103,6 @@ call_channel_callback(PyChannelObject *ch, PyTaskletObject *t, int sending,
     }
     Py_XDECREF(res);
     Py_DECREF(cb);
-    return 0;
 }
 
 /* --- the operation (C-13) ------------------------------------------------ */
@@ -146,8 +138,9 @@ channel_action(PyChannelObject *ch, int dir, PyObject *value)
     PyTaskletObject *cur = th->current;
     int partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
 
-    if (call_channel_callback(ch, cur, dir > 0, !partner_waiting) < 0) {
-        return NULL;
+    slp_interp *si = th->tstate->interp->stackless;
+    if (si != NULL && si->channel_callback != NULL) {
+        call_channel_callback(si, ch, cur, dir > 0, !partner_waiting);
     }
 
     if (partner_waiting) {

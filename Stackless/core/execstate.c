@@ -2,8 +2,12 @@
  *
  * Every field of a PyThreadState that describes the code running on it,
  * rather than the OS thread, is saved here when a tasklet is switched out
- * and restored when it is switched in.  This is the only file that knows
- * which fields those are (see the design notes on CPython 3.13, section 3):
+ * and restored when it is switched in.  This file and the inline park and
+ * unpark of stackless_impl.h are the only code that knows which fields
+ * those are (see the design notes on CPython 3.13, section 3).  The first
+ * ones belong to the frames and move with every switch (slp_execstate);
+ * the last five belong to the C stack, and only a hard switch, which
+ * keeps a C stack, saves them (slp_cstate):
  *
  *   current_frame            the top of the tasklet's frame chain; the
  *                            chain of a suspended tasklet is reachable
@@ -29,7 +33,8 @@
  * entry frames out of the chain (remembering each link), restoring puts
  * them back; in between, `tasklet.frame`, `f_back` and anything else that
  * walks the chain sees only the frames in the heap.  The number of entry
- * frames is the tasklet's nesting level plus one.
+ * frames is the tasklet's nesting level plus one.  A soft switch has no
+ * entry frame to hide: the chain it parks starts at the eval loop's.
  *
  * Not here, because they are the thread's: the thread id, the GIL state,
  * the thread's dict, async exceptions, async generator hooks, and the
@@ -41,136 +46,69 @@
 #include "pycore_code.h"          // _Py_Instrument()
 #include "pycore_stackless.h"     // _PyStackless_FreeChunk()
 
-/* Take the C stack entry frames out of the chain starting at *first. */
+/* Take the C stack entry frames out of the chain starting at
+ * st->current_frame, remembering them in cst. */
 static void
-hide_entry_frames(slp_execstate *st)
+hide_entry_frames(slp_execstate *st, slp_cstate *cst)
 {
     _PyInterpreterFrame **link = &st->current_frame;
-    st->nhidden = 0;
+    cst->nhidden = 0;
     while (*link != NULL) {
         _PyInterpreterFrame *f = *link;
         if (f->owner != FRAME_OWNED_BY_CSTACK) {
             link = &f->previous;
             continue;
         }
-        if (st->nhidden == st->hidden_capacity) {
-            int cap = st->hidden_capacity ? 2 * st->hidden_capacity : 8;
-            slp_hidden_link *h = PyMem_RawRealloc(st->hidden,
+        if (cst->nhidden == cst->hidden_capacity) {
+            int cap = cst->hidden_capacity ? 2 * cst->hidden_capacity : 8;
+            slp_hidden_link *h = PyMem_RawRealloc(cst->hidden,
                                                   cap * sizeof(*h));
             if (h == NULL) {
                 Py_FatalError("Stackless: out of memory saving a frame chain");
             }
-            st->hidden = h;
-            st->hidden_capacity = cap;
+            cst->hidden = h;
+            cst->hidden_capacity = cap;
         }
-        st->hidden[st->nhidden].link = link;
-        st->hidden[st->nhidden].entry = f;
-        st->nhidden++;
+        cst->hidden[cst->nhidden].link = link;
+        cst->hidden[cst->nhidden].entry = f;
+        cst->nhidden++;
         *link = f->previous;
     }
 }
 
 static void
-show_entry_frames(slp_execstate *st)
+show_entry_frames(slp_cstate *cst)
 {
-    for (int i = st->nhidden - 1; i >= 0; i--) {
-        *st->hidden[i].link = st->hidden[i].entry;
+    for (int i = cst->nhidden - 1; i >= 0; i--) {
+        *cst->hidden[i].link = cst->hidden[i].entry;
     }
-    st->nhidden = 0;
-}
-
-/* The fields every switch moves, soft or hard: the frames, their data
- * stack, the Python recursion depth, the handled exceptions and the
- * context.  The thread state is left empty of them. */
-static void
-take_frames(PyThreadState *ts, slp_execstate *st)
-{
-    st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
-        &ts->interp->ceval.instrumentation_version);
-    st->saved = 1;
-    st->current_frame = ts->current_frame;
-    st->datastack_chunk = ts->datastack_chunk;
-    st->datastack_top = ts->datastack_top;
-    st->datastack_limit = ts->datastack_limit;
-    st->py_recursion_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
-    st->exc_info = ts->exc_info == &ts->exc_state ? NULL : ts->exc_info;
-    st->exc_state = ts->exc_state;
-    st->context = ts->context;              /* the reference moves */
-
-    ts->current_frame = NULL;
-    ts->datastack_chunk = NULL;
-    ts->datastack_top = NULL;
-    ts->datastack_limit = NULL;
-    ts->exc_state.exc_value = NULL;
-    ts->exc_state.previous_item = NULL;
-    ts->exc_info = &ts->exc_state;
-    ts->context = NULL;
-}
-
-/* The reverse; st keeps only what slp_reinstrument() reads. */
-static void
-give_frames(PyThreadState *ts, slp_execstate *st)
-{
-    assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
-    assert(ts->exc_state.exc_value == NULL && ts->context == NULL);
-    ts->current_frame = st->current_frame;
-    ts->datastack_chunk = st->datastack_chunk;
-    ts->datastack_top = st->datastack_top;
-    ts->datastack_limit = st->datastack_limit;
-    ts->py_recursion_remaining = ts->py_recursion_limit - st->py_recursion_depth;
-    ts->exc_state = st->exc_state;
-    ts->exc_info = st->exc_info == NULL ? &ts->exc_state : st->exc_info;
-    ts->context = st->context;
-    ts->context_ver++;
-
-    st->saved = 0;
-    st->current_frame = NULL;
-    st->datastack_chunk = NULL;
-    st->datastack_top = st->datastack_limit = NULL;
-    st->exc_info = NULL;
-    st->exc_state.exc_value = NULL;
-    st->exc_state.previous_item = NULL;
-    st->context = NULL;
+    cst->nhidden = 0;
 }
 
 void
-slp_execstate_save(PyThreadState *ts, slp_execstate *st)
+slp_execstate_save(PyThreadState *ts, slp_execstate *st, slp_cstate *cst)
 {
-    take_frames(ts, st);
-    hide_entry_frames(st);
-    st->c_recursion_remaining = ts->c_recursion_remaining;
-    st->recursion_headroom = ts->recursion_headroom;
-    st->tracing = ts->tracing;
-    st->what_event = ts->what_event;
-    st->delete_later = ts->delete_later;
+    slp_execstate_park(ts, st);
+    hide_entry_frames(st, cst);
+    cst->c_recursion_remaining = ts->c_recursion_remaining;
+    cst->recursion_headroom = ts->recursion_headroom;
+    cst->tracing = ts->tracing;
+    cst->what_event = ts->what_event;
+    cst->delete_later = ts->delete_later;
     ts->delete_later = NULL;
 }
 
 void
-slp_execstate_restore(PyThreadState *ts, slp_execstate *st)
+slp_execstate_restore(PyThreadState *ts, slp_execstate *st, slp_cstate *cst)
 {
-    show_entry_frames(st);
-    give_frames(ts, st);
-    ts->c_recursion_remaining = st->c_recursion_remaining;
-    ts->recursion_headroom = st->recursion_headroom;
-    ts->tracing = st->tracing;
-    ts->what_event = st->what_event;
-    ts->delete_later = st->delete_later;
-    st->delete_later = NULL;
-}
-
-/* A soft switch leaves the C stack, and what belongs to it, in place. */
-void
-slp_execstate_park(PyThreadState *ts, slp_execstate *st)
-{
-    take_frames(ts, st);
-    st->nhidden = 0;
-}
-
-void
-slp_execstate_unpark(PyThreadState *ts, slp_execstate *st)
-{
-    give_frames(ts, st);
+    show_entry_frames(cst);
+    slp_execstate_unpark(ts, st);
+    ts->c_recursion_remaining = cst->c_recursion_remaining;
+    ts->recursion_headroom = cst->recursion_headroom;
+    ts->tracing = cst->tracing;
+    ts->what_event = cst->what_event;
+    ts->delete_later = cst->delete_later;
+    cst->delete_later = NULL;
 }
 
 /* sys.monitoring and sys.settrace instrument the code of the frames that
@@ -178,14 +116,9 @@ slp_execstate_unpark(PyThreadState *ts, slp_execstate *st)
  * tasklets.  A tasklet resumed after such a change brings its code up to
  * date before it goes on.  Call after the switch: the chain is walked. */
 int
-slp_reinstrument(PyThreadState *ts, slp_execstate *st)
+slp_reinstrument_frames(PyThreadState *ts)
 {
     PyInterpreterState *interp = ts->interp;
-    if (_Py_atomic_load_uintptr_relaxed(&interp->ceval.instrumentation_version)
-        == st->instrumentation_version)
-    {
-        return 0;
-    }
     for (_PyInterpreterFrame *f = ts->current_frame; f; f = f->previous) {
         if (f->owner != FRAME_OWNED_BY_CSTACK
             && _Py_Instrument(_PyFrame_GetCode(f), interp) < 0)
@@ -197,20 +130,26 @@ slp_reinstrument(PyThreadState *ts, slp_execstate *st)
 }
 
 void
-slp_execstate_init(slp_execstate *st, PyThreadState *ts, PyObject *context)
+slp_execstate_init(slp_execstate *st, PyObject *context)
 {
-    memset(st, 0, sizeof(*st));     /* st owns no buffer yet */
-    st->py_recursion_depth = 0;
-    /* A new tasklet starts where the thread's snapshot was taken: its C
-     * recursion budget is the one the thread had there, minus nothing. */
-    st->c_recursion_remaining = ts->c_recursion_remaining;
-    st->what_event = -1;
+    memset(st, 0, sizeof(*st));
     st->context = Py_XNewRef(context);
+}
+
+void
+slp_cstate_init(slp_cstate *cst, int c_recursion_remaining)
+{
+    memset(cst, 0, sizeof(*cst));   /* cst owns no buffer yet */
+    cst->c_recursion_remaining = c_recursion_remaining;
+    cst->what_event = -1;
 }
 
 void
 slp_execstate_clear(slp_execstate *st)
 {
+    if (!st->saved) {
+        return;     /* the fields are stale copies (slp_execstate_swap) */
+    }
     /* A dead tasklet has no frames left: only its chunks remain. */
     assert(st->current_frame == NULL);
     _PyStackChunk *chunk = st->datastack_chunk;
@@ -225,15 +164,14 @@ slp_execstate_clear(slp_execstate *st)
     Py_CLEAR(st->exc_state.exc_value);
     Py_CLEAR(st->context);
     st->saved = 0;
-    slp_execstate_free(st);
 }
 
 void
-slp_execstate_free(slp_execstate *st)
+slp_cstate_free(slp_cstate *cst)
 {
-    PyMem_RawFree(st->hidden);
-    st->hidden = NULL;
-    st->nhidden = st->hidden_capacity = 0;
+    PyMem_RawFree(cst->hidden);
+    cst->hidden = NULL;
+    cst->nhidden = cst->hidden_capacity = 0;
 }
 
 int

@@ -45,7 +45,7 @@
  *
  * Reference counts: `current` is a strong reference, and the runqueue
  * holds one per tasklet.  The old current's reference is dropped by the
- * code that resumes after a switch (pending_decref), never on the stack
+ * code that resumes after a switch (th->pending_decref), never on the stack
  * of a tasklet that is leaving it.
  */
 
@@ -66,14 +66,12 @@
 #  define SLP_NORETURN
 #endif
 
-/* The reference the old current held, dropped after the switch. */
-static _Thread_local PyObject *pending_decref;
-
-static void
-after_switch(void)
+/* Drop the reference the old current held, once the switch is made. */
+static inline void
+after_switch(slp_thread *th)
 {
-    PyObject *ob = pending_decref;
-    pending_decref = NULL;
+    PyObject *ob = th->pending_decref;
+    th->pending_decref = NULL;
     Py_XDECREF(ob);
 }
 
@@ -457,6 +455,21 @@ _PyStackless_ThreadClear(PyThreadState *tstate)
  * at shutdown) to end their tasklets: TaskletExit in the running one,
  * pending kills for main and the watchdogs.  Returns how many threads
  * were asked. */
+/* Some other thread of the interpreter still has a main tasklet. */
+static int
+other_tasklets_live(PyThreadState *tstate)
+{
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(tstate->interp);
+         ts != NULL; ts = PyThreadState_Next(ts))
+    {
+        slp_thread *th = slp_thread_of(ts);
+        if (ts != tstate && th != NULL && th->main != NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int
 kill_other_threads(PyThreadState *tstate)
 {
@@ -510,9 +523,12 @@ _PyStackless_Finalize(PyThreadState *tstate)
     }
     PyObject *exc = PyErr_GetRaisedException();
     if (kill_other_threads(tstate) > 0) {
-        for (int i = 0; i < 5; i++) {
+        /* Up to half a second, in slices of 10 ms, while they take the GIL
+         * and run their handlers; a loaded machine needs more than a few
+         * slices.  A thread that ignores TaskletExit is not waited for
+         * longer than that. */
+        for (int i = 0; i < 50 && other_tasklets_live(tstate); i++) {
             Py_BEGIN_ALLOW_THREADS
-            /* 10 ms: the others take the GIL and run their handlers. */
             PyThread_type_lock lock = PyThread_allocate_lock();
             if (lock != NULL) {
                 PyThread_acquire_lock(lock, WAIT_LOCK);
@@ -550,7 +566,7 @@ _PyStackless_ThreadDelete(PyThreadState *tstate)
 /* --- switching ---------------------------------------------------------- */
 
 int
-slp_check_switch_trap(slp_thread *th)
+slp_switch_trap_error(slp_thread *th)
 {
     if (th->switch_trap > 0) {
         PyErr_SetString(PyExc_RuntimeError, "switch_trap");
@@ -635,34 +651,55 @@ slp_sys_sethook(PyObject *func, int profile)
  * place: installing hooks walks the frame chain, which is only valid on
  * its own C stack. */
 static void
+save_tracing_slow(PyThreadState *tstate, PyTaskletObject *prev)
+{
+    slp_tasklet_extra *x = prev->extra;
+    if (x == NULL) {
+        PyObject *exc = PyErr_GetRaisedException();
+        x = slp_tasklet_extra_get(prev);
+        if (x == NULL) {
+            PyErr_FormatUnraisable("Exception saving the trace function of "
+                                   "tasklet %R", prev);
+        }
+        PyErr_SetRaisedException(exc);
+        if (x == NULL) {
+            return;
+        }
+    }
+    x->trace_func = tstate->c_tracefunc;
+    Py_XSETREF(x->trace_obj, Py_XNewRef(tstate->c_traceobj));
+    x->profile_func = tstate->c_profilefunc;
+    Py_XSETREF(x->profile_obj, Py_XNewRef(tstate->c_profileobj));
+}
+
+static inline void
 save_tracing(PyThreadState *tstate, PyTaskletObject *prev)
 {
-    if (tstate->c_tracefunc == NULL && tstate->c_profilefunc == NULL
-        && prev->trace_obj == NULL && prev->profile_obj == NULL)
+    if (tstate->c_tracefunc != NULL || tstate->c_profilefunc != NULL
+        || (prev->extra != NULL
+            && (prev->extra->trace_obj != NULL
+                || prev->extra->profile_obj != NULL)))
     {
-        return;
+        save_tracing_slow(tstate, prev);
     }
-    prev->trace_func = tstate->c_tracefunc;
-    Py_XSETREF(prev->trace_obj, Py_XNewRef(tstate->c_traceobj));
-    prev->profile_func = tstate->c_profilefunc;
-    Py_XSETREF(prev->profile_obj, Py_XNewRef(tstate->c_profileobj));
 }
 
 /* After a switch, in the tasklet that resumes (or starts). */
 static void
-restore_tracing(PyThreadState *tstate, PyTaskletObject *me)
+restore_tracing_slow(PyThreadState *tstate, PyTaskletObject *me)
 {
-    if (tstate->c_tracefunc == NULL && tstate->c_profilefunc == NULL
-        && me->trace_obj == NULL && me->profile_obj == NULL
-        && me->trace_func == NULL && me->profile_func == NULL)
-    {
-        return;
-    }
     PyObject *exc = PyErr_GetRaisedException();
-    Py_tracefunc func = me->trace_func, pfunc = me->profile_func;
-    PyObject *obj = me->trace_obj, *pobj = me->profile_obj;
-    me->trace_func = me->profile_func = NULL;
-    me->trace_obj = me->profile_obj = NULL;
+    slp_tasklet_extra *x = me->extra;
+    Py_tracefunc func = NULL, pfunc = NULL;
+    PyObject *obj = NULL, *pobj = NULL;
+    if (x != NULL) {
+        func = x->trace_func;
+        pfunc = x->profile_func;
+        obj = x->trace_obj;
+        pobj = x->profile_obj;
+        x->trace_func = x->profile_func = NULL;
+        x->trace_obj = x->profile_obj = NULL;
+    }
     if (tstate->c_tracefunc != func || tstate->c_traceobj != obj
         || (func == NULL && obj != NULL))
     {
@@ -676,6 +713,16 @@ restore_tracing(PyThreadState *tstate, PyTaskletObject *me)
     Py_XDECREF(obj);
     Py_XDECREF(pobj);
     PyErr_SetRaisedException(exc);
+}
+
+static inline void
+restore_tracing(PyThreadState *tstate, PyTaskletObject *me)
+{
+    if (tstate->c_tracefunc != NULL || tstate->c_profilefunc != NULL
+        || me->extra != NULL)
+    {
+        restore_tracing_slow(tstate, me);
+    }
 }
 
 /* Take a resumed tasklet's tempval: the value its switch returns. */
@@ -828,8 +875,10 @@ static void
 drop_state(PyThreadState *tstate)
 {
     slp_execstate st = {0};
-    slp_execstate_save(tstate, &st);
+    slp_cstate cst = {0};
+    slp_execstate_save(tstate, &st, &cst);
     slp_execstate_clear(&st);
+    slp_cstate_free(&cst);
 }
 
 /* Where the C stack goes to run `next`, which is not running: its own
@@ -841,13 +890,15 @@ enter_target(slp_thread *th, PyTaskletObject *next)
 {
     PyThreadState *tstate = th->tstate;
     if (next->state == SLP_STARTED && !next->soft_parked) {
-        slp_execstate_restore(tstate, &next->exec);
-        return &next->cstack;
+        assert(next->extra != NULL);
+        slp_execstate_restore(tstate, &next->exec, &next->extra->cstate);
+        return &next->extra->cstack;
     }
     slp_execstate st;
-    slp_execstate_init(&st, tstate, NULL);
-    st.c_recursion_remaining = th->snapshot_c_recursion;
-    slp_execstate_restore(tstate, &st);
+    slp_cstate cst;
+    slp_execstate_init(&st, NULL);
+    slp_cstate_init(&cst, th->snapshot_c_recursion);
+    slp_execstate_restore(tstate, &st, &cst);
     return &th->snapshot;
 }
 
@@ -873,28 +924,31 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     PyTaskletObject *prev = th->current;
     slp_cstack *save = NULL;
 
+    if (!dead && slp_tasklet_extra_get(prev) == NULL) {
+        return NULL;
+    }
     next = switch_prologue(th, prev, next);
     if (dead) {
         drop_state(tstate);
     }
     else {
-        slp_execstate_save(tstate, &prev->exec);
+        slp_execstate_save(tstate, &prev->exec, &prev->extra->cstate);
         prev->soft_parked = 0;
-        save = &prev->cstack;
+        save = &prev->extra->cstack;
     }
     const slp_cstack *target = enter_target(th, next);
     if (!dead) {
         save_tracing(tstate, prev);
     }
-    assert(pending_decref == NULL);
-    pending_decref = (PyObject *)prev;      /* the old current's reference */
+    assert(th->pending_decref == NULL);
+    th->pending_decref = (PyObject *)prev;  /* the old current's reference */
     th->current = (PyTaskletObject *)Py_NewRef(next);
 
     if (slp_cstack_switch(th->cstack_base, save, target) < 0) {
         Py_FatalError("Stackless: out of memory saving a tasklet's C stack");
     }
     /* Resumed: somebody switched back to prev. */
-    after_switch();
+    after_switch(th);
     assert(th->current == prev);
     if (slp_reinstrument(tstate, &prev->exec) < 0) {
         PyErr_FormatUnraisable("Exception instrumenting a resumed tasklet");
@@ -996,8 +1050,9 @@ park_soft(PyThreadState *tstate, PyTaskletObject *t)
     slp_execstate_park(tstate, &t->exec);
     t->base_frame->previous = NULL;
     t->soft_parked = 1;
-    if (t->cstack.data != NULL) {
-        slp_cstack_clear(&t->cstack);   /* an old copy, of no use now */
+    if (t->extra != NULL && t->extra->cstack.data != NULL) {
+        /* An old copy, of no use now. */
+        slp_cstack_clear(&t->extra->cstack);
     }
 }
 
@@ -1016,7 +1071,7 @@ unpark_soft(PyThreadState *tstate, PyTaskletObject *t,
 static void
 resumed(slp_thread *th, PyTaskletObject *t)
 {
-    after_switch();
+    after_switch(th);
     if (slp_reinstrument(th->tstate, &t->exec) < 0) {
         PyErr_FormatUnraisable("Exception instrumenting a resumed tasklet");
     }
@@ -1191,7 +1246,7 @@ enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
             /* As start_frame does in the eval loop. */
             tstate->py_recursion_remaining--;
         }
-        after_switch();
+        after_switch(th);
         restore_tracing(tstate, t);     /* new tasklets start untraced */
         if (frame != NULL) {
             return frame;
@@ -1208,20 +1263,42 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     slp_thread *th = ts->stackless;
     ts->stackless_pending = 0;
-    PyObject *exc = _PyErr_GetRaisedException(tstate);
-    if (!slp_soft_switch_marker_check(exc)) {
-        /* A monitoring callback of the CALL failed; the switch is made. */
-        _PyErr_SetRaisedException(tstate, exc);
-        PyErr_FormatUnraisable("Exception in a callback while switching "
-                               "tasklets");
-    }
-    else {
-        Py_DECREF(exc);
+    if (tstate->current_exception != NULL) {
+        /* An instrumented CALL reported the switch as a C_RAISE event. */
+        PyObject *exc = _PyErr_GetRaisedException(tstate);
+        if (!slp_soft_switch_marker_check(exc)) {
+            /* Its monitoring callback failed; the switch is made. */
+            _PyErr_SetRaisedException(tstate, exc);
+            PyErr_FormatUnraisable("Exception in a callback while switching "
+                                   "tasklets");
+        }
+        else {
+            Py_DECREF(exc);
+        }
     }
     th->switch_trap--;
     PyTaskletObject *prev = th->current;
     PyTaskletObject *next = th->soft_next;
     th->soft_next = NULL;
+    if (next->soft_parked && !th->soft_preempt
+        && prev->extra == NULL && next->extra == NULL
+        && tstate->c_tracefunc == NULL && tstate->c_profilefunc == NULL)
+    {
+        /* The common case, from a parked chain to another, in short: no
+         * C stack copy to drop, no hooks to move, nothing to redo. */
+        slp_execstate_swap(tstate, &prev->exec, &next->exec);
+        prev->base_frame->previous = NULL;
+        prev->soft_parked = 1;
+        next->base_frame->previous = entry;
+        next->soft_parked = 0;
+        th->current = next;             /* soft_next's reference */
+        Py_DECREF(prev);                /* current's */
+        if (slp_reinstrument(tstate, &next->exec) < 0) {
+            PyErr_FormatUnraisable("Exception instrumenting a resumed "
+                                   "tasklet");
+        }
+        return deliver_resume(tstate, next);
+    }
     if (th->soft_preempt) {
         /* The eval breaker of RESUME and JUMP_BACKWARD runs before the
          * instruction does its work: it is done again on resuming.  That
@@ -1236,8 +1313,8 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
     }
     park_soft(tstate, prev);
     save_tracing(tstate, prev);
-    assert(pending_decref == NULL);
-    pending_decref = (PyObject *)prev;
+    assert(th->pending_decref == NULL);
+    th->pending_decref = (PyObject *)prev;
     th->current = next;                 /* soft_next's reference */
     return enter_soft(th, entry);
 }
@@ -1268,7 +1345,7 @@ start_hard(slp_thread *th, PyTaskletObject *t)
     t->context = NULL;
     tstate->context_ver++;
     t->state = SLP_STARTED;
-    after_switch();
+    after_switch(th);
     restore_tracing(tstate, t);     /* new tasklets start untraced */
     /* The initial call stays in the tasklet while it runs, where the
      * collector sees it (the C variables here are borrowed). */
@@ -1316,7 +1393,7 @@ runner(slp_thread *th)
             }
             else {
                 _PyInterpreterFrame *frame = start_soft(th, t, func, self);
-                after_switch();
+                after_switch(th);
                 restore_tracing(tstate, t);
                 if (frame == NULL) {
                     result = NULL;
@@ -1443,8 +1520,8 @@ end_current(slp_thread *th, PyObject *result)
     }
     next = switch_prologue(th, t, next);
     drop_state(th->tstate);
-    assert(pending_decref == NULL);
-    pending_decref = (PyObject *)t;
+    assert(th->pending_decref == NULL);
+    th->pending_decref = (PyObject *)t;
     th->current = (PyTaskletObject *)Py_NewRef(next);
     return next;
 }

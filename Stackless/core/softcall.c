@@ -25,6 +25,7 @@
 #include "stackless_impl.h"
 #include "pycore_object.h"        // _PyType_GetDocFromInternalDoc()
 #include "pycore_pyerrors.h"      // _PyErr_SetRaisedException()
+#include "opcode.h"               // INSTRUMENTED_CALL
 #include "pycore_stackless.h"     // _PyStackless_Function_Type
 
 typedef struct {
@@ -154,7 +155,16 @@ _PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
     if (res == slp_soft_switched) {
         /* The CALL drops its inputs and goes to `error:`, which makes
          * the switch (_PyStackless_SoftSwitch). */
-        slp_soft_switch_request(tstate);
+        ts->stackless_pending = 1;
+#ifndef Py_DEBUG
+        /* An instrumented CALL reports a C_RAISE event, which needs an
+         * exception set.  A debug build asserts one after every CALL. */
+        int op = tstate->current_frame->instr_ptr->op.code;
+        if (op == INSTRUMENTED_CALL || op == INSTRUMENTED_CALL_KW)
+#endif
+        {
+            _PyErr_SetRaisedException(tstate, Py_NewRef(soft_switch_marker));
+        }
         return NULL;
     }
     return res;

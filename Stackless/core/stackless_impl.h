@@ -21,6 +21,7 @@
 
 #include "Python.h"
 #include "pycore_frame.h"
+#include "pycore_interp.h"
 #include "pycore_pystate.h"
 #include "cstack.h"
 
@@ -37,54 +38,162 @@ typedef struct {
     _PyInterpreterFrame *entry;
 } slp_hidden_link;
 
-/* The part of a PyThreadState that belongs to the running tasklet. */
+/* The part of a PyThreadState that belongs to the running tasklet's
+ * frames: what every switch, soft or hard, moves. */
 typedef struct {
     _PyInterpreterFrame *current_frame;
     _PyStackChunk *datastack_chunk;
     PyObject **datastack_top;
     PyObject **datastack_limit;
     int py_recursion_depth;         /* limit - remaining: limits may change */
-    int c_recursion_remaining;
-    int recursion_headroom;
+    int saved;                      /* holds a suspended tasklet's state */
     _PyErr_StackItem *exc_info;     /* NULL: &tstate->exc_state */
     _PyErr_StackItem exc_state;
     PyObject *context;
+    uintptr_t instrumentation_version;  /* the interpreter's, at saving */
+} slp_execstate;
+
+/* The part that belongs to the tasklet's C stack: what only a hard
+ * switch saves. */
+typedef struct {
+    int c_recursion_remaining;
+    int recursion_headroom;
     int tracing;
     int what_event;
     PyObject *delete_later;
-    uintptr_t instrumentation_version;  /* the interpreter's, at saving */
-    int saved;                  /* holds a suspended tasklet's state */
     /* While suspended: the entry frames taken out of the chain. */
     slp_hidden_link *hidden;
     int nhidden;
     int hidden_capacity;
-} slp_execstate;
+} slp_cstate;
 
-extern void slp_execstate_save(PyThreadState *ts, slp_execstate *st);
-extern void slp_execstate_restore(PyThreadState *ts, slp_execstate *st);
-/* Save and restore only the fields a soft switch moves: the frames, data
- * stack, Python recursion depth, handled exceptions and context. */
-extern void slp_execstate_park(PyThreadState *ts, slp_execstate *st);
-extern void slp_execstate_unpark(PyThreadState *ts, slp_execstate *st);
+/* A hard switch saves and restores both parts. */
+extern void slp_execstate_save(PyThreadState *ts, slp_execstate *st,
+                               slp_cstate *cst);
+extern void slp_execstate_restore(PyThreadState *ts, slp_execstate *st,
+                                  slp_cstate *cst);
+
+/* Save and restore only the fields every switch moves, soft or hard: the
+ * frames, their data stack, the Python recursion depth, the handled
+ * exceptions and the context (see execstate.c).  Parking leaves the
+ * thread state empty of them; unparking leaves in `st` only what
+ * slp_reinstrument() reads.  Inline: soft switches do nothing else. */
+static inline void
+slp_execstate_park(PyThreadState *ts, slp_execstate *st)
+{
+    st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
+        &ts->interp->ceval.instrumentation_version);
+    st->saved = 1;
+    st->current_frame = ts->current_frame;
+    st->datastack_chunk = ts->datastack_chunk;
+    st->datastack_top = ts->datastack_top;
+    st->datastack_limit = ts->datastack_limit;
+    st->py_recursion_depth = ts->py_recursion_limit
+                             - ts->py_recursion_remaining;
+    st->exc_info = ts->exc_info == &ts->exc_state ? NULL : ts->exc_info;
+    st->exc_state = ts->exc_state;
+    st->context = ts->context;              /* the reference moves */
+
+    ts->current_frame = NULL;
+    ts->datastack_chunk = NULL;
+    ts->datastack_top = NULL;
+    ts->datastack_limit = NULL;
+    ts->exc_state.exc_value = NULL;
+    ts->exc_state.previous_item = NULL;
+    ts->exc_info = &ts->exc_state;
+    ts->context = NULL;
+}
+
+static inline void
+slp_execstate_unpark(PyThreadState *ts, slp_execstate *st)
+{
+    assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
+    assert(ts->exc_state.exc_value == NULL && ts->context == NULL);
+    ts->current_frame = st->current_frame;
+    ts->datastack_chunk = st->datastack_chunk;
+    ts->datastack_top = st->datastack_top;
+    ts->datastack_limit = st->datastack_limit;
+    ts->py_recursion_remaining = ts->py_recursion_limit
+                                 - st->py_recursion_depth;
+    ts->exc_state = st->exc_state;
+    ts->exc_info = st->exc_info == NULL ? &ts->exc_state : st->exc_info;
+    ts->context = st->context;
+    ts->context_ver++;
+
+    st->saved = 0;
+    st->current_frame = NULL;
+    st->datastack_chunk = NULL;
+    st->datastack_top = st->datastack_limit = NULL;
+    st->exc_info = NULL;
+    st->exc_state.exc_value = NULL;
+    st->exc_state.previous_item = NULL;
+    st->context = NULL;
+}
 /* The state a new tasklet starts with: no frames, an empty data stack,
- * recursion depth 0, no handled exception, `context` (may be NULL). */
-extern void slp_execstate_init(slp_execstate *st, PyThreadState *ts,
-                               PyObject *context);
+ * recursion depth 0, no handled exception, `context` (may be NULL); the C
+ * state of the thread's snapshot, where new tasklets start. */
+extern void slp_execstate_init(slp_execstate *st, PyObject *context);
+extern void slp_cstate_init(slp_cstate *cst, int c_recursion_remaining);
 /* Release what a dead tasklet's state still owns (its data stack). */
 extern void slp_execstate_clear(slp_execstate *st);
 extern int slp_execstate_traverse(slp_execstate *st, visitproc visit,
                                   void *arg);
 /* After resuming: re-instrument the tasklet's code if monitoring events
  * changed while it was suspended. */
-extern int slp_reinstrument(PyThreadState *ts, slp_execstate *st);
+/* Park into `out` and unpark from `in` at once: the thread-state fields
+ * are not emptied in between, and `in` keeps stale copies, which
+ * `saved` (now 0) tells nobody to read. */
+static inline void
+slp_execstate_swap(PyThreadState *ts, slp_execstate *out, slp_execstate *in)
+{
+    assert(in->saved);
+    out->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
+        &ts->interp->ceval.instrumentation_version);
+    out->saved = 1;
+    out->current_frame = ts->current_frame;
+    out->datastack_chunk = ts->datastack_chunk;
+    out->datastack_top = ts->datastack_top;
+    out->datastack_limit = ts->datastack_limit;
+    out->py_recursion_depth = ts->py_recursion_limit
+                              - ts->py_recursion_remaining;
+    out->exc_info = ts->exc_info == &ts->exc_state ? NULL : ts->exc_info;
+    out->exc_state = ts->exc_state;
+    out->context = ts->context;
+
+    in->saved = 0;
+    ts->current_frame = in->current_frame;
+    ts->datastack_chunk = in->datastack_chunk;
+    ts->datastack_top = in->datastack_top;
+    ts->datastack_limit = in->datastack_limit;
+    ts->py_recursion_remaining = ts->py_recursion_limit
+                                 - in->py_recursion_depth;
+    ts->exc_state = in->exc_state;
+    ts->exc_info = in->exc_info == NULL ? &ts->exc_state : in->exc_info;
+    ts->context = in->context;
+    ts->context_ver++;
+}
+
+extern int slp_reinstrument_frames(PyThreadState *ts);
+
+static inline int
+slp_reinstrument(PyThreadState *ts, slp_execstate *st)
+{
+    if (_Py_atomic_load_uintptr_relaxed(
+            &ts->interp->ceval.instrumentation_version)
+        == st->instrumentation_version)
+    {
+        return 0;
+    }
+    return slp_reinstrument_frames(ts);
+}
 /* stackdepth.c: the depth of the value stack before the instruction at
  * `index` (in code units), or -1 if it cannot be known. */
 extern int slp_stack_depth(PyCodeObject *co, int index);
 /* Visit what the frames of a suspended chain hold (locals, value stack). */
 extern int slp_frames_traverse(_PyInterpreterFrame *f, visitproc visit,
                                void *arg);
-/* Free what a tasklet's saved state owns apart from the state itself. */
-extern void slp_execstate_free(slp_execstate *st);
+/* Free what a C state owns apart from the state itself. */
+extern void slp_cstate_free(slp_cstate *cst);
 
 /* --- the tasklet ------------------------------------------------------- */
 
@@ -119,14 +228,8 @@ struct _tasklet {
     PyTaskletObject *owned_next;
     PyTaskletObject *owned_prev;
     slp_execstate exec;         /* SLP_STARTED and not current */
-    /* Its trace and profile functions while not current (D-1).  A func
-     * of NULL with an obj: a Python function, installed with
-     * sys.settrace()/setprofile() when the tasklet is switched in. */
-    Py_tracefunc trace_func;
-    PyObject *trace_obj;
-    Py_tracefunc profile_func;
-    PyObject *profile_obj;
-    slp_cstack cstack;          /* SLP_STARTED and not current */
+    /* What few tasklets need (slp_tasklet_extra), or NULL. */
+    struct _slp_tasklet_extra *extra;
     PyObject *weakreflist;
     /* Soft switching.  base_frame: the bottom frame of a tasklet started
      * by pushing its function's frame (no C caller under it), else NULL.
@@ -138,6 +241,25 @@ struct _tasklet {
     unsigned int soft_parked:1;
     unsigned int resume_push:1;
 };
+
+/* What a tasklet needs only if it was ever suspended with a C stack, or
+ * had trace or profile functions of its own: allocated then, freed with
+ * the tasklet.  Most tasklets, which switch softly and are not traced,
+ * do without (spec S-7: a blocked tasklet costs a few hundred bytes). */
+typedef struct _slp_tasklet_extra {
+    slp_cstack cstack;          /* SLP_STARTED, not current, not parked */
+    slp_cstate cstate;          /* likewise */
+    /* Its trace and profile functions while not current (D-1).  A func
+     * of NULL with an obj: a Python function, installed with
+     * sys.settrace()/setprofile() when the tasklet is switched in. */
+    Py_tracefunc trace_func;
+    PyObject *trace_obj;
+    Py_tracefunc profile_func;
+    PyObject *profile_obj;
+} slp_tasklet_extra;
+
+/* t->extra, allocated if need be; NULL with MemoryError. */
+extern slp_tasklet_extra *slp_tasklet_extra_get(PyTaskletObject *t);
 
 extern PyTypeObject PyTasklet_Type;
 extern PyTypeObject PyCStack_Type;
@@ -212,6 +334,8 @@ struct _slp_thread {
      * calls; a spare chunk for the frame data stack (softcall.c). */
     PyTaskletObject *soft_next;
     int soft_preempt;
+    /* The reference the old current held, dropped after the switch. */
+    PyObject *pending_decref;
     _PyStackChunk *spare_chunk;
 };
 
@@ -250,8 +374,18 @@ extern PyObject *slp_switch_to(slp_thread *th, PyTaskletObject *next);
 extern PyTaskletObject *slp_next_after_leaving(slp_thread *th,
                                                PyTaskletObject *leaving);
 
-/* Errors of switching for T-2..T-14 and channels. */
-extern int slp_check_switch_trap(slp_thread *th);
+/* Errors of switching for T-2..T-14 and channels: -1 with RuntimeError
+ * if switching is not possible now (a switch trap, a collection). */
+extern int slp_switch_trap_error(slp_thread *th);
+
+static inline int
+slp_check_switch_trap(slp_thread *th)
+{
+    if (th->switch_trap > 0 || th->tstate->interp->gc.collecting) {
+        return slp_switch_trap_error(th);
+    }
+    return 0;
+}
 
 extern PyObject *slp_schedule(PyObject *retval, int remove);
 /* A tasklet that survived being killed at its end goes to gc.garbage. */

@@ -15,6 +15,8 @@
  */
 
 #include "stackless_impl.h"
+#include "pycore_context.h"        // PyContext
+#include "pycore_hamt.h"           // PyHamtObject
 #include "pycore_pyerrors.h"
 #include "pycore_frame.h"
 
@@ -66,6 +68,33 @@ tasklet_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->state = SLP_NEW;
     slp_owned_link(th, t);
     return (PyObject *)t;
+}
+
+slp_tasklet_extra *
+slp_tasklet_extra_get(PyTaskletObject *t)
+{
+    if (t->extra == NULL) {
+        t->extra = PyMem_RawCalloc(1, sizeof(slp_tasklet_extra));
+        if (t->extra == NULL) {
+            PyErr_NoMemory();
+        }
+    }
+    return t->extra;
+}
+
+static void
+extra_free(PyTaskletObject *t)
+{
+    slp_tasklet_extra *x = t->extra;
+    if (x == NULL) {
+        return;
+    }
+    t->extra = NULL;
+    slp_cstate_free(&x->cstate);
+    slp_cstack_clear(&x->cstack);
+    Py_XDECREF(x->trace_obj);
+    Py_XDECREF(x->profile_obj);
+    PyMem_RawFree(x);
 }
 
 static void
@@ -147,12 +176,18 @@ tasklet_bind_impl_(PyTaskletObject *self, PyObject *func, PyObject *args,
     }
     /* A new tasklet runs in a copy of the binder's context, as an
      * asyncio task does: ContextVar values are inherited, changes stay
-     * its own. */
-    PyObject *ctx = PyContext_CopyCurrent();
-    if (ctx == NULL) {
-        Py_DECREF(targs);
-        Py_XDECREF(tkw);
-        return -1;
+     * its own.  The copy of an empty context is an empty context, which
+     * the tasklet gets when it first uses one (context_get() in
+     * Python/context.c): most never do, and save the memory. */
+    PyObject *ctx = NULL;
+    PyContext *cur = (PyContext *)_PyThreadState_GET()->context;
+    if (cur != NULL && cur->ctx_vars->h_count > 0) {
+        ctx = PyContext_CopyCurrent();
+        if (ctx == NULL) {
+            Py_DECREF(targs);
+            Py_XDECREF(tkw);
+            return -1;
+        }
     }
     drop_initial_call(self);
     self->func = Py_NewRef(func);
@@ -677,7 +712,7 @@ nesting_level(PyTaskletObject *t)
     }
     if (!is_current(t)) {
         /* Its entry frames are out of the chain while it is suspended. */
-        n = t->exec.nhidden;
+        n = t->extra != NULL ? t->extra->cstate.nhidden : 0;
     }
     else {
         for (_PyInterpreterFrame *f = top_frame(t); f; f = f->previous) {
@@ -886,7 +921,7 @@ static int
 cstack_suspended(PyTaskletObject *t)
 {
     return t->state == SLP_STARTED && t->thread != NULL
-           && t->thread->current != t;
+           && t->thread->current != t && t->extra != NULL;
 }
 
 static PyObject *
@@ -899,14 +934,16 @@ static PyObject *
 cstack_get_size(PyCStackObject *self, void *c)
 {
     PyTaskletObject *t = self->task;
-    return PyLong_FromSize_t(cstack_suspended(t) ? t->cstack.size : 0);
+    return PyLong_FromSize_t(cstack_suspended(t) ? t->extra->cstack.size
+                                                  : 0);
 }
 
 static PyObject *
 cstack_get_startaddr(PyCStackObject *self, void *c)
 {
     PyTaskletObject *t = self->task;
-    return PyLong_FromVoidPtr(cstack_suspended(t) ? t->cstack.sp : NULL);
+    return PyLong_FromVoidPtr(cstack_suspended(t) ? t->extra->cstack.sp
+                                                   : NULL);
 }
 
 static PyObject *
@@ -965,7 +1002,8 @@ get_hook(PyTaskletObject *t, int profile)
         PyObject *obj = profile ? ts->c_profileobj : ts->c_traceobj;
         return Py_NewRef(obj != NULL ? obj : Py_None);
     }
-    PyObject *obj = profile ? t->profile_obj : t->trace_obj;
+    slp_tasklet_extra *x = t->extra;
+    PyObject *obj = x == NULL ? NULL : profile ? x->profile_obj : x->trace_obj;
     return Py_NewRef(obj != NULL ? obj : Py_None);
 }
 
@@ -987,13 +1025,21 @@ set_hook(PyTaskletObject *t, PyObject *value, int profile)
         }
         return slp_sys_sethook(value, profile);
     }
+    if (value == Py_None && t->extra == NULL) {
+        return 0;
+    }
+    slp_tasklet_extra *x = slp_tasklet_extra_get(t);
+    if (x == NULL) {
+        return -1;
+    }
+    PyObject *obj = value == Py_None ? NULL : Py_NewRef(value);
     if (profile) {
-        t->profile_func = NULL;
-        Py_XSETREF(t->profile_obj, value == Py_None ? NULL : Py_NewRef(value));
+        x->profile_func = NULL;
+        Py_XSETREF(x->profile_obj, obj);
     }
     else {
-        t->trace_func = NULL;
-        Py_XSETREF(t->trace_obj, value == Py_None ? NULL : Py_NewRef(value));
+        x->trace_func = NULL;
+        Py_XSETREF(x->trace_obj, obj);
     }
     return 0;
 }
@@ -1082,8 +1128,10 @@ tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
     Py_VISIT(t->kwargs);
     Py_VISIT(t->context);
     Py_VISIT(t->channel);
-    Py_VISIT(t->trace_obj);
-    Py_VISIT(t->profile_obj);
+    if (t->extra != NULL) {
+        Py_VISIT(t->extra->trace_obj);
+        Py_VISIT(t->extra->profile_obj);
+    }
     Py_VISIT(t->resume_value);
     if (t->state == SLP_STARTED) {
         /* Only a suspended tasklet's state is in t->exec. */
@@ -1104,6 +1152,10 @@ tasklet_clear(PyTaskletObject *t)
     drop_initial_call(t);
     if (t->state == SLP_BOUND) {
         t->state = SLP_NEW;
+    }
+    if (t->extra != NULL) {
+        Py_CLEAR(t->extra->trace_obj);
+        Py_CLEAR(t->extra->profile_obj);
     }
     return 0;
 }
@@ -1162,13 +1214,10 @@ tasklet_dealloc(PyTaskletObject *t)
         t->exec.current_frame = NULL;
         slp_execstate_clear(&t->exec);
     }
-    slp_execstate_free(&t->exec);
-    slp_cstack_clear(&t->cstack);
+    extra_free(t);
     Py_CLEAR(t->tempval);
     drop_initial_call(t);
     Py_CLEAR(t->channel);
-    Py_CLEAR(t->trace_obj);
-    Py_CLEAR(t->profile_obj);
     Py_CLEAR(t->resume_value);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }

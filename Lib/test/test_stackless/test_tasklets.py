@@ -11,6 +11,7 @@ is left of the tasklets a test made and checks that the runqueue holds
 the main tasklet alone.
 """
 
+import contextvars
 import gc
 import sys
 import textwrap
@@ -2571,6 +2572,69 @@ class ErrorTextTest(StacklessTestCase):
             paused.block_trap = "x"
         self.assertEqual(str(cm.exception),
                          "block_trap must be set to a bool or integer")
+
+
+class ContextTest(helpers.StacklessTestCase):
+    """Each tasklet runs in a copy of its binder's contextvars context, as
+    an asyncio task does: values are inherited at binding, changes stay
+    the tasklet's own."""
+
+    def run_in_context(self, func):
+        """func() in a fresh context, as the binder."""
+        return contextvars.Context().run(func)
+
+    def test_inherits_values_at_binding(self):
+        var = contextvars.ContextVar("var")
+
+        def binder():
+            var.set("bound")
+            t = self.spawn(lambda: self.log.append(var.get("unset")))
+            var.set("later")
+            stackless.run()
+            return var.get()
+
+        self.assertEqual(self.run_in_context(binder), "later")
+        self.assertEqual(self.log, ["bound"])
+
+    def test_changes_stay_in_the_tasklet(self):
+        var = contextvars.ContextVar("var")
+
+        def worker(name):
+            self.log.append((name, var.get("unset")))
+            var.set(name)
+            stackless.schedule()
+            self.log.append((name, var.get("unset")))
+
+        def binder():
+            # An empty context: the tasklets get their own at first use.
+            self.spawn(worker, "a")
+            self.spawn(worker, "b")
+            stackless.run()
+            return var.get("unset")
+
+        self.assertEqual(self.run_in_context(binder), "unset")
+        self.assertEqual(self.log, [("a", "unset"), ("b", "unset"),
+                                    ("a", "a"), ("b", "b")])
+
+    def test_interleaved_reads_see_own_values(self):
+        # The ContextVar cache must notice every switch of context.
+        var = contextvars.ContextVar("var", default=0)
+        ch = channel()
+
+        def worker(n):
+            var.set(n)
+            for _ in range(3):
+                ch.send(var.get())
+
+        def binder():
+            self.spawn(worker, 1)
+            self.spawn(worker, 2)
+            got = [ch.receive() for _ in range(6)]
+            return got, var.get()
+
+        got, own = self.run_in_context(binder)
+        self.assertEqual(sorted(got), [1, 1, 1, 2, 2, 2])
+        self.assertEqual(own, 0)
 
 
 if __name__ == "__main__":
