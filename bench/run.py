@@ -7,8 +7,12 @@ PYTHON: interpreters to measure; the default is ./python (ours) and
 build/stock/python (stock 3.13.5 built with the same flags, `make stock`).
 Each benchmark runs in a fresh process (bench/workloads.py) that makes 7
 timed runs after a warm-up; the table gives min and median, in ns per
-operation and as a ratio to a plain Python function call measured the
-same way on the same interpreter.  The pure-Python workloads are also
+operation, and the ratio of its min to the min of a plain Python function
+call on the same interpreter.  The call is measured net of the loop that
+makes it (the loop with the call minus the empty loop); the tasklet
+benchmarks include their loops, as real code has them.  Ratios use the
+min: the speed of this machine drifts by up to 2x over seconds, and the
+min of each is its speed when undisturbed.  The pure-Python workloads are also
 compared with the first other interpreter (ratio of medians, and their
 geometric mean).  Tasklet benchmarks run only where `stackless` imports.
 --memory adds RSS per blocked tasklet at 100,000 and 1,000,000.
@@ -82,10 +86,11 @@ def main(argv):
     base = results[pythons[1]] if len(pythons) > 1 else None
     for py in pythons:
         res = results[py]
-        unit = statistics.median(res["call"])
+        unit = min(res["call"])
         name = os.path.relpath(py, TOP)
         ratios = []
-        for key, desc in [("call", "Python function call")] + TASKLET + PURE:
+        for key, desc in [("call", "Python function call (net)")] + TASKLET \
+                + PURE:
             if key not in res:
                 continue
             runs = res[key]
@@ -97,7 +102,7 @@ def main(argv):
                 ratios.append(r)
                 vs = f"{r:.3f}"
             print(f"| {name} | {desc} | {min(runs):.1f} | {med:.1f} "
-                  f"| {med / unit:.2f} | {vs} |")
+                  f"| {min(runs) / unit:.2f} | {vs} |")
         if ratios:
             geo = math.exp(sum(map(math.log, ratios)) / len(ratios))
             print(f"| {name} | pure-Python geometric mean | | | | "

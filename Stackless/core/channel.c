@@ -124,9 +124,9 @@ finish_switch(slp_thread *th, PyTaskletObject *next, PyObject *result,
 /* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
  * receive, and `value` is NULL.  Returns None or the value received. */
 static PyObject *
-channel_action(PyChannelObject *ch, int dir, PyObject *value)
+channel_action(slp_thread *th, PyChannelObject *ch, int dir,
+               PyObject *value)
 {
-    slp_thread *th = slp_get_thread();
     if (th == NULL) {
         return NULL;
     }
@@ -138,7 +138,7 @@ channel_action(PyChannelObject *ch, int dir, PyObject *value)
     PyTaskletObject *cur = th->current;
     int partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
 
-    slp_interp *si = th->tstate->interp->stackless;
+    slp_interp *si = th->si;
     if (si != NULL && si->channel_callback != NULL) {
         call_channel_callback(si, ch, cur, dir > 0, !partner_waiting);
     }
@@ -252,7 +252,7 @@ static PyObject *
 _stackless_channel_send(PyChannelObject *self, PyObject *value)
 /*[clinic end generated code: output=a0bb40946bba3e88 input=194f36497747828a]*/
 {
-    return channel_action(self, 1, value);
+    return channel_action(slp_get_thread(), self, 1, value);
 }
 
 /*[clinic input]
@@ -265,7 +265,7 @@ static PyObject *
 _stackless_channel_receive_impl(PyChannelObject *self)
 /*[clinic end generated code: output=2836ac708cdd3cf6 input=70a72efa72393ac9]*/
 {
-    return channel_action(self, -1, NULL);
+    return channel_action(slp_get_thread(), self, -1, NULL);
 }
 
 static PyObject *
@@ -274,7 +274,7 @@ send_bomb(PyChannelObject *self, PyObject *bomb)
     if (bomb == NULL) {
         return NULL;
     }
-    PyObject *res = channel_action(self, 1, bomb);
+    PyObject *res = channel_action(slp_get_thread(), self, 1, bomb);
     Py_DECREF(bomb);
     return res;
 }
@@ -340,7 +340,7 @@ _stackless_channel_send_sequence(PyChannelObject *self, PyObject *seq)
     Py_ssize_t n = 0;
     PyObject *item;
     while ((item = PyIter_Next(it)) != NULL) {
-        PyObject *res = channel_action(self, 1, item);
+        PyObject *res = channel_action(slp_get_thread(), self, 1, item);
         Py_DECREF(item);
         if (res == NULL) {
             Py_DECREF(it);
@@ -392,7 +392,7 @@ channel_iternext(PyChannelObject *self)
     if (self->closing && self->balance <= 0) {
         return NULL;    /* StopIteration */
     }
-    PyObject *res = channel_action(self, -1, NULL);
+    PyObject *res = channel_action(slp_get_thread(), self, -1, NULL);
     if (res == NULL && PyErr_ExceptionMatches(PyExc_StopIteration)) {
         /* A sender ended the iteration: send_exception(StopIteration). */
         PyErr_Clear();
@@ -547,6 +547,27 @@ channel_repr(PyChannelObject *ch)
 }
 
 /* The methods that switch: stackless_function objects (softcall.c). */
+/* send and receive as called by the eval loop (slp_tstate_variant). */
+static PyObject *
+channel_send_t(PyThreadState *tstate, PyObject *self, PyObject *value)
+{
+    return channel_action(slp_get_thread_of(tstate), (PyChannelObject *)self,
+                          1, value);
+}
+
+static PyObject *
+channel_receive_t(PyThreadState *tstate, PyObject *self, PyObject *unused)
+{
+    return channel_action(slp_get_thread_of(tstate), (PyChannelObject *)self,
+                          -1, NULL);
+}
+
+const slp_tstate_variant slp_channel_variants[] = {
+    {"send", channel_send_t},
+    {"receive", channel_receive_t},
+    {NULL}
+};
+
 PyMethodDef slp_channel_soft_methods[] = {
     _STACKLESS_CHANNEL_SEND_METHODDEF
     _STACKLESS_CHANNEL_RECEIVE_METHODDEF

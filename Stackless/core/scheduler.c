@@ -104,6 +104,14 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
     Py_CLEAR(si->channel_callback);
     Py_CLEAR(si->error_handler);
     interp->stackless = NULL;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
+         ts != NULL; ts = PyThreadState_Next(ts))
+    {
+        slp_thread *th = slp_thread_of(ts);
+        if (th != NULL) {
+            th->si = NULL;
+        }
+    }
     PyMem_RawFree(si);
 }
 
@@ -223,8 +231,9 @@ new_main_tasklet(slp_thread *th)
 }
 
 static void run_new_tasklet(slp_thread *th) SLP_NORETURN;
-static void call_schedule_callback(slp_thread *th, PyTaskletObject *prev,
-                                   PyTaskletObject *next);
+static inline void call_schedule_callback(slp_thread *th,
+                                          PyTaskletObject *prev,
+                                          PyTaskletObject *next);
 
 /* Take the snapshot new tasklets start from.  Returns normally once it is
  * taken; every start of a tasklet resumes it a second time, and then it
@@ -240,8 +249,8 @@ take_snapshot(slp_thread *th)
     return r;
 }
 
-static SLP_NOINLINE slp_thread *
-thread_init(PyThreadState *tstate)
+SLP_NOINLINE slp_thread *
+slp_thread_init(PyThreadState *tstate)
 {
     /* The stack base: above take_snapshot()'s frame, which is below ours. */
     char base_marker = 0;
@@ -265,6 +274,7 @@ thread_init(PyThreadState *tstate)
         goto error;
     }
     PyThread_acquire_lock(th->wakeup, WAIT_LOCK);
+    th->si = si;
     th->pickle_flags = si->pickle_flags_default;
     th->main = new_main_tasklet(th);
     if (th->main == NULL) {
@@ -352,7 +362,7 @@ slp_get_thread(void)
     if (th != NULL) {
         return th;
     }
-    return thread_init(tstate);
+    return slp_thread_init(tstate);
 }
 
 /* Kill t, a suspended tasklet of the calling thread with a C stack, until
@@ -584,13 +594,9 @@ slp_switch_trap_error(slp_thread *th)
 }
 
 static void
-call_schedule_callback(slp_thread *th, PyTaskletObject *prev,
-                       PyTaskletObject *next)
+call_schedule_callback_slow(slp_interp *si, slp_thread *th,
+                            PyTaskletObject *prev, PyTaskletObject *next)
 {
-    slp_interp *si = th->tstate->interp->stackless;
-    if (si == NULL || si->schedule_callback == NULL) {
-        return;
-    }
     PyObject *cb = Py_NewRef(si->schedule_callback);
     PyObject *exc = PyErr_GetRaisedException();
     th->switch_trap++;
@@ -604,6 +610,16 @@ call_schedule_callback(slp_thread *th, PyTaskletObject *prev,
     Py_XDECREF(res);
     Py_DECREF(cb);
     PyErr_SetRaisedException(exc);
+}
+
+static inline void
+call_schedule_callback(slp_thread *th, PyTaskletObject *prev,
+                       PyTaskletObject *next)
+{
+    slp_interp *si = th->si;
+    if (si != NULL && si->schedule_callback != NULL) {
+        call_schedule_callback_slow(si, th, prev, next);
+    }
 }
 
 /* D-1: trace and profile functions belong to the tasklet.  Nothing to do
@@ -848,7 +864,7 @@ extern void slp_channel_remove_blocked(PyTaskletObject *t);
 /* The first part of every switch: the watchdog of a soft run() may take
  * the place of `next`; next becomes the head of the runqueue; the schedule
  * callback is called.  Returns the tasklet to switch to. */
-static PyTaskletObject *
+static inline PyTaskletObject *
 switch_prologue(slp_thread *th, PyTaskletObject *prev, PyTaskletObject *next)
 {
     PyTaskletObject *w = soft_watchdog(th, prev);
@@ -998,11 +1014,11 @@ slp_switch_to(slp_thread *th, PyTaskletObject *next)
 /* _PyEval_EvalFrameDefault() takes PY_EVAL_C_STACK_UNITS (Python/ceval.c). */
 #define SLP_EVAL_C_STACK_UNITS 2
 
-static int
-soft_enabled(PyThreadState *tstate)
+static inline int
+soft_enabled(slp_thread *th)
 {
-    slp_interp *si = tstate->interp->stackless;
-    return si != NULL && si->soft_switch && tstate->interp->eval_frame == NULL;
+    return th->si != NULL && th->si->soft_switch
+           && th->tstate->interp->eval_frame == NULL;
 }
 
 /* Can the current tasklet be parked softly, in a builtin called by the
@@ -1015,7 +1031,7 @@ can_park_softly(slp_thread *th, int from_call)
            && tstate->c_recursion_remaining
               == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS
            && (!from_call || slp_softcall_active(tstate))
-           && soft_enabled(tstate);
+           && soft_enabled(th);
 }
 
 PyObject *
@@ -1110,11 +1126,11 @@ deliver_resume(PyThreadState *tstate, PyTaskletObject *t)
 /* The function of a bound tasklet, if its frame can be pushed: a Python
  * function, or a method of one (*self is then set). */
 static PyFunctionObject *
-soft_function(PyThreadState *tstate, PyTaskletObject *t, PyObject **self)
+soft_function(slp_thread *th, PyTaskletObject *t, PyObject **self)
 {
     PyObject *func = t->func;
     *self = NULL;
-    if (!soft_enabled(tstate) || PyBomb_Check(t->tempval)) {
+    if (!soft_enabled(th) || PyBomb_Check(t->tempval)) {
         return NULL;
     }
     if (Py_IS_TYPE(func, &PyMethod_Type)) {
@@ -1236,7 +1252,7 @@ enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
         }
         PyObject *self;
         PyFunctionObject *func = t->state == SLP_BOUND
-                                 ? soft_function(tstate, t, &self) : NULL;
+                                 ? soft_function(th, t, &self) : NULL;
         if (func == NULL) {
             hard_enter(th);
         }
@@ -1387,7 +1403,7 @@ runner(slp_thread *th)
         else {
             assert(t->state == SLP_BOUND);
             PyObject *self;
-            PyFunctionObject *func = soft_function(tstate, t, &self);
+            PyFunctionObject *func = soft_function(th, t, &self);
             if (func == NULL) {
                 result = start_hard(th, t);
             }
@@ -1443,7 +1459,7 @@ ending_exception(slp_thread *th)
             return NULL;
         }
     }
-    slp_interp *si = th->tstate->interp->stackless;
+    slp_interp *si = th->si;
     if (si != NULL && si->error_handler != NULL) {
         PyObject *handler = Py_NewRef(si->error_handler);
         PyObject *exc = PyErr_GetRaisedException();

@@ -31,6 +31,7 @@
 typedef struct {
     PyObject_HEAD
     PyMethodDef *ml;
+    slp_tstate_func tfunc;      /* or NULL (see slp_tstate_variant) */
     PyObject *self;             /* NULL: an unbound method */
     PyTypeObject *type;         /* methods: the defining type */
     PyObject *module;           /* module functions: the module's name */
@@ -46,8 +47,8 @@ PyObject *const slp_soft_switched = (PyObject *)&soft_switched_token;
 static PyObject *soft_switch_marker;
 
 static PyObject *
-call_method(slp_function *f, PyObject *const *args, size_t nargsf,
-            PyObject *kwnames)
+call_method(PyThreadState *tstate, slp_function *f, PyObject *const *args,
+            size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
@@ -83,6 +84,9 @@ call_method(slp_function *f, PyObject *const *args, size_t nargsf,
                          name, nargs + nkw);
             return NULL;
         }
+        if (f->tfunc != NULL) {
+            return f->tfunc(tstate, self, NULL);
+        }
         return meth(self, NULL);
     case METH_O:
         if (nargs != 1 || nkw != 0) {
@@ -90,6 +94,9 @@ call_method(slp_function *f, PyObject *const *args, size_t nargsf,
                          "%s() takes exactly one argument (%zd given)",
                          name, nargs + nkw);
             return NULL;
+        }
+        if (f->tfunc != NULL) {
+            return f->tfunc(tstate, self, args[0]);
         }
         return meth(self, args[0]);
     case METH_FASTCALL:
@@ -132,11 +139,12 @@ static PyObject *
 function_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                     PyObject *kwnames)
 {
-    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)_PyThreadState_GET();
+    PyThreadState *tstate = _PyThreadState_GET();
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     _PyInterpreterFrame *outer = ts->stackless_softcall;
     ts->stackless_softcall = NULL;
-    PyObject *res = call_method((slp_function *)callable, args, nargsf,
-                                kwnames);
+    PyObject *res = call_method(tstate, (slp_function *)callable, args,
+                                nargsf, kwnames);
     ts->stackless_softcall = outer;
     assert(res != slp_soft_switched);
     return res;
@@ -149,8 +157,8 @@ _PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     _PyInterpreterFrame *outer = ts->stackless_softcall;
     ts->stackless_softcall = tstate->current_frame;
-    PyObject *res = call_method((slp_function *)callable, args, nargsf,
-                                kwnames);
+    PyObject *res = call_method(tstate, (slp_function *)callable, args,
+                                nargsf, kwnames);
     ts->stackless_softcall = outer;
     if (res == slp_soft_switched) {
         /* The CALL drops its inputs and goes to `error:`, which makes
@@ -183,19 +191,12 @@ slp_soft_switch_marker_check(PyObject *exc)
     return exc == soft_switch_marker;
 }
 
-int
-slp_softcall_active(PyThreadState *tstate)
-{
-    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
-    return ts->stackless_softcall != NULL
-           && ts->stackless_softcall == tstate->current_frame;
-}
 
 /* --- the type ------------------------------------------------------------ */
 
 static PyObject *
-function_new(PyMethodDef *ml, PyObject *self, PyTypeObject *type,
-             PyObject *module)
+function_new(PyMethodDef *ml, slp_tstate_func tfunc, PyObject *self,
+             PyTypeObject *type, PyObject *module)
 {
     slp_function *f = PyObject_GC_New(slp_function,
                                       &_PyStackless_Function_Type);
@@ -203,6 +204,7 @@ function_new(PyMethodDef *ml, PyObject *self, PyTypeObject *type,
         return NULL;
     }
     f->ml = ml;
+    f->tfunc = tfunc;
     f->self = Py_XNewRef(self);
     f->type = (PyTypeObject *)Py_XNewRef((PyObject *)type);
     f->module = Py_XNewRef(module);
@@ -251,7 +253,7 @@ function_descr_get(PyObject *self, PyObject *obj, PyObject *cls)
                      Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    return function_new(f->ml, obj, f->type, NULL);
+    return function_new(f->ml, f->tfunc, obj, f->type, NULL);
 }
 
 static PyObject *
@@ -409,12 +411,26 @@ PyTypeObject _PyStackless_Function_Type = {
     .tp_descr_get = function_descr_get,
 };
 
+static slp_tstate_func
+find_variant(const char *name, const slp_tstate_variant *variants)
+{
+    for (; variants != NULL && variants->name != NULL; variants++) {
+        if (strcmp(variants->name, name) == 0) {
+            return variants->func;
+        }
+    }
+    return NULL;
+}
+
 int
-slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs)
+slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs,
+                     const slp_tstate_variant *variants)
 {
     PyObject *dict = type->tp_dict;
     for (PyMethodDef *ml = defs; ml->ml_name != NULL; ml++) {
-        PyObject *f = function_new(ml, NULL, type, NULL);
+        slp_tstate_func tfunc = find_variant(ml->ml_name, variants);
+        assert(tfunc == NULL || (ml->ml_flags & (METH_O | METH_NOARGS)));
+        PyObject *f = function_new(ml, tfunc, NULL, type, NULL);
         if (f == NULL) {
             return -1;
         }
@@ -436,7 +452,7 @@ slp_add_soft_functions(PyObject *module, PyMethodDef *defs)
         return -1;
     }
     for (PyMethodDef *ml = defs; ml->ml_name != NULL; ml++) {
-        PyObject *f = function_new(ml, module, NULL, name);
+        PyObject *f = function_new(ml, NULL, module, NULL, name);
         if (f == NULL || PyModule_Add(module, ml->ml_name, f) < 0) {
             Py_DECREF(name);
             return -1;

@@ -303,6 +303,7 @@ extern PyObject *slp_bomb_explode(PyObject *bomb);
 
 struct _slp_thread {
     PyThreadState *tstate;
+    struct _slp_interp *si;     /* the interpreter's, until it is cleared */
     unsigned long thread_id;
     PyTaskletObject *main;
     PyTaskletObject *current;
@@ -341,6 +342,15 @@ struct _slp_thread {
 
 /* The calling thread's state, created on first use; NULL with an error. */
 extern slp_thread *slp_get_thread(void);
+/* The same, for tstate, the calling thread's. */
+extern slp_thread *slp_thread_init(PyThreadState *tstate);
+
+static inline slp_thread *
+slp_get_thread_of(PyThreadState *tstate)
+{
+    slp_thread *th = ((_PyThreadStateImpl *)tstate)->stackless;
+    return th != NULL ? th : slp_thread_init(tstate);
+}
 /* The thread state of this interpreter with the id `thread_id` (an int;
  * -1 or NULL: the calling thread), or NULL in *result if there is none.
  * -1 with TypeError if thread_id is no int. */
@@ -435,10 +445,29 @@ extern void slp_soft_switch_request(PyThreadState *tstate);
 extern int slp_soft_switch_marker_check(PyObject *exc);
 /* The running builtin was called by the eval loop's CALL of the frame
  * running now. */
-extern int slp_softcall_active(PyThreadState *tstate);
-/* Put stackless_function objects for `defs` into a type's dict, or into
- * a module. */
-extern int slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs);
+static inline int
+slp_softcall_active(PyThreadState *tstate)
+{
+    _PyInterpreterFrame *f = ((_PyThreadStateImpl *)tstate)->stackless_softcall;
+    return f != NULL && f == tstate->current_frame;
+}
+/* A switching method of METH_O or METH_NOARGS may have a variant that
+ * takes the calling thread's state (and arg, or NULL), which the soft
+ * calls of the eval loop and the type's vectorcall use: it saves a lookup
+ * of a thread-local variable, which costs as much as a fifth of a switch
+ * in a shared libpython. */
+typedef PyObject *(*slp_tstate_func)(PyThreadState *tstate, PyObject *self,
+                                     PyObject *arg);
+typedef struct {
+    const char *name;
+    slp_tstate_func func;
+} slp_tstate_variant;
+
+/* Put stackless_function objects for `defs` (with their variants, a
+ * table ended by a NULL name, or NULL) into a type's dict, or into a
+ * module. */
+extern int slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs,
+                                const slp_tstate_variant *variants);
 extern int slp_add_soft_functions(PyObject *module, PyMethodDef *defs);
 extern int slp_softcall_init(void);
 

@@ -519,6 +519,7 @@ static PyMethodDef soft_functions[] = {
 
 extern PyMethodDef slp_tasklet_soft_methods[];
 extern PyMethodDef slp_channel_soft_methods[];
+extern const slp_tstate_variant slp_channel_variants[];
 
 static PyMethodDef _stackless_methods[] = {
     _STACKLESS_GETCURRENT_METHODDEF
@@ -557,8 +558,10 @@ _stackless_exec(PyObject *module)
         || PyModule_AddType(module, &PyChannel_Type) < 0
         || PyModule_AddType(module, &PyBomb_Type) < 0
         || PyModule_AddType(module, &PyCStack_Type) < 0
-        || slp_add_soft_methods(&PyTasklet_Type, slp_tasklet_soft_methods) < 0
-        || slp_add_soft_methods(&PyChannel_Type, slp_channel_soft_methods) < 0
+        || slp_add_soft_methods(&PyTasklet_Type, slp_tasklet_soft_methods,
+                                NULL) < 0
+        || slp_add_soft_methods(&PyChannel_Type, slp_channel_soft_methods,
+                                slp_channel_variants) < 0
         || slp_add_soft_functions(module, soft_functions) < 0)
     {
         return -1;
