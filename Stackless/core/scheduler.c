@@ -492,7 +492,13 @@ kill_other_threads(PyThreadState *tstate)
             continue;
         }
         asked++;
+        /* The exception goes to whatever tasklet runs there next, which
+         * may not be main if main switches first: main then gets it
+         * when it resumes. */
         PyThreadState_SetAsyncExc(ts->thread_id, PyExc_TaskletExit);
+        if (th->current == th->main) {
+            th->exit_main = 1;
+        }
         PyObject *targets = PyList_New(0);
         if (targets == NULL) {
             PyErr_Clear();
@@ -966,6 +972,15 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     /* Resumed: somebody switched back to prev. */
     after_switch(th);
     assert(th->current == prev);
+    if (th->exit_main && prev == th->main) {
+        /* The interpreter exits (kill_other_threads()). */
+        th->exit_main = 0;
+        PyObject *bomb = slp_bomb_from_raise_args(PyExc_TaskletExit, NULL,
+                                                  NULL);
+        if (bomb != NULL) {
+            Py_SETREF(prev->tempval, bomb);
+        }
+    }
     if (slp_reinstrument(tstate, &prev->exec) < 0) {
         PyErr_FormatUnraisable("Exception instrumenting a resumed tasklet");
     }

@@ -330,6 +330,8 @@ struct _slp_thread {
     /* Waiting for other threads to make a tasklet runnable (S-12). */
     PyThread_type_lock wakeup;  /* held, except to wake the thread */
     int waiting;
+    /* The interpreter exits: main gets TaskletExit when it resumes. */
+    int exit_main;
     /* Soft switching: a switch decided, for the eval loop to make; the
      * value of c_recursion_remaining in the eval loop that the runner
      * calls; a spare chunk for the frame data stack (softcall.c). */

@@ -1595,7 +1595,7 @@ class ShutdownTest(unittest.TestCase):
         self.assertEqual(lines[0], "exit")
         # The thread's main tasklet got TaskletExit and ended; the end of
         # the thread then killed the other tasklets.
-        self.assertIn("finally main", lines)
+        self.assertIn("finally main", lines, err.decode())
         self.assertEqual(sorted(line for line in lines[1:]
                                 if line != "finally main"),
                          ["finally 0", "finally 1", "finally 2"])
