@@ -10,6 +10,7 @@
 #  error "this header requires Py_BUILD_CORE define"
 #endif
 
+#include "pycore_frame.h"         // _PyThreadState_HasStackSpace()
 #include "pycore_tstate.h"        // _PyThreadStateImpl
 
 /* Python/pystate.c, PyThreadState_Clear(): the thread's tasklets end
@@ -95,5 +96,34 @@ extern struct _PyInterpreterFrame *_PyStackless_Resume(
  * and unmap memory each time. */
 extern _PyStackChunk *_PyStackless_AllocChunk(size_t size);
 extern void _PyStackless_FreeChunk(_PyStackChunk *chunk);
+
+/* Python/bytecodes.c, the specialized instructions that push a frame
+ * (calls of Python functions and classes, properties, __getitem__):
+ * room for it.  A soft-started tasklet's first chunk fits its function's
+ * frame exactly, so that a million blocked tasklets stay small; the first
+ * call made from that frame finds no room there.  Rather than deoptimize
+ * (a generic call, or for a class a call through C, where a switch is
+ * hard), make room in a new chunk.  Its data[0] is left unused, as in a
+ * root chunk, so that the return of that call does not pop it: the next
+ * calls find room.  The grown chunk goes once it is empty and a frame
+ * below it is cleared or popped (Python/ceval.c, clear_thread_frame();
+ * Python/pystate.c, _PyThreadState_PopFrame()), or when its tasklet is
+ * switched out.  Returns 0 if out of memory (no
+ * exception set: the generic path raises it). */
+extern int _PyStackless_GrowDataStack(PyThreadState *tstate, int size);
+extern void _PyStackless_PopGrownChunk(PyThreadState *tstate);
+
+static inline int
+_PyStackless_HasStackSpace(PyThreadState *tstate, int size)
+{
+    return _PyThreadState_HasStackSpace(tstate, size)
+           || _PyStackless_GrowDataStack(tstate, size);
+}
+
+/* An empty grown chunk is on top (frames of CPython's own chunks start
+ * at data[0], and a root chunk has no previous). */
+#define _PyStackless_EMPTY_GROWN_CHUNK(tstate) \
+    ((tstate)->datastack_top == &(tstate)->datastack_chunk->data[1] \
+     && (tstate)->datastack_chunk->previous != NULL)
 
 #endif /* !Py_INTERNAL_STACKLESS_H */

@@ -519,3 +519,41 @@ _PyStackless_FreeChunk(_PyStackChunk *chunk)
     }
     free(chunk);
 }
+
+int
+_PyStackless_GrowDataStack(PyThreadState *tstate, int size)
+{
+    size_t bytes = SLP_STANDARD_CHUNK;
+    while (bytes < offsetof(_PyStackChunk, data)
+                   + (2 + (size_t)size) * sizeof(PyObject *))
+    {
+        bytes *= 2;
+    }
+    _PyStackChunk *chunk = _PyStackless_AllocChunk(bytes);
+    if (chunk == NULL) {
+        return 0;
+    }
+    _PyStackChunk *below = tstate->datastack_chunk;
+    if (below != NULL) {
+        below->top = tstate->datastack_top - &below->data[0];
+    }
+    chunk->previous = below;
+    chunk->size = bytes;
+    chunk->top = 0;
+    tstate->datastack_chunk = chunk;
+    tstate->datastack_top = &chunk->data[1];
+    tstate->datastack_limit = (PyObject **)((char *)chunk + bytes);
+    return 1;
+}
+
+void
+_PyStackless_PopGrownChunk(PyThreadState *tstate)
+{
+    _PyStackChunk *chunk = tstate->datastack_chunk;
+    _PyStackChunk *below = chunk->previous;
+    assert(_PyStackless_EMPTY_GROWN_CHUNK(tstate));
+    tstate->datastack_chunk = below;
+    tstate->datastack_top = &below->data[below->top];
+    tstate->datastack_limit = (PyObject **)((char *)below + below->size);
+    _PyStackless_FreeChunk(chunk);
+}

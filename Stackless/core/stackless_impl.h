@@ -23,6 +23,7 @@
 #include "pycore_frame.h"
 #include "pycore_interp.h"
 #include "pycore_pystate.h"
+#include "pycore_stackless.h"
 #include "cstack.h"
 
 typedef struct _slp_thread slp_thread;
@@ -81,6 +82,9 @@ extern void slp_execstate_restore(PyThreadState *ts, slp_execstate *st,
 static inline void
 slp_execstate_park(PyThreadState *ts, slp_execstate *st)
 {
+    if (ts->datastack_chunk != NULL && _PyStackless_EMPTY_GROWN_CHUNK(ts)) {
+        _PyStackless_PopGrownChunk(ts);   /* a blocked tasklet stays small */
+    }
     st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
         &ts->interp->ceval.instrumentation_version);
     st->saved = 1;
@@ -147,6 +151,9 @@ static inline void
 slp_execstate_swap(PyThreadState *ts, slp_execstate *out, slp_execstate *in)
 {
     assert(in->saved);
+    if (ts->datastack_chunk != NULL && _PyStackless_EMPTY_GROWN_CHUNK(ts)) {
+        _PyStackless_PopGrownChunk(ts);
+    }
     out->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
         &ts->interp->ceval.instrumentation_version);
     out->saved = 1;

@@ -19,6 +19,15 @@ _testcapi = import_helper.import_module("_testcapi")
 _testinternalcapi = import_helper.import_module("_testinternalcapi")
 
 
+class _Blocker:
+    def __init__(self, ch):
+        ch.receive()
+
+
+def _make_blocker(ch):
+    _Blocker(ch)
+
+
 class SoftTestCase(StacklessTestCase):
     """Runs with soft switching on, whatever the package's mode."""
 
@@ -182,6 +191,122 @@ class SoftSwitchIsSoftTest(SoftTestCase):
         self.spawn(sender)
         stackless.run()
         self.assertEqual(got, [[], [1, 2, 3]])
+
+
+class CallsFromTaskletFunctionTest(SoftTestCase):
+    """A tasklet's function runs in a chunk of frame data stack that fits
+    it exactly; the specialized instructions that push a frame make room
+    for it in a new chunk rather than deoptimize (patch
+    data-stack-growth)."""
+
+    def block_in(self, func, reps=6):
+        """Run func in `reps` tasklets, one after the other, each blocked
+        in a receive until sent to; the (nesting_level, restorable) of
+        each while blocked."""
+        ch = stackless.channel()
+        states = []
+        for _ in range(reps):
+            t = self.spawn(func, ch)
+            stackless.run()
+            self.assertTrue(t.blocked)
+            states.append((t.nesting_level, t.restorable))
+            ch.send(None)
+            stackless.run()
+            self.assertFalse(t.alive)
+        return states
+
+    def test_class_call_in_tasklet_function_is_soft(self):
+        # S-7: __init__ through a class call.  The first runs of the
+        # CALL are not yet specialized and go through C.  (The class is
+        # the module's, so that a new one does not deoptimize the CALL
+        # when the test runs again.)
+        states = self.block_in(_make_blocker)
+        self.assertEqual(states[-3:], [(0, True)] * 3)
+
+    def test_specialized_pushes_from_tasklet_function(self):
+        # Function calls, a property, __getitem__ and a class call, each
+        # specialized, made from the frame of the tasklet's function;
+        # the tasklet blocks in between and after, and ends.
+        class Box:
+            def __init__(self, v):
+                self.v = v
+
+            @property
+            def value(self):
+                return self.v
+
+            def __getitem__(self, i):
+                return self.v + i
+
+        def add(a, b):
+            return a + b
+
+        results = []
+
+        def func(ch):
+            total = 0
+            for i in range(50):
+                total = add(total, Box(i).value + Box(i)[1])
+                if i % 10 == 0:
+                    ch.receive()
+            results.append(total)
+
+        ch = stackless.channel()
+        t = self.spawn(func, ch)
+        stackless.run()
+        while t.alive:
+            self.assertTrue(t.restorable)
+            ch.send(None)
+            stackless.run()
+        self.assertEqual(results, [sum(2 * i + 1 for i in range(50))])
+
+    def test_errors_through_grown_chunk(self):
+        # A call made from the tasklet's function raises; the frame of
+        # that function handles it, blocks, and returns.
+        def fails(n):
+            if n % 2:
+                raise ValueError(n)
+            return n
+
+        caught = []
+
+        def func(ch):
+            for i in range(20):
+                try:
+                    fails(i)
+                except ValueError as e:
+                    caught.append(e.args[0])
+            ch.receive()
+            return fails(1)
+
+        ch = stackless.channel()
+        t = self.spawn(func, ch)
+        stackless.run()
+        self.assertTrue(t.restorable)
+        self.assertEqual(caught, list(range(1, 20, 2)))
+        with self.assertRaises(ValueError):
+            # The tasklet runs at once, and its error goes to main (S-9).
+            ch.send(None)
+            stackless.run()
+        self.assertFalse(t.alive)
+
+    def test_deep_calls_from_tasklet_function(self):
+        def depth(n):
+            return 0 if n == 0 else 1 + depth(n - 1)
+
+        out = []
+
+        def func(ch):
+            out.append(depth(300))
+            ch.receive()
+            out.append(depth(600))
+
+        ch = stackless.channel()
+        self.spawn(func, ch)
+        stackless.run()
+        ch.send(None)
+        stackless.run()
+        self.assertEqual(out, [300, 600])
 
 
 class InteroperationTest(SoftTestCase):
