@@ -62,6 +62,16 @@ extern PyObject *_PyStackless_SoftCall(PyThreadState *tstate,
                                        PyObject *const *args, size_t nargsf,
                                        PyObject *kwnames);
 
+/* A bound method of a Python function that reaches a generic call path
+ * (the __exit__ of a with block is called with an explicit first
+ * argument, which no specialization takes): in a tasklet that switches
+ * softly, its frame is pushed and the eval loop goes on with it as with a
+ * soft switch (stackless_pending 2), so that a switch in it is soft. */
+extern PyObject *_PyStackless_CallMethod(PyThreadState *tstate,
+                                         PyObject *callable,
+                                         PyObject *const *args,
+                                         size_t nargsf, PyObject *kwnames);
+
 static inline PyObject *
 _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
                         PyObject *const *args, size_t nargsf,
@@ -70,7 +80,31 @@ _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
     if (Py_IS_TYPE(callable, &_PyStackless_Function_Type)) {
         return _PyStackless_SoftCall(tstate, callable, args, nargsf, kwnames);
     }
+    if (Py_IS_TYPE(callable, &PyMethod_Type)
+        && ((_PyThreadStateImpl *)tstate)->stackless != NULL)
+    {
+        return _PyStackless_CallMethod(tstate, callable, args, nargsf,
+                                       kwnames);
+    }
     return PyObject_Vectorcall(callable, args, nargsf, kwnames);
+}
+
+/* Python/bytecodes.c, BEFORE_WITH: the frame of __enter__, pushed, if it
+ * is a Python method taking no argument and the running tasklet switches
+ * softly; else NULL, and it is called through C, as upstream does.  The
+ * eval loop runs the frame as a call whose result is __enter__'s. */
+extern struct _PyInterpreterFrame *_PyStackless_EnterFrame(
+    PyThreadState *tstate, PyObject *enter);
+
+static inline struct _PyInterpreterFrame *
+_PyStackless_PushEnterFrame(PyThreadState *tstate, PyObject *enter)
+{
+    if (((_PyThreadStateImpl *)tstate)->stackless == NULL
+        || !Py_IS_TYPE(enter, &PyMethod_Type))
+    {
+        return NULL;
+    }
+    return _PyStackless_EnterFrame(tstate, enter);
 }
 
 /* Python/ceval.c, `error:`: a soft switch is pending. */

@@ -56,6 +56,7 @@
 #include "pycore_pyerrors.h"
 #include "pycore_tstate.h"        // _PyThreadStateImpl
 #include "pycore_opcode_utils.h"  // RESUME, JUMP_BACKWARD
+#include "opcode.h"               // INSTRUMENTED_CALL
 #include "pycore_code.h"          // _Py_GetBaseOpcode()
 
 #if defined(__GNUC__)
@@ -1287,12 +1288,127 @@ enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
     }
 }
 
+/* --- Python calls that 3.13 makes through C ------------------------------
+ *
+ * In a tasklet that switches softly, two calls of Python methods that the
+ * eval loop of 3.13 makes through C push their frame instead, which runs
+ * in the eval loop like any call, so that a switch in it is soft:
+ * __enter__ in BEFORE_WITH (which jumps to the frame itself), and a bound
+ * method that a generic CALL gets with an explicit first argument, as the
+ * __exit__ of a with block is called (the CALL goes on with the frame at
+ * `error:`, as with a soft switch).  Elsewhere, and when monitoring or
+ * tracing watches the CALL, they go through C as upstream. */
+
+static PyFunctionObject *
+python_method(PyObject *method)
+{
+    PyObject *func = PyMethod_GET_FUNCTION(method);
+    if (Py_IS_TYPE(func, &PyFunction_Type)
+        && ((PyFunctionObject *)func)->vectorcall == _PyFunction_Vectorcall)
+    {
+        return (PyFunctionObject *)func;
+    }
+    return NULL;
+}
+
+/* The frame of func(*argv), pushed, not linked; NULL with an exception if
+ * the arguments do not fit it. */
+static _PyInterpreterFrame *
+push_call(PyThreadState *tstate, PyFunctionObject *func,
+          PyObject *const *argv, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t n = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_INCREF(argv[i]);
+    }
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    PyObject *locals = co->co_flags & CO_OPTIMIZED
+                       ? NULL : Py_NewRef(func->func_globals);
+    /* Steals func, locals and the arguments. */
+    return _PyEvalFramePushAndInit(
+        tstate, (PyFunctionObject *)Py_NewRef((PyObject *)func), locals,
+        argv, nargs, kwnames);
+}
+
+_PyInterpreterFrame *
+_PyStackless_EnterFrame(PyThreadState *tstate, PyObject *enter)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    PyFunctionObject *func = python_method(enter);
+    if (func == NULL || !can_park_softly(th, 0)
+        || tstate->py_recursion_remaining <= 1)
+    {
+        return NULL;
+    }
+    /* Only if self fits: no error to report but a lack of memory. */
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    if (co->co_argcount != 1 || co->co_kwonlyargcount != 0
+        || (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)))
+    {
+        return NULL;
+    }
+    PyObject *self = PyMethod_GET_SELF(enter);
+    _PyInterpreterFrame *f = push_call(tstate, func, &self, 1, NULL);
+    if (f == NULL) {
+        PyErr_Clear();      /* the call through C reports it */
+    }
+    return f;
+}
+
+PyObject *
+_PyStackless_CallMethod(PyThreadState *tstate, PyObject *callable,
+                        PyObject *const *args, size_t nargsf,
+                        PyObject *kwnames)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    PyFunctionObject *func = python_method(callable);
+    if (func == NULL || !(nargsf & PY_VECTORCALL_ARGUMENTS_OFFSET)
+        || !can_park_softly(th, 0) || tstate->py_recursion_remaining <= 1)
+    {
+        return PyObject_Vectorcall(callable, args, nargsf, kwnames);
+    }
+    int op = tstate->current_frame->instr_ptr->op.code;
+    if (op == INSTRUMENTED_CALL || op == INSTRUMENTED_CALL_KW) {
+        return PyObject_Vectorcall(callable, args, nargsf, kwnames);
+    }
+    /* self goes in the slot before the arguments, which the caller lets
+     * us use (PY_VECTORCALL_ARGUMENTS_OFFSET), as method_vectorcall()
+     * does. */
+    PyObject **argv = (PyObject **)args - 1;
+    PyObject *saved = argv[0];
+    argv[0] = PyMethod_GET_SELF(callable);
+    _PyInterpreterFrame *f = push_call(tstate, func, argv,
+                                       PyVectorcall_NARGS(nargsf) + 1,
+                                       kwnames);
+    argv[0] = saved;
+    if (f == NULL) {
+        return NULL;
+    }
+    tstate->py_recursion_remaining--;   /* as start_frame does */
+    th->soft_enter = f;
+    slp_soft_switch_request(tstate, SLP_PENDING_ENTER);
+    return NULL;
+}
+
 _PyInterpreterFrame *
 _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
                         _PyInterpreterFrame *entry)
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     slp_thread *th = ts->stackless;
+    if (ts->stackless_pending == SLP_PENDING_ENTER) {
+        /* _PyStackless_CallMethod() pushed a frame: the caller waits for
+         * it as for any call. */
+        ts->stackless_pending = 0;
+        PyObject *exc = _PyErr_GetRaisedException(tstate);
+        assert(slp_soft_switch_marker_check(exc));
+        Py_XDECREF(exc);
+        _PyInterpreterFrame *f = th->soft_enter;
+        th->soft_enter = NULL;
+        f->previous = frame;
+        tstate->current_frame = f;
+        return f;
+    }
     ts->stackless_pending = 0;
     if (tstate->current_exception != NULL) {
         /* An instrumented CALL reported the switch as a C_RAISE event. */
@@ -1811,7 +1927,7 @@ _PyStackless_Tick(PyThreadState *tstate)
             switch_prologue(th, cur, w));
         th->soft_preempt = 1;
         th->switch_trap++;
-        slp_soft_switch_request(tstate);
+        slp_soft_switch_request(tstate, SLP_PENDING_SWITCH);
         return -1;
     }
     PyObject *res = slp_switch_to(th, w);

@@ -179,9 +179,9 @@ _PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
 }
 
 void
-slp_soft_switch_request(PyThreadState *tstate)
+slp_soft_switch_request(PyThreadState *tstate, int what)
 {
-    ((_PyThreadStateImpl *)tstate)->stackless_pending = 1;
+    ((_PyThreadStateImpl *)tstate)->stackless_pending = what;
     _PyErr_SetRaisedException(tstate, Py_NewRef(soft_switch_marker));
 }
 

@@ -343,6 +343,7 @@ struct _slp_thread {
      * value of c_recursion_remaining in the eval loop that the runner
      * calls; a spare chunk for the frame data stack (softcall.c). */
     PyTaskletObject *soft_next;
+    _PyInterpreterFrame *soft_enter;    /* a frame pushed, to go on with */
     int soft_preempt;
     /* The reference the old current held, dropped after the switch. */
     PyObject *pending_decref;
@@ -449,8 +450,12 @@ extern slp_interp *slp_get_interp(PyInterpreterState *interp);
 
 /* What a builtin returns when it switched softly (never seen by Python). */
 extern PyObject *const slp_soft_switched;
-/* Ask the eval loop of tstate to make the soft switch decided. */
-extern void slp_soft_switch_request(PyThreadState *tstate);
+/* Ask the eval loop of tstate to make the soft switch decided, or to
+ * go on with a frame pushed (SLP_PENDING_*), with the marker exception
+ * set. */
+#define SLP_PENDING_SWITCH 1
+#define SLP_PENDING_ENTER 2
+extern void slp_soft_switch_request(PyThreadState *tstate, int what);
 extern int slp_soft_switch_marker_check(PyObject *exc);
 /* The running builtin was called by the eval loop's CALL of the frame
  * running now. */

@@ -309,6 +309,110 @@ class CallsFromTaskletFunctionTest(SoftTestCase):
         self.assertEqual(out, [300, 600])
 
 
+class WithStatementTest(SoftTestCase):
+    """S-7: __enter__ and __exit__ written in Python run in the eval loop
+    of a tasklet that switches softly: a switch in them is soft."""
+
+    def run_blocked(self, func):
+        """Run func(ch) in a tasklet until it blocks; its (nesting_level,
+        restorable); then let it finish."""
+        ch = stackless.channel()
+        t = self.spawn(func, ch)
+        stackless.run()
+        self.assertTrue(t.blocked)
+        state = (t.nesting_level, t.restorable)
+        ch.send("sent")
+        stackless.run()
+        self.assertFalse(t.alive)
+        return state
+
+    def test_enter_and_exit_switch_softly(self):
+        log = []
+
+        class Manager:
+            def __init__(self, ch, where):
+                self.ch, self.where = ch, where
+
+            def __enter__(self):
+                if self.where == "enter":
+                    log.append(self.ch.receive())
+                return "value"
+
+            def __exit__(self, *exc):
+                if self.where == "exit":
+                    log.append(self.ch.receive())
+                log.append(exc)
+
+        for where in ("enter", "exit"):
+            def func(ch):
+                with Manager(ch, where) as v:
+                    log.append(v)
+
+            with self.subTest(where=where):
+                log.clear()
+                self.assertEqual(self.run_blocked(func), (0, True))
+                if where == "enter":
+                    self.assertEqual(log, ["sent", "value",
+                                           (None, None, None)])
+                else:
+                    self.assertEqual(log, ["value", "sent",
+                                           (None, None, None)])
+
+    def test_errors_and_other_signatures(self):
+        class Raises:
+            def __enter__(self):
+                raise KeyError("enter")
+
+            def __exit__(self, *exc):
+                return False
+
+        class Defaults:
+            # Called through C: an argument with a default.
+            def __enter__(self, extra=2):
+                return extra
+
+            def __exit__(self, exc_type, exc, tb):
+                # The exception path: suppressed.
+                return exc_type is ValueError
+
+        got = []
+
+        def func():
+            try:
+                with Raises():
+                    got.append("body")
+            except KeyError as e:
+                got.append(e.args)
+            with Defaults() as d:
+                got.append(d)
+                raise ValueError
+            got.append("after")
+
+        self.spawn(func)
+        stackless.run()
+        self.assertEqual(got, [("enter",), 2, "after"])
+
+    def test_exit_with_exception_blocks(self):
+        # The __exit__ of an exception is called through C: hard, but it
+        # works, and its result suppresses the exception.
+        class Manager:
+            def __init__(self, ch):
+                self.ch = ch
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, exc_type, exc, tb):
+                self.ch.receive()
+                return True
+
+        def func(ch):
+            with Manager(ch):
+                raise ValueError
+
+        self.assertEqual(self.run_blocked(func), (1, False))
+
+
 class InteroperationTest(SoftTestCase):
     """Hard- and soft-switched tasklets resume each other."""
 
