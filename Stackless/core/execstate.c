@@ -133,6 +133,7 @@ void
 slp_execstate_init(slp_execstate *st, PyObject *context)
 {
     memset(st, 0, sizeof(*st));
+    st->saved = 1;              /* it holds the (empty) state */
     st->context = Py_XNewRef(context);
 }
 

@@ -1185,12 +1185,7 @@ start_soft(slp_thread *th, PyTaskletObject *t, PyFunctionObject *func,
                       + (2 + (size_t)co->co_framesize) * sizeof(PyObject *);
         _PyStackChunk *chunk = _PyStackless_AllocChunk(size);
         if (chunk != NULL) {
-            chunk->previous = NULL;
-            chunk->size = size;
-            chunk->top = 0;
-            tstate->datastack_chunk = chunk;
-            tstate->datastack_top = &chunk->data[1];
-            tstate->datastack_limit = (PyObject **)((char *)chunk + size);
+            slp_push_chunk(tstate, chunk, size);
         }
         /* else the push below makes a standard chunk, or fails */
     }

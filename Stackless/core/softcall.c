@@ -533,17 +533,23 @@ _PyStackless_GrowDataStack(PyThreadState *tstate, int size)
     if (chunk == NULL) {
         return 0;
     }
+    slp_push_chunk(tstate, chunk, bytes);
+    return 1;
+}
+
+void
+slp_push_chunk(PyThreadState *tstate, _PyStackChunk *chunk, size_t size)
+{
     _PyStackChunk *below = tstate->datastack_chunk;
     if (below != NULL) {
         below->top = tstate->datastack_top - &below->data[0];
     }
     chunk->previous = below;
-    chunk->size = bytes;
+    chunk->size = size;
     chunk->top = 0;
     tstate->datastack_chunk = chunk;
     tstate->datastack_top = &chunk->data[1];
-    tstate->datastack_limit = (PyObject **)((char *)chunk + bytes);
-    return 1;
+    tstate->datastack_limit = (PyObject **)((char *)chunk + size);
 }
 
 void

@@ -76,14 +76,15 @@ extern void slp_execstate_restore(PyThreadState *ts, slp_execstate *st,
 
 /* Save and restore only the fields every switch moves, soft or hard: the
  * frames, their data stack, the Python recursion depth, the handled
- * exceptions and the context (see execstate.c).  Parking leaves the
- * thread state empty of them; unparking leaves in `st` only what
- * slp_reinstrument() reads.  Inline: soft switches do nothing else. */
+ * exceptions and the context (see execstate.c).  Inline: soft switches
+ * do little else.  slp_frames_save() copies them into st, which holds
+ * them from then on (an empty chunk grown above the frames goes: a
+ * blocked tasklet stays small); slp_frames_load() copies them back. */
 static inline void
-slp_execstate_park(PyThreadState *ts, slp_execstate *st)
+slp_frames_save(PyThreadState *ts, slp_execstate *st)
 {
     if (ts->datastack_chunk != NULL && _PyStackless_EMPTY_GROWN_CHUNK(ts)) {
-        _PyStackless_PopGrownChunk(ts);   /* a blocked tasklet stays small */
+        _PyStackless_PopGrownChunk(ts);
     }
     st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
         &ts->interp->ceval.instrumentation_version);
@@ -97,7 +98,31 @@ slp_execstate_park(PyThreadState *ts, slp_execstate *st)
     st->exc_info = ts->exc_info == &ts->exc_state ? NULL : ts->exc_info;
     st->exc_state = ts->exc_state;
     st->context = ts->context;              /* the reference moves */
+}
 
+static inline void
+slp_frames_load(PyThreadState *ts, slp_execstate *st)
+{
+    assert(st->saved);
+    st->saved = 0;
+    ts->current_frame = st->current_frame;
+    ts->datastack_chunk = st->datastack_chunk;
+    ts->datastack_top = st->datastack_top;
+    ts->datastack_limit = st->datastack_limit;
+    ts->py_recursion_remaining = ts->py_recursion_limit
+                                 - st->py_recursion_depth;
+    ts->exc_state = st->exc_state;
+    ts->exc_info = st->exc_info == NULL ? &ts->exc_state : st->exc_info;
+    ts->context = st->context;
+    ts->context_ver++;      /* ContextVar caches see the change */
+}
+
+/* Parking leaves the thread state empty of them; unparking leaves st
+ * empty, but for what slp_reinstrument() reads. */
+static inline void
+slp_execstate_park(PyThreadState *ts, slp_execstate *st)
+{
+    slp_frames_save(ts, st);
     ts->current_frame = NULL;
     ts->datastack_chunk = NULL;
     ts->datastack_top = NULL;
@@ -113,18 +138,7 @@ slp_execstate_unpark(PyThreadState *ts, slp_execstate *st)
 {
     assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
     assert(ts->exc_state.exc_value == NULL && ts->context == NULL);
-    ts->current_frame = st->current_frame;
-    ts->datastack_chunk = st->datastack_chunk;
-    ts->datastack_top = st->datastack_top;
-    ts->datastack_limit = st->datastack_limit;
-    ts->py_recursion_remaining = ts->py_recursion_limit
-                                 - st->py_recursion_depth;
-    ts->exc_state = st->exc_state;
-    ts->exc_info = st->exc_info == NULL ? &ts->exc_state : st->exc_info;
-    ts->context = st->context;
-    ts->context_ver++;
-
-    st->saved = 0;
+    slp_frames_load(ts, st);
     st->current_frame = NULL;
     st->datastack_chunk = NULL;
     st->datastack_top = st->datastack_limit = NULL;
@@ -133,6 +147,17 @@ slp_execstate_unpark(PyThreadState *ts, slp_execstate *st)
     st->exc_state.previous_item = NULL;
     st->context = NULL;
 }
+
+/* Park into `out` and unpark from `in` at once: nothing is emptied in
+ * between, and `in` keeps stale copies, which `saved` (now 0) tells
+ * nobody to read. */
+static inline void
+slp_execstate_swap(PyThreadState *ts, slp_execstate *out, slp_execstate *in)
+{
+    slp_frames_save(ts, out);
+    slp_frames_load(ts, in);
+}
+
 /* The state a new tasklet starts with: no frames, an empty data stack,
  * recursion depth 0, no handled exception, `context` (may be NULL); the C
  * state of the thread's snapshot, where new tasklets start. */
@@ -144,42 +169,6 @@ extern int slp_execstate_traverse(slp_execstate *st, visitproc visit,
                                   void *arg);
 /* After resuming: re-instrument the tasklet's code if monitoring events
  * changed while it was suspended. */
-/* Park into `out` and unpark from `in` at once: the thread-state fields
- * are not emptied in between, and `in` keeps stale copies, which
- * `saved` (now 0) tells nobody to read. */
-static inline void
-slp_execstate_swap(PyThreadState *ts, slp_execstate *out, slp_execstate *in)
-{
-    assert(in->saved);
-    if (ts->datastack_chunk != NULL && _PyStackless_EMPTY_GROWN_CHUNK(ts)) {
-        _PyStackless_PopGrownChunk(ts);
-    }
-    out->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
-        &ts->interp->ceval.instrumentation_version);
-    out->saved = 1;
-    out->current_frame = ts->current_frame;
-    out->datastack_chunk = ts->datastack_chunk;
-    out->datastack_top = ts->datastack_top;
-    out->datastack_limit = ts->datastack_limit;
-    out->py_recursion_depth = ts->py_recursion_limit
-                              - ts->py_recursion_remaining;
-    out->exc_info = ts->exc_info == &ts->exc_state ? NULL : ts->exc_info;
-    out->exc_state = ts->exc_state;
-    out->context = ts->context;
-
-    in->saved = 0;
-    ts->current_frame = in->current_frame;
-    ts->datastack_chunk = in->datastack_chunk;
-    ts->datastack_top = in->datastack_top;
-    ts->datastack_limit = in->datastack_limit;
-    ts->py_recursion_remaining = ts->py_recursion_limit
-                                 - in->py_recursion_depth;
-    ts->exc_state = in->exc_state;
-    ts->exc_info = in->exc_info == NULL ? &ts->exc_state : in->exc_info;
-    ts->context = in->context;
-    ts->context_ver++;
-}
-
 extern int slp_reinstrument_frames(PyThreadState *ts);
 
 static inline int
@@ -193,6 +182,7 @@ slp_reinstrument(PyThreadState *ts, slp_execstate *st)
     }
     return slp_reinstrument_frames(ts);
 }
+
 /* stackdepth.c: the depth of the value stack before the instruction at
  * `index` (in code units), or -1 if it cannot be known. */
 extern int slp_stack_depth(PyCodeObject *co, int index);
@@ -484,6 +474,10 @@ extern int slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs,
                                 const slp_tstate_variant *variants);
 extern int slp_add_soft_functions(PyObject *module, PyMethodDef *defs);
 extern int slp_softcall_init(void);
+/* Put a chunk of `size` bytes on top of the frame data stack, its data[0]
+ * unused, as in a root chunk: popping a frame does not take it away. */
+extern void slp_push_chunk(PyThreadState *tstate, _PyStackChunk *chunk,
+                           size_t size);
 
 /* Switch as slp_switch_to(), softly if the calling builtin was called by
  * the eval loop directly and the current tasklet runs no C code of its
