@@ -496,12 +496,14 @@ slp_softcall_init(void)
 _PyStackChunk *
 _PyStackless_AllocChunk(size_t size)
 {
-    PyThreadState *tstate = _PyThreadState_GET();
-    slp_thread *th = tstate != NULL ? slp_thread_of(tstate) : NULL;
-    if (th != NULL && size == SLP_STANDARD_CHUNK && th->spare_chunk != NULL) {
-        _PyStackChunk *chunk = th->spare_chunk;
-        th->spare_chunk = NULL;
-        return chunk;
+    if (size == SLP_STANDARD_CHUNK) {
+        PyThreadState *tstate = _PyThreadState_GET();
+        slp_thread *th = tstate != NULL ? slp_thread_of(tstate) : NULL;
+        if (th != NULL && th->spare_chunk != NULL) {
+            _PyStackChunk *chunk = th->spare_chunk;
+            th->spare_chunk = NULL;
+            return chunk;
+        }
     }
     return (_PyStackChunk *)malloc(size);
 }
@@ -509,13 +511,13 @@ _PyStackless_AllocChunk(size_t size)
 void
 _PyStackless_FreeChunk(_PyStackChunk *chunk)
 {
-    PyThreadState *tstate = _PyThreadState_GET();
-    slp_thread *th = tstate != NULL ? slp_thread_of(tstate) : NULL;
-    if (th != NULL && chunk->size == SLP_STANDARD_CHUNK
-        && th->spare_chunk == NULL)
-    {
-        th->spare_chunk = chunk;
-        return;
+    if (chunk->size == SLP_STANDARD_CHUNK) {
+        PyThreadState *tstate = _PyThreadState_GET();
+        slp_thread *th = tstate != NULL ? slp_thread_of(tstate) : NULL;
+        if (th != NULL && th->spare_chunk == NULL) {
+            th->spare_chunk = chunk;
+            return;
+        }
     }
     free(chunk);
 }

@@ -229,8 +229,15 @@ tasklet_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"func", "args", "kwargs", NULL};
     PyObject *func = NULL, *fargs = NULL, *fkwargs = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:tasklet", kwlist,
-                                     &func, &fargs, &fkwargs)) {
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (kwds == NULL && n <= 3) {
+        /* tasklet(func), the common case, without the parser's cost */
+        func = n > 0 ? PyTuple_GET_ITEM(args, 0) : NULL;
+        fargs = n > 1 ? PyTuple_GET_ITEM(args, 1) : NULL;
+        fkwargs = n > 2 ? PyTuple_GET_ITEM(args, 2) : NULL;
+    }
+    else if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:tasklet", kwlist,
+                                          &func, &fargs, &fkwargs)) {
         return -1;
     }
     return tasklet_bind_impl_((PyTaskletObject *)self, func, fargs, fkwargs);
@@ -258,9 +265,8 @@ insert_(PyTaskletObject *t)
         return -1;
     }
     slp_runqueue_append(t->thread, t);
-    if (t->thread != slp_thread_of(_PyThreadState_GET())) {
-        slp_wake_thread(t->thread);
-    }
+    /* Only another thread can be waiting for work. */
+    slp_wake_thread(t->thread);
     return 0;
 }
 
