@@ -89,6 +89,25 @@ _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
     return PyObject_Vectorcall(callable, args, nargsf, kwnames);
 }
 
+/* Python/bytecodes.c, FOR_ITER: the next item of `iter`.  Iterating
+ * over a channel receives, and switches softly as receive() does; the
+ * switch is pending with a marker exception set, which FOR_ITER takes to
+ * `error:`.  If the tasklet resumes with StopIteration (a sender ended
+ * the iteration), the loop ends there as FOR_ITER would end it. */
+extern PyObject *_PyStackless_ChannelNext(PyObject *channel);
+extern PyObject *_PyStackless_SoftIterNext(PyThreadState *tstate,
+                                           PyObject *channel);
+
+static inline PyObject *
+_PyStackless_IterNext(PyThreadState *tstate, PyObject *iter)
+{
+    iternextfunc next = Py_TYPE(iter)->tp_iternext;
+    if (next == _PyStackless_ChannelNext) {
+        return _PyStackless_SoftIterNext(tstate, iter);
+    }
+    return next(iter);
+}
+
 /* Python/bytecodes.c, BEFORE_WITH: the frame of __enter__, pushed, if it
  * is a Python method taking no argument and the running tasklet switches
  * softly; else NULL, and it is called through C, as upstream does.  The

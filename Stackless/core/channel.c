@@ -387,15 +387,37 @@ _stackless_channel_open_impl(PyChannelObject *self)
 /* --- iteration (C-7) ------------------------------------------------------ */
 
 static PyObject *
-channel_iternext(PyChannelObject *self)
+channel_next(slp_thread *th, PyChannelObject *self)
 {
     if (self->closing && self->balance <= 0) {
         return NULL;    /* StopIteration */
     }
-    PyObject *res = channel_action(slp_get_thread(), self, -1, NULL);
+    PyObject *res = channel_action(th, self, -1, NULL);
     if (res == NULL && PyErr_ExceptionMatches(PyExc_StopIteration)) {
         /* A sender ended the iteration: send_exception(StopIteration). */
         PyErr_Clear();
+    }
+    return res;
+}
+
+PyObject *
+_PyStackless_ChannelNext(PyObject *self)
+{
+    return channel_next(slp_get_thread(), (PyChannelObject *)self);
+}
+
+PyObject *
+_PyStackless_SoftIterNext(PyThreadState *tstate, PyObject *self)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    _PyInterpreterFrame *outer = ts->stackless_softcall;
+    ts->stackless_softcall = tstate->current_frame;
+    PyObject *res = channel_next(slp_get_thread_of(tstate),
+                                 (PyChannelObject *)self);
+    ts->stackless_softcall = outer;
+    if (res == slp_soft_switched) {
+        slp_soft_switch_request(tstate, SLP_PENDING_SWITCH);
+        return NULL;
     }
     return res;
 }
@@ -602,7 +624,7 @@ PyTypeObject PyChannel_Type = {
     .tp_clear = (inquiry)channel_clear,
     .tp_weaklistoffset = offsetof(PyChannelObject, weakreflist),
     .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)channel_iternext,
+    .tp_iternext = _PyStackless_ChannelNext,
     .tp_methods = channel_methods,
     .tp_getset = channel_getset,
     .tp_new = channel_new,

@@ -1110,6 +1110,30 @@ resumed(slp_thread *th, PyTaskletObject *t)
     restore_tracing(th->tstate, t);
 }
 
+/* A tasklet parked in the FOR_ITER of a channel (iteration) resumes with
+ * StopIteration raised: a sender ended the iteration.  The loop ends, as
+ * FOR_ITER ends it when its iterator is exhausted: the iterator is popped
+ * and the tasklet goes on after the loop's END_FOR and POP_TOP. */
+static void
+end_for_iter(_PyInterpreterFrame *top)
+{
+    PyCodeObject *co = _PyFrame_GetCode(top);
+    int index = (int)(top->instr_ptr - _PyCode_CODE(co));
+    if (_Py_GetBaseOpcode(co, index) != FOR_ITER) {
+        return;
+    }
+    int oparg = top->instr_ptr->op.arg;
+    for (int i = index - 1, shift = 8;
+         i >= 0 && _Py_GetBaseOpcode(co, i) == EXTENDED_ARG;
+         i--, shift += 8)
+    {
+        oparg |= _PyCode_CODE(co)[i].op.arg << shift;
+    }
+    PyErr_Clear();
+    Py_DECREF(_PyFrame_StackPop(top));
+    top->return_offset += oparg + 2;
+}
+
 /* The top frame of a resumed parked tasklet, with the result of its
  * builtin pushed, or the exception of a bomb raised. */
 static _PyInterpreterFrame *
@@ -1124,6 +1148,9 @@ deliver_resume(PyThreadState *tstate, PyTaskletObject *t)
         slp_bomb_explode(val);
         Py_DECREF(val);
         Py_XDECREF(rv);
+        if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+            end_for_iter(top);
+        }
         return top;
     }
     if (t->resume_push) {

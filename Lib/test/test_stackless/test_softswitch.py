@@ -413,6 +413,106 @@ class WithStatementTest(SoftTestCase):
         self.assertEqual(self.run_blocked(func), (1, False))
 
 
+class ChannelIterationTest(SoftTestCase):
+    """S-7: `for x in channel` receives as receive() does, and switches
+    softly (FOR_ITER goes through _PyStackless_IterNext)."""
+
+    def test_iteration_is_soft_and_ends_with_stop_iteration(self):
+        ch = stackless.channel()
+        got = []
+
+        def consumer():
+            for x in ch:
+                got.append(x)
+            got.append("after")
+            return "done"
+
+        t = self.spawn(consumer)
+        stackless.run()
+        for i in range(3):
+            self.assertTrue(t.blocked)
+            self.assertEqual((t.nesting_level, t.restorable), (0, True))
+            ch.send(i)
+        ch.send_exception(StopIteration)
+        stackless.run()
+        self.assertEqual(got, [0, 1, 2, "after"])
+        self.assertFalse(t.alive)
+
+    def test_loop_in_nested_frames_and_with_else(self):
+        ch = stackless.channel()
+        got = []
+
+        def inner(n):
+            for x in ch:
+                got.append(x)
+                if x == n:
+                    break
+            else:
+                got.append("exhausted")
+            return n
+
+        def consumer():
+            got.append(inner(1))
+            got.append(inner(99))
+
+        t = self.spawn(consumer)
+        stackless.run()
+        for i in range(3):
+            self.assertTrue(t.restorable)
+            ch.send(i)
+        ch.send_exception(StopIteration)
+        stackless.run()
+        self.assertEqual(got, [0, 1, 1, 2, "exhausted", 99])
+
+    def test_errors_and_kill_reach_the_loop(self):
+        ch = stackless.channel()
+        got = []
+
+        def consumer():
+            try:
+                for x in ch:
+                    got.append(x)
+            except ValueError as e:
+                got.append(e.args)
+            try:
+                for x in ch:
+                    got.append(x)
+            finally:
+                got.append("finally")
+
+        t = self.spawn(consumer)
+        stackless.run()
+        ch.send_exception(ValueError, "bad")
+        self.assertTrue(t.blocked and t.restorable)
+        t.kill()
+        self.assertEqual(got, [("bad",), "finally"])
+        self.assertFalse(t.alive)
+
+    def test_closed_channel(self):
+        # C-8: close() does not wake a blocked receiver, which a partner
+        # still serves; then the channel is closed, and the loop ends.
+        ch = stackless.channel()
+        got = []
+
+        def consumer():
+            for x in ch:
+                got.append(x)
+            got.append("after")
+
+        t = self.spawn(consumer)
+        stackless.run()
+        ch.close()
+        self.assertTrue(t.blocked and t.restorable)
+        ch.send("last")
+        stackless.run()
+        self.assertTrue(ch.closed)
+        self.assertEqual(got, ["last", "after"])
+        self.assertFalse(t.alive)
+        self.spawn(consumer)
+        stackless.run()
+        self.assertEqual(got, ["last", "after", "after"])
+
+
 class InteroperationTest(SoftTestCase):
     """Hard- and soft-switched tasklets resume each other."""
 
