@@ -155,10 +155,22 @@ _PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
                       PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    slp_function *f = (slp_function *)callable;
     _PyInterpreterFrame *outer = ts->stackless_softcall;
     ts->stackless_softcall = tstate->current_frame;
-    PyObject *res = call_method(tstate, (slp_function *)callable, args,
-                                nargsf, kwnames);
+    PyObject *res;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (f->tfunc != NULL && f->self == NULL && kwnames == NULL
+        && nargs >= 1 && Py_IS_TYPE(args[0], f->type)
+        && nargs - 1 == (f->ml->ml_flags == METH_O))
+    {
+        /* ch.send(x), ch.receive(): what call_method() would do, in
+         * short. */
+        res = f->tfunc(tstate, args[0], nargs == 2 ? args[1] : NULL);
+    }
+    else {
+        res = call_method(tstate, f, args, nargsf, kwnames);
+    }
     ts->stackless_softcall = outer;
     if (res == slp_soft_switched) {
         /* The CALL drops its inputs and goes to `error:`, which makes
