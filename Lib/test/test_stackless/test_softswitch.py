@@ -157,6 +157,42 @@ class SoftSwitchIsSoftTest(SoftTestCase):
                           "send_throw", "schedule_remove"])
         self.assertTrue(all(r for _, r in log), log)
 
+    def test_switching_builtins_check_their_arguments(self):
+        ch = stackless.channel()
+        errors = []
+
+        def check():
+            for call in (lambda: ch.send(), lambda: ch.send(1, 2),
+                         lambda: ch.send(value=1), lambda: ch.receive(1),
+                         lambda: stackless.channel.send(42, 1),
+                         lambda: stackless.channel.receive()):
+                try:
+                    call()
+                except TypeError as e:
+                    errors.append(str(e))
+
+        self.spawn(check)
+        stackless.run()
+        self.assertEqual(len(errors), 6, errors)
+        self.assertIn("takes exactly one argument (0 given)", errors[0])
+        self.assertIn("takes exactly one argument (2 given)", errors[1])
+        self.assertIn("takes exactly one argument (1 given)", errors[2])
+        self.assertIn("takes no arguments (1 given)", errors[3])
+        self.assertIn("doesn't apply to a 'int' object", errors[4])
+        self.assertIn("needs an argument", errors[5])
+
+    def test_channel_subclass_switches(self):
+        class Channel(stackless.channel):
+            pass
+
+        ch = Channel()
+        got = []
+        t = self.spawn(lambda: got.append(ch.receive()))
+        stackless.run()
+        self.assertTrue(t.restorable)
+        ch.send("x")
+        self.assertEqual(got, ["x"])
+
     def test_builtin_called_from_c_is_hard(self):
         # S-7: called from C code (here map()), a switch is hard: the C
         # caller gets its result.
