@@ -5,16 +5,18 @@ Python speed against other interpreters.
 
 PYTHON: interpreters to measure; the default is ./python (ours) and
 build/stock/python (stock 3.13.5 built with the same flags, `make stock`).
-Each benchmark runs in a fresh process (bench/workloads.py) that makes 7
-timed runs after a warm-up; the table gives min and median, in ns per
+Each benchmark runs twice per interpreter, the interpreters taking turns,
+each time in a fresh process (bench/workloads.py) that makes 7 timed runs
+after a warm-up; the table gives min and median of the 14 runs, in ns per
 operation, and the ratio of its min to the min of a plain Python function
 call on the same interpreter.  The call is measured net of the loop that
 makes it (the loop with the call minus the empty loop); the tasklet
 benchmarks include their loops, as real code has them.  Ratios use the
 min: the speed of this machine drifts by up to 2x over seconds, and the
-min of each is its speed when undisturbed.  The pure-Python workloads are also
-compared with the first other interpreter (ratio of medians, and their
-geometric mean).  Tasklet benchmarks run only where `stackless` imports.
+min of each is its speed when undisturbed.  The pure-Python workloads are
+also compared with the first other interpreter (ratio of minima, and
+their geometric mean).  Tasklet benchmarks run only where `stackless`
+imports.
 --memory adds RSS per blocked tasklet at 100,000 and 1,000,000.
 """
 
@@ -67,14 +69,24 @@ def main(argv):
         if os.path.exists(stock):
             pythons.append(stock)
     scale = 0.2 if quick else 1.0
-    results = {}
+    results = {py: {} for py in pythons}
+    stackless = {}
     for py in pythons:
         print(label(py), file=sys.stderr)
-        names = ["call"] + [n for n, _ in PURE]
-        if has_stackless(py):
-            names[1:1] = [n for n, _ in TASKLET]
-        results[py] = {n: measure(py, n, scale)["runs"] for n in names}
-        if memory and has_stackless(py):
+        stackless[py] = has_stackless(py)
+    names = ["call"] + [n for n, _ in TASKLET] + [n for n, _ in PURE]
+    tasklet_names = {n for n, _ in TASKLET}
+    # The interpreters take turns, twice, on each benchmark: the speed of
+    # this machine drifts over seconds, and turns spread the drift.
+    for name in names:
+        for _ in range(2):
+            for py in pythons:
+                if name in tasklet_names and not stackless[py]:
+                    continue
+                runs = measure(py, name, scale / 2)["runs"]
+                results[py].setdefault(name, []).extend(runs)
+    for py in pythons:
+        if memory and stackless[py]:
             for n in (100_000, 1_000_000):
                 r = measure(py, f"memory{n}", 1)
                 results[py][f"memory{n}"] = r
@@ -98,7 +110,7 @@ def main(argv):
             vs = ""
             if base is not None and py != pythons[1] and key in base \
                     and dict(PURE).get(key):
-                r = med / statistics.median(base[key])
+                r = min(runs) / min(base[key])
                 ratios.append(r)
                 vs = f"{r:.3f}"
             print(f"| {name} | {desc} | {min(runs):.1f} | {med:.1f} "
