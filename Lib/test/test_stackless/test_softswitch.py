@@ -453,17 +453,19 @@ class ChannelIterationTest(SoftTestCase):
     """S-7: `for x in channel` receives as receive() does, and switches
     softly (FOR_ITER goes through _PyStackless_IterNext)."""
 
-    def test_iteration_is_soft_and_ends_with_stop_iteration(self):
-        ch = stackless.channel()
-        got = []
-
+    @staticmethod
+    def consumer(ch, got):
+        """A function that loops over ch, then says so."""
         def consumer():
             for x in ch:
                 got.append(x)
             got.append("after")
-            return "done"
+        return consumer
 
-        t = self.spawn(consumer)
+    def test_iteration_is_soft_and_ends_with_stop_iteration(self):
+        ch = stackless.channel()
+        got = []
+        t = self.spawn(self.consumer(ch, got))
         stackless.run()
         for i in range(3):
             self.assertTrue(t.blocked)
@@ -529,12 +531,7 @@ class ChannelIterationTest(SoftTestCase):
         # still serves; then the channel is closed, and the loop ends.
         ch = stackless.channel()
         got = []
-
-        def consumer():
-            for x in ch:
-                got.append(x)
-            got.append("after")
-
+        consumer = self.consumer(ch, got)
         t = self.spawn(consumer)
         stackless.run()
         ch.close()
