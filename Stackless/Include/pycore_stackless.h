@@ -40,16 +40,18 @@ extern int _PyStackless_Tick(PyThreadState *tstate);
  * for atomic to end. */
 extern int _PyStackless_IsAtomic(PyThreadState *tstate);
 
-/* --- soft switching (Stackless/core/softswitch.c) ----------------------
+/* --- soft switching (Stackless/core/softcall.c, scheduler.c) -----------
  *
  * The builtins that switch tasklets (channel.send, schedule, ...) are
  * objects of their own callable type.  The generic call paths of the eval
  * loop (Python/bytecodes.c: CALL, CALL_NON_PY_GENERAL, CALL_KW) call them
  * through _PyStackless_Vectorcall(), which tells them that the eval loop
  * is their direct caller.  When such a builtin switches softly, it returns
- * NULL with a marker exception and stackless_pending set; the CALL drops
- * its inputs and goes to `error:`, where the eval loop sees the pending
- * switch (before anything else) and calls _PyStackless_SoftSwitch() with
+ * NULL with stackless_pending set (and a marker exception, where the code
+ * between needs one: a debug build, instrumentation, FOR_ITER); the CALL
+ * drops its inputs and goes to `error:`, where the eval loop sees the
+ * pending switch (before anything else) and calls
+ * _PyStackless_SoftSwitch() with
  * its frame, stack pointer saved and return_offset set as for a Python
  * call.  That parks the frame chain of the tasklet that leaves and returns
  * the top frame of the tasklet that comes in; the eval loop goes on with
@@ -159,10 +161,10 @@ extern void _PyStackless_FreeChunk(_PyStackChunk *chunk);
  * hard), make room in a new chunk.  Its data[0] is left unused, as in a
  * root chunk, so that the return of that call does not pop it: the next
  * calls find room.  The grown chunk goes once it is empty and a frame
- * below it is cleared or popped (Python/ceval.c, clear_thread_frame();
- * Python/pystate.c, _PyThreadState_PopFrame()), or when its tasklet is
- * switched out.  Returns 0 if out of memory (no
- * exception set: the generic path raises it). */
+ * below it is cleared (Python/ceval.c, clear_thread_frame(), which every
+ * frame of a thread goes through before it is popped), or when its
+ * tasklet is switched out.  Returns 0 if out of memory (no exception set: the
+ * generic path raises it). */
 extern int _PyStackless_GrowDataStack(PyThreadState *tstate, int size);
 extern void _PyStackless_PopGrownChunk(PyThreadState *tstate);
 

@@ -333,6 +333,10 @@ static PyObject *
 _stackless_channel_send_sequence(PyChannelObject *self, PyObject *seq)
 /*[clinic end generated code: output=9fb49b2376d8f0ea input=2a8aecc5be331587]*/
 {
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
     PyObject *it = PyObject_GetIter(seq);
     if (it == NULL) {
         return NULL;
@@ -340,7 +344,7 @@ _stackless_channel_send_sequence(PyChannelObject *self, PyObject *seq)
     Py_ssize_t n = 0;
     PyObject *item;
     while ((item = PyIter_Next(it)) != NULL) {
-        PyObject *res = channel_action(slp_get_thread(), self, 1, item);
+        PyObject *res = channel_action(th, self, 1, item);
         Py_DECREF(item);
         if (res == NULL) {
             Py_DECREF(it);
@@ -415,11 +419,8 @@ _PyStackless_SoftIterNext(PyThreadState *tstate, PyObject *self)
     PyObject *res = channel_next(slp_get_thread_of(tstate),
                                  (PyChannelObject *)self);
     ts->stackless_softcall = outer;
-    if (res == slp_soft_switched) {
-        slp_soft_switch_request(tstate, SLP_PENDING_SWITCH);
-        return NULL;
-    }
-    return res;
+    /* FOR_ITER takes NULL without an exception for the end of the loop. */
+    return slp_soft_result(tstate, res, 1);
 }
 
 /* --- attributes ----------------------------------------------------------- */

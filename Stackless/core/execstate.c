@@ -88,7 +88,8 @@ show_entry_frames(slp_cstate *cst)
 void
 slp_execstate_save(PyThreadState *ts, slp_execstate *st, slp_cstate *cst)
 {
-    slp_execstate_park(ts, st);
+    slp_frames_save(ts, st);
+    slp_execstate_empty(ts);
     hide_entry_frames(st, cst);
     cst->c_recursion_remaining = ts->c_recursion_remaining;
     cst->recursion_headroom = ts->recursion_headroom;
@@ -101,8 +102,9 @@ slp_execstate_save(PyThreadState *ts, slp_execstate *st, slp_cstate *cst)
 void
 slp_execstate_restore(PyThreadState *ts, slp_execstate *st, slp_cstate *cst)
 {
+    assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
     show_entry_frames(cst);
-    slp_execstate_unpark(ts, st);
+    slp_frames_load(ts, st);
     ts->c_recursion_remaining = cst->c_recursion_remaining;
     ts->recursion_headroom = cst->recursion_headroom;
     ts->tracing = cst->tracing;
@@ -149,7 +151,7 @@ void
 slp_execstate_clear(slp_execstate *st)
 {
     if (!st->saved) {
-        return;     /* the fields are stale copies (slp_execstate_swap) */
+        return;     /* stale copies of a state given back */
     }
     /* A dead tasklet has no frames left: only its chunks remain. */
     assert(st->current_frame == NULL);

@@ -358,12 +358,7 @@ slp_thread_of(PyThreadState *tstate)
 slp_thread *
 slp_get_thread(void)
 {
-    PyThreadState *tstate = _PyThreadState_GET();
-    slp_thread *th = slp_thread_of(tstate);
-    if (th != NULL) {
-        return th;
-    }
-    return slp_thread_init(tstate);
+    return slp_get_thread_of(_PyThreadState_GET());
 }
 
 /* Kill t, a suspended tasklet of the calling thread with a C stack, until
@@ -1075,11 +1070,12 @@ slp_switch_to_soft(slp_thread *th, PyTaskletObject *next, PyObject *result)
 
 /* Park the running tasklet, whose frames run in the eval loop of the
  * runner: its thread-state fields go into its state, and its chain is cut
- * from the eval loop's entry frame. */
-static void
+ * from the eval loop's entry frame.  The thread state keeps copies until
+ * enter_soft() loads the next tasklet's, or empties it. */
+static inline void
 park_soft(PyThreadState *tstate, PyTaskletObject *t)
 {
-    slp_execstate_park(tstate, &t->exec);
+    slp_frames_save(tstate, &t->exec);
     t->base_frame->previous = NULL;
     t->soft_parked = 1;
     if (t->extra != NULL && t->extra->cstack.data != NULL) {
@@ -1089,18 +1085,18 @@ park_soft(PyThreadState *tstate, PyTaskletObject *t)
 }
 
 /* The reverse, in the eval loop whose entry frame is `entry`. */
-static void
+static inline void
 unpark_soft(PyThreadState *tstate, PyTaskletObject *t,
             _PyInterpreterFrame *entry)
 {
     assert(t->soft_parked);
-    slp_execstate_unpark(tstate, &t->exec);
+    slp_frames_load(tstate, &t->exec);
     t->base_frame->previous = entry;
     t->soft_parked = 0;
 }
 
 /* Code of `t` is about to run again, its state installed. */
-static void
+static inline void
 resumed(slp_thread *th, PyTaskletObject *t)
 {
     after_switch(th);
@@ -1136,7 +1132,7 @@ end_for_iter(_PyInterpreterFrame *top)
 
 /* The top frame of a resumed parked tasklet, with the result of its
  * builtin pushed, or the exception of a bomb raised. */
-static _PyInterpreterFrame *
+static inline _PyInterpreterFrame *
 deliver_resume(PyThreadState *tstate, PyTaskletObject *t)
 {
     _PyInterpreterFrame *top = tstate->current_frame;
@@ -1288,6 +1284,7 @@ enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
             resumed(th, t);
             return deliver_resume(tstate, t);
         }
+        slp_execstate_empty(tstate);
         PyObject *self;
         PyFunctionObject *func = t->state == SLP_BOUND
                                  ? soft_function(th, t, &self) : NULL;
@@ -1391,6 +1388,7 @@ _PyStackless_CallMethod(PyThreadState *tstate, PyObject *callable,
     }
     int op = tstate->current_frame->instr_ptr->op.code;
     if (op == INSTRUMENTED_CALL || op == INSTRUMENTED_CALL_KW) {
+        /* Monitoring sees a C call, as upstream. */
         return PyObject_Vectorcall(callable, args, nargsf, kwnames);
     }
     /* self goes in the slot before the arguments, which the caller lets
@@ -1408,8 +1406,27 @@ _PyStackless_CallMethod(PyThreadState *tstate, PyObject *callable,
     }
     tstate->py_recursion_remaining--;   /* as start_frame does */
     th->soft_enter = f;
-    slp_soft_switch_request(tstate, SLP_PENDING_ENTER);
+    slp_soft_switch_request(tstate, SLP_PENDING_ENTER, 0);
     return NULL;
+}
+
+/* The marker exception of the pending switch goes.  Another exception
+ * comes from a monitoring callback of the CALL (its C_RAISE event), which
+ * failed: it is reported, and the switch is made. */
+static void
+drop_marker(PyThreadState *tstate)
+{
+    if (tstate->current_exception == NULL) {
+        return;
+    }
+    PyObject *exc = _PyErr_GetRaisedException(tstate);
+    if (slp_soft_switch_marker_check(exc)) {
+        Py_DECREF(exc);
+        return;
+    }
+    _PyErr_SetRaisedException(tstate, exc);
+    PyErr_FormatUnraisable("Exception in a callback while switching "
+                           "tasklets");
 }
 
 _PyInterpreterFrame *
@@ -1418,56 +1435,22 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     slp_thread *th = ts->stackless;
-    if (ts->stackless_pending == SLP_PENDING_ENTER) {
+    int what = ts->stackless_pending;
+    ts->stackless_pending = 0;
+    drop_marker(tstate);
+    if (what == SLP_PENDING_ENTER) {
         /* _PyStackless_CallMethod() pushed a frame: the caller waits for
          * it as for any call. */
-        ts->stackless_pending = 0;
-        PyObject *exc = _PyErr_GetRaisedException(tstate);
-        assert(slp_soft_switch_marker_check(exc));
-        Py_XDECREF(exc);
         _PyInterpreterFrame *f = th->soft_enter;
         th->soft_enter = NULL;
         f->previous = frame;
         tstate->current_frame = f;
         return f;
     }
-    ts->stackless_pending = 0;
-    if (tstate->current_exception != NULL) {
-        /* An instrumented CALL reported the switch as a C_RAISE event. */
-        PyObject *exc = _PyErr_GetRaisedException(tstate);
-        if (!slp_soft_switch_marker_check(exc)) {
-            /* Its monitoring callback failed; the switch is made. */
-            _PyErr_SetRaisedException(tstate, exc);
-            PyErr_FormatUnraisable("Exception in a callback while switching "
-                                   "tasklets");
-        }
-        else {
-            Py_DECREF(exc);
-        }
-    }
     th->switch_trap--;
     PyTaskletObject *prev = th->current;
     PyTaskletObject *next = th->soft_next;
     th->soft_next = NULL;
-    if (next->soft_parked && !th->soft_preempt
-        && prev->extra == NULL && next->extra == NULL
-        && tstate->c_tracefunc == NULL && tstate->c_profilefunc == NULL)
-    {
-        /* The common case, from a parked chain to another, in short: no
-         * C stack copy to drop, no hooks to move, nothing to redo. */
-        slp_execstate_swap(tstate, &prev->exec, &next->exec);
-        prev->base_frame->previous = NULL;
-        prev->soft_parked = 1;
-        next->base_frame->previous = entry;
-        next->soft_parked = 0;
-        th->current = next;             /* soft_next's reference */
-        Py_DECREF(prev);                /* current's */
-        if (slp_reinstrument(tstate, &next->exec) < 0) {
-            PyErr_FormatUnraisable("Exception instrumenting a resumed "
-                                   "tasklet");
-        }
-        return deliver_resume(tstate, next);
-    }
     if (th->soft_preempt) {
         /* The eval breaker of RESUME and JUMP_BACKWARD runs before the
          * instruction does its work: it is done again on resuming.  That
@@ -1949,7 +1932,7 @@ _PyStackless_Tick(PyThreadState *tstate)
             switch_prologue(th, cur, w));
         th->soft_preempt = 1;
         th->switch_trap++;
-        slp_soft_switch_request(tstate, SLP_PENDING_SWITCH);
+        slp_soft_switch_request(tstate, SLP_PENDING_SWITCH, 1);
         return -1;
     }
     PyObject *res = slp_switch_to(th, w);

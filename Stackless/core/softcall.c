@@ -51,6 +51,13 @@ call_method(PyThreadState *tstate, slp_function *f, PyObject *const *args,
             size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (f->tfunc != NULL && f->self == NULL && kwnames == NULL
+        && nargs >= 1 && Py_IS_TYPE(args[0], f->type)
+        && nargs - 1 == (f->ml->ml_flags == METH_O))
+    {
+        /* ch.send(x), ch.receive(): what follows would do, in short. */
+        return f->tfunc(tstate, args[0], nargs == 2 ? args[1] : NULL);
+    }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     PyObject *self = f->self;
     const char *name = f->ml->ml_name;
@@ -155,46 +162,42 @@ _PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
                       PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
-    slp_function *f = (slp_function *)callable;
     _PyInterpreterFrame *outer = ts->stackless_softcall;
     ts->stackless_softcall = tstate->current_frame;
-    PyObject *res;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (f->tfunc != NULL && f->self == NULL && kwnames == NULL
-        && nargs >= 1 && Py_IS_TYPE(args[0], f->type)
-        && nargs - 1 == (f->ml->ml_flags == METH_O))
-    {
-        /* ch.send(x), ch.receive(): what call_method() would do, in
-         * short. */
-        res = f->tfunc(tstate, args[0], nargs == 2 ? args[1] : NULL);
-    }
-    else {
-        res = call_method(tstate, f, args, nargsf, kwnames);
-    }
+    PyObject *res = call_method(tstate, (slp_function *)callable, args,
+                                nargsf, kwnames);
     ts->stackless_softcall = outer;
-    if (res == slp_soft_switched) {
-        /* The CALL drops its inputs and goes to `error:`, which makes
-         * the switch (_PyStackless_SoftSwitch). */
-        ts->stackless_pending = 1;
-#ifndef Py_DEBUG
-        /* An instrumented CALL reports a C_RAISE event, which needs an
-         * exception set.  A debug build asserts one after every CALL. */
-        int op = tstate->current_frame->instr_ptr->op.code;
-        if (op == INSTRUMENTED_CALL || op == INSTRUMENTED_CALL_KW)
-#endif
-        {
-            _PyErr_SetRaisedException(tstate, Py_NewRef(soft_switch_marker));
-        }
-        return NULL;
+    /* The CALL drops its inputs and goes to `error:`, which makes the
+     * switch (_PyStackless_SoftSwitch). */
+    return slp_soft_result(tstate, res, 0);
+}
+
+PyObject *
+slp_soft_result(PyThreadState *tstate, PyObject *res, int need_marker)
+{
+    if (res != slp_soft_switched) {
+        return res;
     }
-    return res;
+    slp_soft_switch_request(tstate, SLP_PENDING_SWITCH, need_marker);
+    return NULL;
 }
 
 void
-slp_soft_switch_request(PyThreadState *tstate, int what)
+slp_soft_switch_request(PyThreadState *tstate, int what, int need_marker)
 {
     ((_PyThreadStateImpl *)tstate)->stackless_pending = what;
-    _PyErr_SetRaisedException(tstate, Py_NewRef(soft_switch_marker));
+#ifdef Py_DEBUG
+    /* A debug build asserts an exception after a CALL that returns NULL. */
+    need_marker = 1;
+#endif
+    if (!need_marker) {
+        /* An instrumented CALL reports a C_RAISE event, which needs one. */
+        int op = tstate->current_frame->instr_ptr->op.code;
+        need_marker = op == INSTRUMENTED_CALL || op == INSTRUMENTED_CALL_KW;
+    }
+    if (need_marker) {
+        _PyErr_SetRaisedException(tstate, Py_NewRef(soft_switch_marker));
+    }
 }
 
 int

@@ -115,14 +115,14 @@ slp_frames_load(PyThreadState *ts, slp_execstate *st)
     ts->exc_info = st->exc_info == NULL ? &ts->exc_state : st->exc_info;
     ts->context = st->context;
     ts->context_ver++;      /* ContextVar caches see the change */
+    /* st keeps stale copies, which `saved` tells nobody to read. */
 }
 
-/* Parking leaves the thread state empty of them; unparking leaves st
- * empty, but for what slp_reinstrument() reads. */
+/* The thread state holds no frames, once they are saved and before the
+ * state of another tasklet is loaded, where code may run in between. */
 static inline void
-slp_execstate_park(PyThreadState *ts, slp_execstate *st)
+slp_execstate_empty(PyThreadState *ts)
 {
-    slp_frames_save(ts, st);
     ts->current_frame = NULL;
     ts->datastack_chunk = NULL;
     ts->datastack_top = NULL;
@@ -131,31 +131,6 @@ slp_execstate_park(PyThreadState *ts, slp_execstate *st)
     ts->exc_state.previous_item = NULL;
     ts->exc_info = &ts->exc_state;
     ts->context = NULL;
-}
-
-static inline void
-slp_execstate_unpark(PyThreadState *ts, slp_execstate *st)
-{
-    assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
-    assert(ts->exc_state.exc_value == NULL && ts->context == NULL);
-    slp_frames_load(ts, st);
-    st->current_frame = NULL;
-    st->datastack_chunk = NULL;
-    st->datastack_top = st->datastack_limit = NULL;
-    st->exc_info = NULL;
-    st->exc_state.exc_value = NULL;
-    st->exc_state.previous_item = NULL;
-    st->context = NULL;
-}
-
-/* Park into `out` and unpark from `in` at once: nothing is emptied in
- * between, and `in` keeps stale copies, which `saved` (now 0) tells
- * nobody to read. */
-static inline void
-slp_execstate_swap(PyThreadState *ts, slp_execstate *out, slp_execstate *in)
-{
-    slp_frames_save(ts, out);
-    slp_frames_load(ts, in);
 }
 
 /* The state a new tasklet starts with: no frames, an empty data stack,
@@ -441,11 +416,18 @@ extern slp_interp *slp_get_interp(PyInterpreterState *interp);
 /* What a builtin returns when it switched softly (never seen by Python). */
 extern PyObject *const slp_soft_switched;
 /* Ask the eval loop of tstate to make the soft switch decided, or to
- * go on with a frame pushed (SLP_PENDING_*), with the marker exception
- * set. */
+ * go on with a frame pushed (SLP_PENDING_*), at `error:`.  The marker
+ * exception is set if need_marker says the eval loop's code before
+ * `error:` needs an exception set (FOR_ITER, the eval breaker), and
+ * where a debug build or an instrumented CALL needs one. */
 #define SLP_PENDING_SWITCH 1
 #define SLP_PENDING_ENTER 2
-extern void slp_soft_switch_request(PyThreadState *tstate, int what);
+extern void slp_soft_switch_request(PyThreadState *tstate, int what,
+                                    int need_marker);
+/* The result of a switching builtin called softly: NULL with the switch
+ * pending if it switched (slp_soft_switched), else `res`. */
+extern PyObject *slp_soft_result(PyThreadState *tstate, PyObject *res,
+                                 int need_marker);
 extern int slp_soft_switch_marker_check(PyObject *exc);
 /* The running builtin was called by the eval loop's CALL of the frame
  * running now. */

@@ -224,23 +224,25 @@ _stackless_tasklet_bind_impl(PyTaskletObject *self, PyObject *func,
     return Py_NewRef(self);
 }
 
+/*[clinic input]
+_stackless.tasklet.__init__
+
+    func: object = None
+    args: object = None
+    kwargs: object = None
+
+A microthread.
+
+tasklet(func) is bound to func; calling it, tasklet(func)(*args, **kwargs),
+binds the arguments and puts it in the runqueue of its thread.
+[clinic start generated code]*/
+
 static int
-tasklet_init(PyObject *self, PyObject *args, PyObject *kwds)
+_stackless_tasklet___init___impl(PyTaskletObject *self, PyObject *func,
+                                 PyObject *args, PyObject *kwargs)
+/*[clinic end generated code: output=ee1745ae6a2b4bd1 input=294a3b6e0e70daaf]*/
 {
-    static char *kwlist[] = {"func", "args", "kwargs", NULL};
-    PyObject *func = NULL, *fargs = NULL, *fkwargs = NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
-    if (kwds == NULL && n <= 3) {
-        /* tasklet(func), the common case, without the parser's cost */
-        func = n > 0 ? PyTuple_GET_ITEM(args, 0) : NULL;
-        fargs = n > 1 ? PyTuple_GET_ITEM(args, 1) : NULL;
-        fkwargs = n > 2 ? PyTuple_GET_ITEM(args, 2) : NULL;
-    }
-    else if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:tasklet", kwlist,
-                                          &func, &fargs, &fkwargs)) {
-        return -1;
-    }
-    return tasklet_bind_impl_((PyTaskletObject *)self, func, fargs, fkwargs);
+    return tasklet_bind_impl_(self, func, args, kwargs);
 }
 
 /* --- scheduling -------------------------------------------------------- */
@@ -1264,14 +1266,6 @@ static PyMethodDef tasklet_methods[] = {
     {NULL}
 };
 
-PyDoc_STRVAR(tasklet_doc,
-"tasklet(func=None, args=None, kwargs=None)\n\
---\n\
-\n\
-A microthread.  tasklet(func) is bound to func; calling it,\n\
-tasklet(func)(*args, **kwargs), binds the arguments and puts it in the\n\
-runqueue of its thread.");
-
 PyTypeObject PyTasklet_Type = {
     PyVarObject_HEAD_INIT(&PyType_Type, 0)
     .tp_name = "_stackless.tasklet",
@@ -1280,13 +1274,13 @@ PyTypeObject PyTasklet_Type = {
     .tp_repr = (reprfunc)tasklet_repr,
     .tp_call = tasklet_setup,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = tasklet_doc,
+    .tp_doc = _stackless_tasklet___init____doc__,
     .tp_traverse = (traverseproc)tasklet_traverse,
     .tp_clear = (inquiry)tasklet_clear,
     .tp_weaklistoffset = offsetof(PyTaskletObject, weakreflist),
     .tp_methods = tasklet_methods,
     .tp_getset = tasklet_getset,
-    .tp_init = tasklet_init,
+    .tp_init = _stackless_tasklet___init__,
     .tp_new = tasklet_new,
     .tp_finalize = tasklet_finalize,
 };

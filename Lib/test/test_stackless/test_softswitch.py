@@ -38,6 +38,13 @@ class SoftTestCase(StacklessTestCase):
         old = stackless.enable_softswitch(True)
         self.addCleanup(stackless.enable_softswitch, old)
 
+    def spawn_sender(self, ch, n):
+        """A tasklet that sends 0 .. n-1 on ch."""
+        def sender():
+            for i in range(n):
+                ch.send(i)
+        return self.spawn(sender)
+
 
 class SoftSwitchIsSoftTest(SoftTestCase):
 
@@ -202,12 +209,8 @@ class SoftSwitchIsSoftTest(SoftTestCase):
         def receiver():
             got.extend(map(lambda _: ch.receive(), range(3)))
 
-        def sender():
-            for i in range(3):
-                ch.send(i)
-
         self.spawn(receiver)
-        self.spawn(sender)
+        self.spawn_sender(ch, 3)
         stackless.run()
         self.assertEqual(got, [0, 1, 2])
 
@@ -219,12 +222,8 @@ class SoftSwitchIsSoftTest(SoftTestCase):
             got.append(list(map(ch.receive.__call__, [])))
             got.append(sorted([3, 1, 2], key=lambda x: (ch.receive(), x)[1]))
 
-        def sender():
-            for i in range(3):
-                ch.send(i)
-
         self.spawn(receiver)
-        self.spawn(sender)
+        self.spawn_sender(ch, 3)
         stackless.run()
         self.assertEqual(got, [[], [1, 2, 3]])
 

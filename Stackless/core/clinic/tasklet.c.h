@@ -87,6 +87,83 @@ exit:
     return return_value;
 }
 
+PyDoc_STRVAR(_stackless_tasklet___init____doc__,
+"tasklet(func=None, args=None, kwargs=None)\n"
+"--\n"
+"\n"
+"A microthread.\n"
+"\n"
+"tasklet(func) is bound to func; calling it, tasklet(func)(*args, **kwargs),\n"
+"binds the arguments and puts it in the runqueue of its thread.");
+
+static int
+_stackless_tasklet___init___impl(PyTaskletObject *self, PyObject *func,
+                                 PyObject *args, PyObject *kwargs);
+
+static int
+_stackless_tasklet___init__(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    int return_value = -1;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 3
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(func), &_Py_ID(args), &_Py_ID(kwargs), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"func", "args", "kwargs", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "tasklet",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[3];
+    PyObject * const *fastargs;
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    Py_ssize_t noptargs = nargs + (kwargs ? PyDict_GET_SIZE(kwargs) : 0) - 0;
+    PyObject *func = Py_None;
+    PyObject *__clinic_args = Py_None;
+    PyObject *__clinic_kwargs = Py_None;
+
+    fastargs = _PyArg_UnpackKeywords(_PyTuple_CAST(args)->ob_item, nargs, kwargs, NULL, &_parser, 0, 3, 0, argsbuf);
+    if (!fastargs) {
+        goto exit;
+    }
+    if (!noptargs) {
+        goto skip_optional_pos;
+    }
+    if (fastargs[0]) {
+        func = fastargs[0];
+        if (!--noptargs) {
+            goto skip_optional_pos;
+        }
+    }
+    if (fastargs[1]) {
+        __clinic_args = fastargs[1];
+        if (!--noptargs) {
+            goto skip_optional_pos;
+        }
+    }
+    __clinic_kwargs = fastargs[2];
+skip_optional_pos:
+    return_value = _stackless_tasklet___init___impl((PyTaskletObject *)self, func, __clinic_args, __clinic_kwargs);
+
+exit:
+    return return_value;
+}
+
 PyDoc_STRVAR(_stackless_tasklet_insert__doc__,
 "insert($self, /)\n"
 "--\n"
@@ -401,4 +478,4 @@ PyDoc_STRVAR(_stackless_tasklet_set_ignore_nesting__doc__,
 
 #define _STACKLESS_TASKLET_SET_IGNORE_NESTING_METHODDEF    \
     {"set_ignore_nesting", (PyCFunction)_stackless_tasklet_set_ignore_nesting, METH_O, _stackless_tasklet_set_ignore_nesting__doc__},
-/*[clinic end generated code: output=5772e8dca732a369 input=a9049054013a1b77]*/
+/*[clinic end generated code: output=890f2cf58222b076 input=a9049054013a1b77]*/
