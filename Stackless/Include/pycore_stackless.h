@@ -110,6 +110,64 @@ _PyStackless_IterNext(PyThreadState *tstate, PyObject *iter)
     return next(iter);
 }
 
+/* Generators and coroutines resumed by a call (scheduler.c): next(gen)
+ * (Python/bltinmodule.c), gen.send() and gen.throw() (Objects/
+ * genobject.c) arm the thread state for the generator when a CALL of the
+ * eval loop of a tasklet that switches softly called them; then
+ * gen_send_ex2(), where it would run the generator's frame in an eval loop
+ * of its own, pushes it for the caller's eval loop to go on with, and
+ * returns an error that the builtins pass on.  (It is disarmed there, or
+ * by the builtin that armed it.)  _PyStackless_InUse is set
+ * once a thread uses tasklets: elsewhere, nothing but that flag, and in
+ * gen_send_ex2() a field of the thread state, is read. */
+extern int _PyStackless_InUse;
+extern void _PyStackless_ArmGenNext(PyObject *const *args, PyCFunction meth);
+extern void _PyStackless_ArmGenSend(PyObject *gen, PyObject *arg,
+                                    PyCFunction meth);
+extern int _PyStackless_ArmGenThrow(PyObject *gen, PyObject *const *args,
+                                    Py_ssize_t nargs, PyCFunction meth);
+extern void _PyStackless_DisarmGen(void);
+extern int _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen,
+                                 PyObject *arg, int exc);
+
+/* next(it): only without a default, whose return next() handles. */
+static inline void
+_PyStackless_SoftNext(PyObject *const *args, Py_ssize_t nargs,
+                      PyCFunction meth)
+{
+    if (_PyStackless_InUse && nargs == 1 && Py_IS_TYPE(args[0], &PyGen_Type)) {
+        _PyStackless_ArmGenNext(args, meth);
+    }
+}
+
+static inline void
+_PyStackless_SoftSend(PyObject *gen, PyObject *arg, PyCFunction meth)
+{
+    if (_PyStackless_InUse) {
+        _PyStackless_ArmGenSend(gen, arg, meth);
+    }
+}
+
+/* throw() may fail before it resumes the generator: 1 if it must call
+ * _PyStackless_DisarmGen() once done. */
+static inline int
+_PyStackless_SoftThrow(PyObject *gen, PyObject *const *args,
+                       Py_ssize_t nargs, PyCFunction meth)
+{
+    return _PyStackless_InUse
+           && _PyStackless_ArmGenThrow(gen, args, nargs, meth);
+}
+
+/* In gen_send_ex2(): 1 if the generator's frame was pushed (NULL is then
+ * returned, with an error). */
+static inline int
+_PyStackless_GenPushed(PyThreadState *tstate, PyGenObject *gen,
+                       PyObject *arg, int exc)
+{
+    return ((_PyThreadStateImpl *)tstate)->stackless_gen != NULL
+           && _PyStackless_GenEnter(tstate, gen, arg, exc);
+}
+
 /* Python/bytecodes.c, BEFORE_WITH: the frame of __enter__, pushed, if it
  * is a Python method taking no argument and the running tasklet switches
  * softly; else NULL, and it is called through C, as upstream does.  The

@@ -58,6 +58,8 @@
 #include "pycore_opcode_utils.h"  // RESUME, JUMP_BACKWARD
 #include "opcode.h"               // INSTRUMENTED_CALL
 #include "pycore_code.h"          // _Py_GetBaseOpcode()
+#include "pycore_frame.h"         // _PyFrame_PushTrampolineUnchecked()
+#include "pycore_genobject.h"     // _PyGen_SetStopIterationValue()
 
 #if defined(__GNUC__)
 #  define SLP_NOINLINE __attribute__((noinline))
@@ -75,6 +77,9 @@ after_switch(slp_thread *th)
     th->pending_decref = NULL;
     Py_XDECREF(ob);
 }
+
+/* A thread used tasklets (pycore_stackless.h). */
+int _PyStackless_InUse = 0;
 
 /* --- per-interpreter state -------------------------------------------- */
 
@@ -104,6 +109,7 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
     Py_CLEAR(si->schedule_callback);
     Py_CLEAR(si->channel_callback);
     Py_CLEAR(si->error_handler);
+    Py_CLEAR(si->gen_shim);
     interp->stackless = NULL;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
          ts != NULL; ts = PyThreadState_Next(ts))
@@ -260,6 +266,7 @@ slp_thread_init(PyThreadState *tstate)
         PyErr_NoMemory();
         return NULL;
     }
+    _PyStackless_InUse = 1;
     th->tstate = tstate;
     th->thread_id = tstate->thread_id;
     th->tick_budget = -1;
@@ -308,6 +315,7 @@ error:
     if (th->wakeup != NULL) {
         PyThread_free_lock(th->wakeup);
     }
+    PyMem_RawFree(th->depth_cache);
     PyMem_RawFree(th);
     return NULL;
 }
@@ -572,6 +580,7 @@ _PyStackless_ThreadDelete(PyThreadState *tstate)
         PyThread_release_lock(th->wakeup);
         PyThread_free_lock(th->wakeup);
     }
+    PyMem_RawFree(th->depth_cache);
     PyMem_RawFree(th);
 }
 
@@ -668,7 +677,7 @@ slp_sys_sethook(PyObject *func, int profile)
  * state keeps them too until the tasklet that resumes puts its own in
  * place: installing hooks walks the frame chain, which is only valid on
  * its own C stack. */
-static void
+static SLP_NOINLINE void
 save_tracing_slow(PyThreadState *tstate, PyTaskletObject *prev)
 {
     slp_tasklet_extra *x = prev->extra;
@@ -703,7 +712,7 @@ save_tracing(PyThreadState *tstate, PyTaskletObject *prev)
 }
 
 /* After a switch, in the tasklet that resumes (or starts). */
-static void
+static SLP_NOINLINE void
 restore_tracing_slow(PyThreadState *tstate, PyTaskletObject *me)
 {
     PyObject *exc = PyErr_GetRaisedException();
@@ -1033,16 +1042,37 @@ soft_enabled(slp_thread *th)
 }
 
 /* Can the current tasklet be parked softly, in a builtin called by the
- * eval loop (from_call) or in the eval breaker? */
-static int
-can_park_softly(slp_thread *th, int from_call)
+ * eval loop (from_call) or in the eval breaker?  `c_calls`: the units of
+ * C recursion taken since the eval loop called (by the vectorcall of a
+ * builtin function, say). */
+static inline int
+can_park_softly_in(slp_thread *th, int from_call, int c_calls)
 {
     PyThreadState *tstate = th->tstate;
     return th->current->base_frame != NULL
            && tstate->c_recursion_remaining
-              == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS
+              == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS - c_calls
            && (!from_call || slp_softcall_active(tstate))
            && soft_enabled(th);
+}
+
+static int
+can_park_softly(slp_thread *th, int from_call)
+{
+    return can_park_softly_in(th, from_call, 0);
+}
+
+/* slp_switch_to_soft() where the switch cannot be soft. */
+static SLP_NOINLINE PyObject *
+switch_to_hard(slp_thread *th, PyTaskletObject *next, PyObject *result)
+{
+    PyObject *res = slp_switch_to(th, next);
+    if (result == NULL || res == NULL) {
+        Py_XDECREF(result);
+        return res;
+    }
+    Py_DECREF(res);
+    return result;
 }
 
 PyObject *
@@ -1050,13 +1080,7 @@ slp_switch_to_soft(slp_thread *th, PyTaskletObject *next, PyObject *result)
 {
     PyTaskletObject *cur = th->current;
     if (next == cur || !can_park_softly(th, 1)) {
-        PyObject *res = slp_switch_to(th, next);
-        if (result == NULL || res == NULL) {
-            Py_XDECREF(result);
-            return res;
-        }
-        Py_DECREF(res);
-        return result;
+        return switch_to_hard(th, next, result);
     }
     Py_XSETREF(cur->resume_value, result);
     cur->resume_push = 1;
@@ -1271,10 +1295,11 @@ done:
 static PyTaskletObject *end_current(slp_thread *th, PyObject *result);
 
 /* In the eval loop with entry frame `entry`, whose tasklet was parked or
- * has ended: go on with th->current.  Returns the frame to go on with, as
+ * has ended: go on with th->current, which is not parked (it starts, or
+ * has a C stack).  Returns the frame to go on with, as
  * _PyStackless_SoftSwitch(), or switches the C stack and never returns. */
-static _PyInterpreterFrame *
-enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
+static SLP_NOINLINE _PyInterpreterFrame *
+enter_unparked(slp_thread *th, _PyInterpreterFrame *entry)
 {
     PyThreadState *tstate = th->tstate;
     for (;;) {
@@ -1305,6 +1330,19 @@ enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
         /* Its arguments did not fit: it ends at once. */
         end_current(th, NULL);
     }
+}
+
+/* The same for any th->current: the common case, a parked one, inline. */
+static inline _PyInterpreterFrame *
+enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
+{
+    PyTaskletObject *t = th->current;
+    if (t->soft_parked) {
+        unpark_soft(th->tstate, t, entry);
+        resumed(th, t);
+        return deliver_resume(th->tstate, t);
+    }
+    return enter_unparked(th, entry);
 }
 
 /* --- Python calls that 3.13 makes through C ------------------------------
@@ -1347,6 +1385,20 @@ push_call(PyThreadState *tstate, PyFunctionObject *func,
     return _PyEvalFramePushAndInit(
         tstate, (PyFunctionObject *)Py_NewRef((PyObject *)func), locals,
         argv, nargs, kwnames);
+}
+
+/* Frames are pushed for the CALL that runs: it ends with NULL returned,
+ * and the eval loop goes on with them at `error:` (enter_pushed_frame()).
+ * Nothing may switch in between. */
+static void
+enter_request(slp_thread *th, _PyInterpreterFrame *top,
+              _PyInterpreterFrame *base, PyGenObject *gen, int need_marker)
+{
+    th->soft_enter = top;
+    th->soft_enter_base = base;
+    th->soft_enter_gen = gen;
+    th->switch_trap++;
+    slp_soft_switch_request(th->tstate, SLP_PENDING_ENTER, need_marker);
 }
 
 _PyInterpreterFrame *
@@ -1405,20 +1457,326 @@ _PyStackless_CallMethod(PyThreadState *tstate, PyObject *callable,
         return NULL;
     }
     tstate->py_recursion_remaining--;   /* as start_frame does */
-    th->soft_enter = f;
-    slp_soft_switch_request(tstate, SLP_PENDING_ENTER, 0);
+    enter_request(th, f, f, NULL, 0);
     return NULL;
+}
+
+/* --- generators resumed by a call -----------------------------------------
+ *
+ * next(gen), gen.send(value) and gen.throw(exc) of a generator or
+ * coroutine that is not running, called by a CALL of the eval loop of a
+ * tasklet that switches softly, run the generator's frame in that eval
+ * loop, as `yield from` does, instead of in an eval loop of their own.
+ * The builtin, sure of its caller, arms the thread state for the
+ * generator (_PyStackless_ArmGen...()); gen_send_ex2() (Objects/
+ * genobject.c), once it checked the generator's state, pushes its frame
+ * then (_PyStackless_GenEnter()) where it would evaluate it, and returns
+ * an error that the C functions in between pass on: the CALL ends, and
+ * the eval loop goes on with the frame at `error:`.
+ *
+ * The caller waits for a shim frame, whose code (gen_shim_code) waits for
+ * the generator's frame as a SEND does.  Where the generator yields, the
+ * shim returns the value; where it returns, the shim raises StopIteration
+ * as the builtins would; an exception of the generator goes through it.
+ * Like the shim that CPython pushes for __init__ (_Py_InitCleanup), it
+ * never runs its RESUME, so that frame walkers and tracebacks skip it, and
+ * it has no monitoring events.
+ */
+
+#define GEN_SHIM_RETURN 4       /* where a return of the generator goes */
+
+/* The shim's CALL: the generator returned `value`. */
+static PyObject *
+gen_returned(PyObject *Py_UNUSED(module), PyObject *value)
+{
+    if (value == Py_None) {
+        PyErr_SetNone(PyExc_StopIteration);
+    }
+    else {
+        _PyGen_SetStopIterationValue(value);
+    }
+    return NULL;
+}
+
+static PyMethodDef gen_returned_def = {
+    "next", gen_returned, METH_O, NULL
+};
+
+static PyCodeObject *
+gen_shim_code(slp_interp *si)
+{
+    if (si->gen_shim != NULL) {
+        return (PyCodeObject *)si->gen_shim;
+    }
+    /* Stack: the generator, under what it yields or returns. */
+    static const _Py_CODEUNIT code[] = {
+        {.op = {SEND, GEN_SHIM_RETURN - 2}},    /* waits for the frame */
+        {.op = {CACHE, 0}},
+        {.op = {END_SEND, 0}},                  /* it yielded */
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {END_SEND, 0}},                  /* it returned */
+        {.op = {LOAD_CONST, 0}},                /* gen_returned(value) */
+        {.op = {SWAP, 2}},
+        {.op = {PUSH_NULL, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {CALL, 1}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {RESUME, 0}},                    /* never reached */
+    };
+    Py_BUILD_ASSERT(sizeof(code) / sizeof(code[0]) == 15);
+    /* No location: two entries of code units without one. */
+    static const char lines[] = {
+        (char)(128 | (PY_CODE_LOCATION_INFO_NONE << 3) | 7),
+        (char)(128 | (PY_CODE_LOCATION_INFO_NONE << 3) | 6),
+    };
+    PyCodeObject *co = NULL;
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)code,
+                                                sizeof(code));
+    PyObject *func = PyCFunction_New(&gen_returned_def, NULL);
+    PyObject *consts = func != NULL ? PyTuple_Pack(1, func) : NULL;
+    PyObject *name = PyUnicode_FromString("next");
+    PyObject *file = PyUnicode_FromString("<stackless>");
+    PyObject *linetable = PyBytes_FromStringAndSize(lines, sizeof(lines));
+    PyObject *empty = PyTuple_New(0);
+    PyObject *nobytes = PyBytes_FromStringAndSize(NULL, 0);
+    if (bytes != NULL && consts != NULL && name != NULL && file != NULL
+        && linetable != NULL && empty != NULL && nobytes != NULL)
+    {
+        co = PyUnstable_Code_New(
+            0, 0, 0, 3, CO_OPTIMIZED | CO_NO_MONITORING_EVENTS, bytes, consts,
+            empty, empty, empty, empty, file, name, name, 0, linetable,
+            nobytes);
+    }
+    Py_XDECREF(bytes);
+    Py_XDECREF(func);
+    Py_XDECREF(consts);
+    Py_XDECREF(name);
+    Py_XDECREF(file);
+    Py_XDECREF(linetable);
+    Py_XDECREF(empty);
+    Py_XDECREF(nobytes);
+    si->gen_shim = (PyObject *)co;
+    return co;
+}
+
+/* The value stack of the frame running a CALL of `nargs` arguments, if
+ * it is one of the call instructions in `ops` (0-terminated), else NULL. */
+static PyObject **
+calling_stack(_PyInterpreterFrame *f, Py_ssize_t nargs, const int *ops)
+{
+    if (f == NULL || f->owner == FRAME_OWNED_BY_CSTACK
+        || f->instr_ptr->op.arg != nargs)
+    {
+        return NULL;
+    }
+    int op = f->instr_ptr->op.code;
+    while (*ops != 0 && *ops != op) {
+        ops++;
+    }
+    if (*ops == 0) {
+        return NULL;
+    }
+    PyCodeObject *co = _PyFrame_GetCode(f);
+    return f->localsplus + co->co_nlocalsplus;
+}
+
+/* Is `callable` the builtin `meth` of gen: a method descriptor of its
+ * type called with gen as self, or bound to gen and called alone? */
+static int
+is_gen_method(PyObject *callable, PyObject *self, PyObject *gen,
+              PyCFunction meth)
+{
+    if (self == gen) {
+        return Py_IS_TYPE(callable, &PyMethodDescr_Type)
+               && ((PyMethodDescrObject *)callable)->d_method->ml_meth == meth
+               && PyDescr_TYPE(callable) == Py_TYPE(gen);
+    }
+    return self == NULL && PyCFunction_CheckExact(callable)
+           && ((PyCFunctionObject *)callable)->m_ml->ml_meth == meth
+           && ((PyCFunctionObject *)callable)->m_self == gen;
+}
+
+/* The eval loop calls a builtin with a pointer into the frame's value
+ * stack, above the callable and the self or NULL of the call, which
+ * identify it: a C caller in between would have its own array, or a bound
+ * method in the slot of the NULL. */
+static int
+called_with(PyThreadState *tstate, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *gen, PyCFunction meth, const int *ops)
+{
+    _PyInterpreterFrame *f = tstate->current_frame;
+    PyObject **stack = calling_stack(f, nargs, ops);
+    if (stack == NULL || args < (PyObject *const *)stack + 2
+        || args + nargs > (PyObject *const *)stack
+                          + _PyFrame_GetCode(f)->co_stacksize)
+    {
+        return 0;
+    }
+    if (gen == NULL) {
+        /* A builtin function that takes the generator: next(). */
+        gen = args[0];
+        return args[-1] == NULL && PyCFunction_CheckExact(args[-2])
+               && ((PyCFunctionObject *)args[-2])->m_ml->ml_meth == meth;
+    }
+    return is_gen_method(args[-2], args[-1], gen, meth);
+}
+
+/* No monitoring tool wants the PY_THROW event of a throw(). */
+static inline int
+no_throw_events(PyThreadState *tstate)
+{
+    return tstate->interp->monitors.tools[PY_MONITORING_EVENT_PY_THROW] == 0;
+}
+
+/* The generator's frame can run in the tasklet's eval loop: the current
+ * tasklet runs in the eval loop of the runner, which called the builtin
+ * directly or through its vectorcall (which takes a unit of C recursion);
+ * there is room for two frames. */
+static int
+can_resume_here(slp_thread *th, PyGenObject *gen, int throw)
+{
+    /* A throw() into a `yield from` goes to the generator delegated to,
+     * in C. */
+    return (Py_IS_TYPE(gen, &PyGen_Type) || Py_IS_TYPE(gen, &PyCoro_Type))
+           && gen->gi_frame_state
+              < (throw ? FRAME_SUSPENDED_YIELD_FROM : FRAME_EXECUTING)
+           && th->tstate->py_recursion_remaining > 2
+           && (can_park_softly_in(th, 0, 0) || can_park_softly_in(th, 0, 1));
+}
+
+static void
+arm_gen(PyThreadState *tstate, slp_thread *th, PyObject *gen)
+{
+    ((_PyThreadStateImpl *)tstate)->stackless_gen = gen;
+    th->armed_frame = tstate->current_frame;
+    th->armed_instr = tstate->current_frame->instr_ptr;
+}
+
+void
+_PyStackless_ArmGenNext(PyObject *const *args, PyCFunction meth)
+{
+    static const int ops[] = {CALL, CALL_BUILTIN_FAST, 0};
+    PyThreadState *tstate = _PyThreadState_GET();
+    slp_thread *th = slp_thread_of(tstate);
+    if (th != NULL && can_resume_here(th, (PyGenObject *)args[0], 0)
+        && called_with(tstate, args, 1, NULL, meth, ops))
+    {
+        arm_gen(tstate, th, args[0]);
+    }
+}
+
+int
+_PyStackless_ArmGenThrow(PyObject *gen, PyObject *const *args,
+                         Py_ssize_t nargs, PyCFunction meth)
+{
+    static const int ops[] = {CALL, CALL_METHOD_DESCRIPTOR_FAST,
+                              CALL_BUILTIN_FAST, 0};
+    PyThreadState *tstate = _PyThreadState_GET();
+    slp_thread *th = slp_thread_of(tstate);
+    if (th != NULL && can_resume_here(th, (PyGenObject *)gen, 1)
+        && called_with(tstate, args, nargs, gen, meth, ops))
+    {
+        arm_gen(tstate, th, gen);
+        return 1;
+    }
+    return 0;
+}
+
+void
+_PyStackless_DisarmGen(void)
+{
+    ((_PyThreadStateImpl *)_PyThreadState_GET())->stackless_gen = NULL;
+}
+
+/* gen.send(arg): a METH_O method gets no pointer to its argument, and the
+ * stack depth before the CALL tells where the call's inputs are. */
+void
+_PyStackless_ArmGenSend(PyObject *gen, PyObject *arg, PyCFunction meth)
+{
+    static const int ops[] = {CALL, CALL_METHOD_DESCRIPTOR_O,
+                              CALL_BUILTIN_O, 0};
+    PyThreadState *tstate = _PyThreadState_GET();
+    slp_thread *th = slp_thread_of(tstate);
+    if (th == NULL || !can_resume_here(th, (PyGenObject *)gen, 0)) {
+        return;
+    }
+    _PyInterpreterFrame *f = tstate->current_frame;
+    PyObject **stack = calling_stack(f, 1, ops);
+    if (stack == NULL) {
+        return;
+    }
+    PyCodeObject *co = _PyFrame_GetCode(f);
+    int depth = slp_stack_depth_cached(th, co, _PyInterpreterFrame_LASTI(f));
+    if (depth < 3 || depth > co->co_stacksize) {
+        return;
+    }
+    PyObject **in = stack + depth - 3;
+    if (in[2] == arg && is_gen_method(in[0], in[1], gen, meth)) {
+        arm_gen(tstate, th, gen);
+    }
+}
+
+int
+_PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
+                      int exc)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    slp_thread *th = ts->stackless;
+    int armed = ts->stackless_gen == (PyObject *)gen
+                && th->armed_frame == tstate->current_frame
+                && th->armed_instr == tstate->current_frame->instr_ptr;
+    ts->stackless_gen = NULL;
+    /* gen_send_ex2() reports the errors of other states. */
+    if (!armed || gen->gi_frame_state >= FRAME_EXECUTING
+        || (gen->gi_frame_state == FRAME_CREATED && arg != NULL
+            && arg != Py_None))
+    {
+        return 0;
+    }
+    if (exc && !no_throw_events(tstate)) {
+        return 0;           /* monitoring sees a throw: through C */
+    }
+    PyCodeObject *shim = gen_shim_code(th->si);
+    if (shim == NULL
+        || !_PyStackless_HasStackSpace(tstate, shim->co_framesize))
+    {
+        /* The call through C reports a lack of memory; a thrown exception
+         * stays. */
+        if (!exc) {
+            PyErr_Clear();
+        }
+        return 0;
+    }
+    _PyInterpreterFrame *sf = _PyFrame_PushTrampolineUnchecked(tstate, shim,
+                                                               1);
+    sf->f_globals = sf->f_builtins = NULL;
+    sf->localsplus[0] = Py_NewRef(gen);
+    sf->return_offset = GEN_SHIM_RETURN;
+    /* As gen_send_ex2() does; the thread state's handled exception
+     * changes when the frame starts (enter_pushed_frame). */
+    _PyInterpreterFrame *gf = (_PyInterpreterFrame *)gen->gi_iframe;
+    _PyFrame_StackPush(gf, Py_NewRef(arg != NULL ? arg : Py_None));
+    gen->gi_frame_state = FRAME_EXECUTING;
+    gf->previous = sf;
+    gf->return_offset = 0;
+    tstate->py_recursion_remaining -= 2;    /* as start_frame does */
+    if (exc) {
+        th->soft_enter_exc = _PyErr_GetRaisedException(tstate);
+    }
+    /* The C functions in between pass on an error, not NULL alone. */
+    enter_request(th, gf, sf, gen, 1);
+    return 1;
 }
 
 /* The marker exception of the pending switch goes.  Another exception
  * comes from a monitoring callback of the CALL (its C_RAISE event), which
  * failed: it is reported, and the switch is made. */
-static void
+static SLP_NOINLINE void
 drop_marker(PyThreadState *tstate)
 {
-    if (tstate->current_exception == NULL) {
-        return;
-    }
     PyObject *exc = _PyErr_GetRaisedException(tstate);
     if (slp_soft_switch_marker_check(exc)) {
         Py_DECREF(exc);
@@ -1429,6 +1787,53 @@ drop_marker(PyThreadState *tstate)
                            "tasklets");
 }
 
+/* _PyStackless_CallMethod() or _PyStackless_GenEnter() pushed frames:
+ * the caller waits for them as for any call.  A generator's frame starts
+ * as in gen_send_ex2(), with the exception of a throw() raised. */
+static SLP_NOINLINE _PyInterpreterFrame *
+enter_pushed_frame(slp_thread *th, _PyInterpreterFrame *frame)
+{
+    PyThreadState *tstate = th->tstate;
+    _PyInterpreterFrame *f = th->soft_enter;
+    PyGenObject *gen = th->soft_enter_gen;
+    PyObject *exc = th->soft_enter_exc;
+    th->soft_enter_base->previous = frame;
+    th->soft_enter = th->soft_enter_base = NULL;
+    th->soft_enter_gen = NULL;
+    th->soft_enter_exc = NULL;
+    th->switch_trap--;
+    if (gen != NULL) {
+        gen->gi_exc_state.previous_item = tstate->exc_info;
+        tstate->exc_info = &gen->gi_exc_state;
+    }
+    tstate->current_frame = f;
+    if (exc != NULL) {
+        /* The eval loop goes to `error:` in the frame, as a throw into
+         * it does (throwflag), which instruments its code first. */
+        _PyErr_SetRaisedException(tstate, exc);
+        _PyErr_ChainStackItem();
+        if (_Py_Instrument(_PyFrame_GetCode(f), tstate->interp) < 0) {
+            PyErr_FormatUnraisable("Exception instrumenting a generator");
+        }
+    }
+    return f;
+}
+
+/* The eval breaker of RESUME and JUMP_BACKWARD runs before the
+ * instruction does its work: it is done again on resuming.  That of a
+ * call runs after it: the next instruction follows. */
+static SLP_NOINLINE void
+preempted_at(slp_thread *th, _PyInterpreterFrame *frame)
+{
+    th->soft_preempt = 0;
+    PyCodeObject *co = _PyFrame_GetCode(frame);
+    int op = _Py_GetBaseOpcode(co, (int)(frame->instr_ptr
+                                         - _PyCode_CODE(co)));
+    if (op == RESUME || op == JUMP_BACKWARD) {
+        frame->return_offset = 0;
+    }
+}
+
 _PyInterpreterFrame *
 _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
                         _PyInterpreterFrame *entry)
@@ -1437,31 +1842,18 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
     slp_thread *th = ts->stackless;
     int what = ts->stackless_pending;
     ts->stackless_pending = 0;
-    drop_marker(tstate);
+    if (tstate->current_exception != NULL) {
+        drop_marker(tstate);
+    }
     if (what == SLP_PENDING_ENTER) {
-        /* _PyStackless_CallMethod() pushed a frame: the caller waits for
-         * it as for any call. */
-        _PyInterpreterFrame *f = th->soft_enter;
-        th->soft_enter = NULL;
-        f->previous = frame;
-        tstate->current_frame = f;
-        return f;
+        return enter_pushed_frame(th, frame);
     }
     th->switch_trap--;
     PyTaskletObject *prev = th->current;
     PyTaskletObject *next = th->soft_next;
     th->soft_next = NULL;
     if (th->soft_preempt) {
-        /* The eval breaker of RESUME and JUMP_BACKWARD runs before the
-         * instruction does its work: it is done again on resuming.  That
-         * of a call runs after it: the next instruction follows. */
-        th->soft_preempt = 0;
-        PyCodeObject *co = _PyFrame_GetCode(frame);
-        int op = _Py_GetBaseOpcode(co, (int)(frame->instr_ptr
-                                             - _PyCode_CODE(co)));
-        if (op == RESUME || op == JUMP_BACKWARD) {
-            frame->return_offset = 0;
-        }
+        preempted_at(th, frame);
     }
     park_soft(tstate, prev);
     save_tracing(tstate, prev);

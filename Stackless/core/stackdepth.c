@@ -156,6 +156,49 @@ done:
     return result;
 }
 
+/* A cache of depths for slp_stack_depth_cached(), direct-mapped.  A code
+ * object is known by its address and version: another one allocated at
+ * the same address has another version (a version of 0, given when the
+ * interpreter ran out of them, is not cached). */
+#define DEPTH_CACHE_SIZE 64
+
+struct slp_depth_cache {
+    struct {
+        PyCodeObject *code;
+        uint32_t version;
+        int index;
+        int depth;
+    } entry[DEPTH_CACHE_SIZE];
+};
+
+int
+slp_stack_depth_cached(slp_thread *th, PyCodeObject *co, int index)
+{
+    if (co->co_version == 0) {
+        return slp_stack_depth(co, index);
+    }
+    if (th->depth_cache == NULL) {
+        th->depth_cache = PyMem_RawCalloc(1, sizeof(struct slp_depth_cache));
+        if (th->depth_cache == NULL) {
+            return slp_stack_depth(co, index);
+        }
+    }
+    size_t h = (((uintptr_t)co >> 4) ^ (uintptr_t)index * 31)
+               % DEPTH_CACHE_SIZE;
+    struct slp_depth_cache *c = th->depth_cache;
+    if (c->entry[h].code == co && c->entry[h].version == co->co_version
+        && c->entry[h].index == index)
+    {
+        return c->entry[h].depth;
+    }
+    int depth = slp_stack_depth(co, index);
+    c->entry[h].code = co;
+    c->entry[h].version = co->co_version;
+    c->entry[h].index = index;
+    c->entry[h].depth = depth;
+    return depth;
+}
+
 /* Visit what the frames of a suspended chain hold.  Frames owned by a
  * generator are its business (its own traversal). */
 int

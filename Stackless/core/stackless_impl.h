@@ -161,6 +161,9 @@ slp_reinstrument(PyThreadState *ts, slp_execstate *st)
 /* stackdepth.c: the depth of the value stack before the instruction at
  * `index` (in code units), or -1 if it cannot be known. */
 extern int slp_stack_depth(PyCodeObject *co, int index);
+/* The same, cached for the thread (freed with it). */
+extern int slp_stack_depth_cached(slp_thread *th, PyCodeObject *co,
+                                  int index);
 /* Visit what the frames of a suspended chain hold (locals, value stack). */
 extern int slp_frames_traverse(_PyInterpreterFrame *f, visitproc visit,
                                void *arg);
@@ -308,7 +311,18 @@ struct _slp_thread {
      * value of c_recursion_remaining in the eval loop that the runner
      * calls; a spare chunk for the frame data stack (softcall.c). */
     PyTaskletObject *soft_next;
-    _PyInterpreterFrame *soft_enter;    /* a frame pushed, to go on with */
+    /* Frames pushed for a call, for the eval loop to go on with: the top
+     * one, the one its caller waits for (the same, or a shim below a
+     * generator's frame), and that generator, which starts running. */
+    _PyInterpreterFrame *soft_enter;
+    _PyInterpreterFrame *soft_enter_base;
+    PyGenObject *soft_enter_gen;
+    PyObject *soft_enter_exc;           /* a throw() raises it there */
+    /* A builtin that resumes a generator was called by this frame, at
+     * this instruction (tstate->stackless_gen is the generator). */
+    _PyInterpreterFrame *armed_frame;
+    _Py_CODEUNIT *armed_instr;
+    struct slp_depth_cache *depth_cache;    /* stackdepth.c */
     int soft_preempt;
     /* The reference the old current held, dropped after the switch. */
     PyObject *pending_decref;
@@ -402,6 +416,7 @@ typedef struct _slp_interp {
     PyObject *error_handler;
     int soft_switch;
     long pickle_flags_default;
+    PyObject *gen_shim;         /* code, created on first use (scheduler.c) */
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);

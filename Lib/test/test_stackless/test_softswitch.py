@@ -545,6 +545,465 @@ class ChannelIterationTest(SoftTestCase):
         self.assertEqual(got, ["last", "after", "after"])
 
 
+class GeneratorNextTest(StacklessTestCase):
+    """next(gen) in a tasklet: in soft mode the generator's frame runs in
+    the tasklet's eval loop, below a shim frame that no frame walker
+    sees; in both modes it behaves as next() does."""
+
+    def run_blocked(self, body, ch, sends):
+        """Run body in a tasklet; send each of `sends` on ch while it is
+        blocked; the (nesting_level, restorable) of each block."""
+        t = self.spawn(body)
+        stackless.run()
+        states = []
+        for v in sends:
+            self.assertTrue(t.blocked)
+            states.append((t.nesting_level, t.restorable))
+            ch.send(v)
+        stackless.run()
+        self.assertFalse(t.alive)
+        return states
+
+    def test_blocking_generator_values(self):
+        ch = stackless.channel()
+        got = []
+
+        def gen():
+            x = ch.receive()
+            yield x
+            yield ch.receive() * 2
+
+        def body():
+            g = gen()
+            got.append(next(g))
+            got.append(next(g))
+
+        states = self.run_blocked(body, ch, [1, 21])
+        self.assertEqual(got, [1, 42])
+        if stackless.enable_softswitch(None):
+            self.assertEqual(states, [(0, True)] * 2)
+        else:
+            self.assertEqual([r for _, r in states], [False] * 2)
+
+    def test_return_raises_stop_iteration(self):
+        ch = stackless.channel()
+        caught = []
+
+        def gen(value):
+            ch.receive()
+            return value
+            yield
+
+        def body():
+            for value in (5, (1, 2), None, ValueError("v")):
+                g = gen(value)
+                try:
+                    next(g)
+                except StopIteration as e:
+                    caught.append((e.value, e.args))
+                try:
+                    next(g)
+                except StopIteration as e:
+                    caught.append(e.args)
+
+        self.run_blocked(body, ch, [None] * 4)
+        self.assertEqual(caught[:6], [(5, (5,)), (), ((1, 2), ((1, 2),)), (),
+                                      (None, ()), ()])
+        self.assertIsInstance(caught[6][0], ValueError)
+        self.assertEqual(caught[6][1], (caught[6][0],))
+
+    def test_exception_traceback_has_no_shim(self):
+        ch = stackless.channel()
+        frames = []
+
+        def gen():
+            ch.receive()
+            raise KeyError("k")
+            yield
+
+        def body():
+            try:
+                next(gen())
+            except KeyError as e:
+                frames.extend(f.name for f in traceback.extract_tb(
+                    e.__traceback__))
+
+        self.run_blocked(body, ch, [None])
+        self.assertEqual(frames, ["body", "gen"])
+
+    def test_generator_frame_backs_to_caller(self):
+        ch = stackless.channel()
+        chains = []
+
+        def gen():
+            ch.receive()
+            f = sys._getframe()
+            chain = []
+            while f is not None:
+                chain.append(f.f_code.co_name)
+                f = f.f_back
+            chains.append(chain)
+            chains.append([f.name for f in traceback.extract_stack()])
+            yield 1
+
+        def body():
+            next(gen())
+
+        self.run_blocked(body, ch, [None])
+        self.assertEqual(chains[0], ["gen", "body"])
+        self.assertEqual(chains[1], ["body", "gen"])
+
+    def test_handled_exception_is_seen_and_kept(self):
+        ch = stackless.channel()
+        seen = []
+
+        def gen():
+            seen.append(repr(sys.exception()))
+            ch.receive()
+            seen.append(repr(sys.exception()))
+            try:
+                raise ValueError
+            except ValueError:
+                yield 1
+
+        def body():
+            try:
+                raise KeyError("outer")
+            except KeyError:
+                g = gen()
+                next(g)
+                seen.append(repr(sys.exception()))
+            seen.append(repr(sys.exception()))
+            g.close()
+
+        self.run_blocked(body, ch, [None])
+        self.assertEqual(seen, ["KeyError('outer')"] * 3 + ["None"])
+
+    def test_running_exhausted_and_default(self):
+        ch = stackless.channel()
+        errors = []
+
+        def selfish():
+            ch.receive()
+            try:
+                next(g)
+            except ValueError as e:
+                errors.append(str(e))
+            yield 1
+
+        g = selfish()
+
+        def body():
+            self.assertEqual(next(g), 1)
+            self.assertIsNone(next(g, None))
+            self.assertEqual(next(g, "d"), "d")
+            with self.assertRaises(StopIteration):
+                next(g)
+
+        self.run_blocked(body, ch, [None])
+        self.assertEqual(errors, ["generator already executing"])
+
+    def test_kill_tasklet_blocked_in_generator(self):
+        ch = stackless.channel()
+        log = []
+
+        def gen():
+            try:
+                ch.receive()
+                yield 1
+            finally:
+                log.append("gen finally")
+
+        def body():
+            try:
+                next(gen())
+            finally:
+                log.append("body finally")
+
+        t = self.spawn(body)
+        stackless.run()
+        self.assertTrue(t.blocked)
+        t.kill()
+        self.assertFalse(t.alive)
+        self.assertEqual(log, ["gen finally", "body finally"])
+
+    def test_nested_generators_and_recursion_limit(self):
+        ch = stackless.channel()
+        results = []
+
+        def nest(n):
+            if n == 0:
+                yield ch.receive()
+            else:
+                yield next(nest(n - 1)) + 1
+
+        def body():
+            results.append(next(nest(200)))
+            try:
+                next(nest(sys.getrecursionlimit()))
+            except RecursionError:
+                results.append("RecursionError")
+
+        self.run_blocked(body, ch, [0])
+        self.assertEqual(results, [200, "RecursionError"])
+
+    def test_traced_tasklet_sees_no_shim(self):
+        ch = stackless.channel()
+        events = []
+
+        def tracer(frame, event, arg):
+            if event in ("call", "return"):
+                events.append((event, frame.f_code.co_name))
+            return tracer
+
+        def gen():
+            ch.receive()
+            yield 1
+
+        def body():
+            sys.settrace(tracer)
+            try:
+                next(gen())
+            finally:
+                sys.settrace(None)
+
+        self.run_blocked(body, ch, [None])
+        self.assertEqual(events, [("call", "gen"), ("return", "gen")])
+
+
+class GeneratorSendThrowTest(StacklessTestCase):
+    """gen.send(), gen.throw() and the same of coroutines in a tasklet:
+    soft in soft mode, as in CPython in both."""
+
+    run_blocked = GeneratorNextTest.run_blocked
+
+    def assert_soft(self, states):
+        if stackless.enable_softswitch(None):
+            self.assertEqual(states, [(0, True)] * len(states))
+        else:
+            self.assertEqual([r for _, r in states], [False] * len(states))
+
+    def test_send_and_throw(self):
+        ch = stackless.channel()
+        got = []
+
+        def gen():
+            x = yield 1
+            y = yield (x, ch.receive())
+            try:
+                yield y
+            except KeyError as e:
+                yield ("caught", e.args[0], ch.receive())
+            return "done"
+
+        def body():
+            g = gen()
+            got.append(g.send(None))
+            got.append(g.send("x"))
+            got.append(g.send("y"))
+            got.append(g.throw(KeyError("k")))
+            try:
+                g.send(None)
+            except StopIteration as e:
+                got.append(("stop", e.value))
+            try:
+                g.send(None)
+            except StopIteration as e:
+                got.append(("again", e.args))
+
+        states = self.run_blocked(body, ch, ["a", "b"])
+        self.assertEqual(got, [1, ("x", "a"), "y", ("caught", "k", "b"),
+                               ("stop", "done"), ("again", ())])
+        self.assert_soft(states)
+
+    def test_bound_methods(self):
+        ch = stackless.channel()
+        got = []
+
+        def gen():
+            while True:
+                try:
+                    got.append((yield ch.receive()))
+                except ValueError:
+                    got.append("thrown")
+
+        def body():
+            g = gen()
+            send, throw = g.send, g.throw
+            got.append(send(None))
+            got.append(send("s"))
+            got.append(throw(ValueError))
+
+        states = self.run_blocked(body, ch, [1, 2, 3])
+        self.assertEqual(got, [1, "s", 2, "thrown", 3])
+        self.assert_soft(states)
+
+    def test_throw_uncaught_and_errors(self):
+        ch = stackless.channel()
+        got = []
+
+        def gen():
+            ch.receive()
+            yield 1
+
+        def body():
+            g = gen()
+            next(g)
+            try:
+                g.throw(KeyError("k"))
+            except KeyError as e:
+                got.append([f.name for f in traceback.extract_tb(
+                    e.__traceback__)])
+            self.assertIsNone(g.gi_frame)
+            h = gen()
+            next(h)
+            try:
+                h.throw(1)
+            except TypeError as e:
+                got.append("TypeError")
+            with self.assertRaises(TypeError):
+                gen().send(1)       # to a just-started generator
+            try:
+                h.send(None)        # the bad throw left it as it was
+            except StopIteration:
+                got.append("stop")
+
+        self.run_blocked(body, ch, [None, None])
+        self.assertEqual(got, [["body", "gen"], "TypeError", "stop"])
+
+    def test_coroutine_send_and_throw(self):
+        import types
+        ch = stackless.channel()
+        got = []
+
+        @types.coroutine
+        def wait():
+            v = yield "waiting"
+            return ch.receive() + v
+
+        async def coro():
+            try:
+                return await wait() * 2
+            except KeyError:
+                return "caught " + str(ch.receive())
+
+        def body():
+            c = coro()
+            got.append(c.send(None))
+            try:
+                c.send(10)
+            except StopIteration as e:
+                got.append(e.value)
+            c = coro()
+            c.send(None)
+            try:
+                c.throw(KeyError)
+            except StopIteration as e:
+                got.append(e.value)
+            with self.assertRaisesRegex(RuntimeError, "cannot reuse"):
+                c.send(None)
+
+        states = self.run_blocked(body, ch, [1, 2])
+        self.assertEqual(got, ["waiting", 22, "caught 2"])
+        self.assert_soft(states[:1])
+        # A throw() into an `await` goes to the awaited generator in C
+        # (as gen_throw() delegates): that switch is hard.
+        self.assertFalse(states[1][1])
+
+    def test_send_through_c_is_not_taken_for_a_call(self):
+        # gen.send called by C code (map) under a CALL of the same
+        # arguments: it must run through C and give list() its values.
+        ch = stackless.channel()
+        got = []
+
+        def gen():
+            while True:
+                yield (yield)
+
+        def body():
+            g = gen()
+            next(g)
+            got.append(list(map(g.send, [1, None, 2, None])))
+            got.append(ch.receive())
+
+        self.run_blocked(body, ch, ["end"])
+        self.assertEqual(got, [[1, None, 2, None], "end"])
+
+    def test_throw_with_deprecated_signature_warns(self):
+        import warnings
+        ch = stackless.channel()
+        got = []
+
+        def gen():
+            try:
+                yield ch.receive()
+            except ValueError as e:
+                yield str(e)
+
+        def body():
+            g = gen()
+            next(g)
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                got.append(g.throw(ValueError, ValueError("v"), None))
+            got.append(len(w))
+
+        self.run_blocked(body, ch, [None])
+        self.assertEqual(got, ["v", 1])
+
+
+class CPythonTestsInTaskletTest(SoftTestCase):
+    """CPython's own tests of generators and coroutines, run in a tasklet:
+    their next(), send() and throw() calls, made from the tasklet's eval
+    loop, resume the generators there (GeneratorNextTest), and must
+    behave as in CPython."""
+
+    @staticmethod
+    def flatten(suite):
+        for t in suite:
+            if isinstance(t, unittest.TestSuite):
+                yield from CPythonTestsInTaskletTest.flatten(t)
+            else:
+                yield t
+
+    def run_in_tasklet(self, name):
+        import importlib
+        mod = importlib.import_module("test." + name)
+        suite = unittest.TestLoader().loadTestsFromModule(mod)
+        result = unittest.TestResult()
+
+        def main():
+            # TestCase.run() is called from Python, so that the tests run
+            # in this tasklet's eval loop (a suite is called through C).
+            classes = set()
+            for test in self.flatten(suite):
+                cls = type(test)
+                if cls not in classes:
+                    classes.add(cls)
+                    cls.setUpClass()
+                    self.addCleanup(cls.tearDownClass)
+                test.run(result)
+
+        self.spawn(main)
+        stackless.run()
+        problems = [f"{test}: {tb}"
+                    for test, tb in result.failures + result.errors]
+        self.assertEqual(problems, [])
+        self.assertGreater(result.testsRun, 40)
+
+    def test_generators(self):
+        self.run_in_tasklet("test_generators")
+
+    def test_yield_from(self):
+        self.run_in_tasklet("test_yield_from")
+
+    def test_coroutines(self):
+        self.run_in_tasklet("test_coroutines")
+
+    def test_contextlib(self):
+        self.run_in_tasklet("test_contextlib")
+
+
 class InteroperationTest(SoftTestCase):
     """Hard- and soft-switched tasklets resume each other."""
 
