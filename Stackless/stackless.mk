@@ -43,7 +43,7 @@ Stackless/platf/switch.o: $(srcdir)/Stackless/platf/switch_x86_64_sysv.S \
 		$(srcdir)/Stackless/platf/switch_aarch64_aapcs.S
 
 $(STACKLESS_OBJS) Python/getversion.o Python/pystate.o Python/ceval_gil.o \
-		Python/bltinmodule.o Objects/genobject.o \
+		Python/bltinmodule.o Python/context.o Objects/genobject.o \
 		Python/ceval.o: \
 		$(STACKLESS_HEADERS)
 

@@ -168,6 +168,25 @@ _PyStackless_GenPushed(PyThreadState *tstate, PyGenObject *gen,
            && _PyStackless_GenEnter(tstate, gen, arg, exc);
 }
 
+/* Python/context.c, Context.run(): the function given, a Python one,
+ * called by a CALL of the eval loop of a tasklet that switches softly,
+ * runs in that eval loop over a shim frame that exits the context after
+ * it: 1 if so (or if its arguments did not fit, an error set), and run()
+ * returns NULL (scheduler.c). */
+extern int _PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
+                                   PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames, PyCFunction meth);
+
+static inline int
+_PyStackless_SoftContextRun(PyThreadState *tstate, PyObject *ctx,
+                            PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames, PyCFunction meth)
+{
+    return _PyStackless_InUse
+           && _PyStackless_ContextRun(tstate, ctx, args, nargs, kwnames,
+                                      meth);
+}
+
 /* Python/bytecodes.c, BEFORE_WITH: the frame of __enter__, pushed, if it
  * is a Python method taking no argument and the running tasklet switches
  * softly; else NULL, and it is called through C, as upstream does.  The

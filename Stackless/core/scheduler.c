@@ -110,6 +110,7 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
     Py_CLEAR(si->channel_callback);
     Py_CLEAR(si->error_handler);
     Py_CLEAR(si->gen_shim);
+    Py_CLEAR(si->context_shim);
     interp->stackless = NULL;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
          ts != NULL; ts = PyThreadState_Next(ts))
@@ -1502,6 +1503,51 @@ static PyMethodDef gen_returned_def = {
     "next", gen_returned, METH_O, NULL
 };
 
+/* A shim's code object: `ncode` code units, the constant of `helper`
+ * (a function of the module), no location, `exctable`. */
+static PyCodeObject *
+make_shim(const char *name, const _Py_CODEUNIT *code, int ncode,
+          PyMethodDef *helper, int stacksize, const char *exctable,
+          Py_ssize_t exctable_size)
+{
+    /* No location: entries of up to 8 code units without one. */
+    char lines[16];
+    int nlines = 0;
+    for (int left = ncode; left > 0; left -= 8) {
+        int n = left < 8 ? left : 8;
+        assert(nlines < (int)sizeof(lines));
+        lines[nlines++] = (char)(128 | (PY_CODE_LOCATION_INFO_NONE << 3)
+                                 | (n - 1));
+    }
+    PyCodeObject *co = NULL;
+    PyObject *bytes = PyBytes_FromStringAndSize(
+        (const char *)code, ncode * sizeof(_Py_CODEUNIT));
+    PyObject *func = PyCFunction_New(helper, NULL);
+    PyObject *consts = func != NULL ? PyTuple_Pack(1, func) : NULL;
+    PyObject *uname = PyUnicode_FromString(name);
+    PyObject *file = PyUnicode_FromString("<stackless>");
+    PyObject *linetable = PyBytes_FromStringAndSize(lines, nlines);
+    PyObject *empty = PyTuple_New(0);
+    PyObject *table = PyBytes_FromStringAndSize(exctable, exctable_size);
+    if (bytes != NULL && consts != NULL && uname != NULL && file != NULL
+        && linetable != NULL && empty != NULL && table != NULL)
+    {
+        co = PyUnstable_Code_New(
+            0, 0, 0, stacksize, CO_OPTIMIZED | CO_NO_MONITORING_EVENTS,
+            bytes, consts, empty, empty, empty, empty, file, uname, uname, 0,
+            linetable, table);
+    }
+    Py_XDECREF(bytes);
+    Py_XDECREF(func);
+    Py_XDECREF(consts);
+    Py_XDECREF(uname);
+    Py_XDECREF(file);
+    Py_XDECREF(linetable);
+    Py_XDECREF(empty);
+    Py_XDECREF(table);
+    return co;
+}
+
 static PyCodeObject *
 gen_shim_code(slp_interp *si)
 {
@@ -1526,40 +1572,10 @@ gen_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},
         {.op = {RESUME, 0}},                    /* never reached */
     };
-    Py_BUILD_ASSERT(sizeof(code) / sizeof(code[0]) == 15);
-    /* No location: two entries of code units without one. */
-    static const char lines[] = {
-        (char)(128 | (PY_CODE_LOCATION_INFO_NONE << 3) | 7),
-        (char)(128 | (PY_CODE_LOCATION_INFO_NONE << 3) | 6),
-    };
-    PyCodeObject *co = NULL;
-    PyObject *bytes = PyBytes_FromStringAndSize((const char *)code,
-                                                sizeof(code));
-    PyObject *func = PyCFunction_New(&gen_returned_def, NULL);
-    PyObject *consts = func != NULL ? PyTuple_Pack(1, func) : NULL;
-    PyObject *name = PyUnicode_FromString("next");
-    PyObject *file = PyUnicode_FromString("<stackless>");
-    PyObject *linetable = PyBytes_FromStringAndSize(lines, sizeof(lines));
-    PyObject *empty = PyTuple_New(0);
-    PyObject *nobytes = PyBytes_FromStringAndSize(NULL, 0);
-    if (bytes != NULL && consts != NULL && name != NULL && file != NULL
-        && linetable != NULL && empty != NULL && nobytes != NULL)
-    {
-        co = PyUnstable_Code_New(
-            0, 0, 0, 3, CO_OPTIMIZED | CO_NO_MONITORING_EVENTS, bytes, consts,
-            empty, empty, empty, empty, file, name, name, 0, linetable,
-            nobytes);
-    }
-    Py_XDECREF(bytes);
-    Py_XDECREF(func);
-    Py_XDECREF(consts);
-    Py_XDECREF(name);
-    Py_XDECREF(file);
-    Py_XDECREF(linetable);
-    Py_XDECREF(empty);
-    Py_XDECREF(nobytes);
-    si->gen_shim = (PyObject *)co;
-    return co;
+    si->gen_shim = (PyObject *)make_shim(
+        "next", code, (int)Py_ARRAY_LENGTH(code), &gen_returned_def, 3,
+        "", 0);
+    return (PyCodeObject *)si->gen_shim;
 }
 
 /* The value stack of the frame running a CALL of `nargs` arguments, if
@@ -1583,10 +1599,11 @@ calling_stack(_PyInterpreterFrame *f, Py_ssize_t nargs, const int *ops)
     return f->localsplus + co->co_nlocalsplus;
 }
 
-/* Is `callable` the builtin `meth` of gen: a method descriptor of its
- * type called with gen as self, or bound to gen and called alone? */
+/* Is `callable` the builtin method `meth` of obj (gen): a method
+ * descriptor of its type called with obj as self, or bound to obj and
+ * called alone? */
 static int
-is_gen_method(PyObject *callable, PyObject *self, PyObject *gen,
+is_method_of(PyObject *callable, PyObject *self, PyObject *gen,
               PyCFunction meth)
 {
     if (self == gen) {
@@ -1621,7 +1638,7 @@ called_with(PyThreadState *tstate, PyObject *const *args, Py_ssize_t nargs,
         return args[-1] == NULL && PyCFunction_CheckExact(args[-2])
                && ((PyCFunctionObject *)args[-2])->m_ml->ml_meth == meth;
     }
-    return is_gen_method(args[-2], args[-1], gen, meth);
+    return is_method_of(args[-2], args[-1], gen, meth);
 }
 
 /* No monitoring tool wants the PY_THROW event of a throw(). */
@@ -1714,7 +1731,7 @@ _PyStackless_ArmGenSend(PyObject *gen, PyObject *arg, PyCFunction meth)
         return;
     }
     PyObject **in = stack + depth - 3;
-    if (in[2] == arg && is_gen_method(in[0], in[1], gen, meth)) {
+    if (in[2] == arg && is_method_of(in[0], in[1], gen, meth)) {
         arm_gen(tstate, th, gen);
     }
 }
@@ -1875,6 +1892,150 @@ _PyStackless_Resume(PyThreadState *tstate, _PyInterpreterFrame *frame,
     unpark_soft(tstate, t, entry);
     resumed(th, t);
     return deliver_resume(tstate, t);
+}
+
+/* --- contextvars.Context.run() ------------------------------------------
+ *
+ * ctx.run(func, ...) of a Python function, called by a CALL of the eval
+ * loop of a tasklet that switches softly (after it entered the context),
+ * pushes func's frame over a shim frame, whose code (context_shim_code)
+ * waits for it as a CALL does, and exits the context when it returns or
+ * raises.  The shim is as invisible as the generators' one.
+ */
+
+#define CTX_SHIM_CALL 1         /* where the shim waits */
+
+static PyObject *
+context_exit(PyObject *Py_UNUSED(module), PyObject *ctx)
+{
+    if (PyContext_Exit(ctx) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef context_exit_def = {
+    "run", context_exit, METH_O, NULL
+};
+
+static PyCodeObject *
+context_shim_code(slp_interp *si)
+{
+    if (si->context_shim != NULL) {
+        return (PyCodeObject *)si->context_shim;
+    }
+    /* Stack: the context.  An exception of the function is handled at 16
+     * (the exception table): the lookup is made at the instruction before
+     * the waiting CALL, a NOP. */
+    static const _Py_CODEUNIT code[] = {
+        {.op = {NOP, 0}},
+        {.op = {CALL, 0}},                  /* waits for the frame */
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {SWAP, 2}},                  /* it returned: [value, ctx] */
+        {.op = {LOAD_CONST, 0}},            /* context_exit(ctx) */
+        {.op = {SWAP, 2}},
+        {.op = {PUSH_NULL, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {CALL, 1}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {POP_TOP, 0}},
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {LOAD_CONST, 0}},            /* it raised: [ctx, exc] */
+        {.op = {COPY, 3}},
+        {.op = {PUSH_NULL, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {CALL, 1}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {POP_TOP, 0}},
+        {.op = {RERAISE, 0}},
+        {.op = {RESUME, 0}},                /* never reached */
+    };
+    /* Code units 0 and 1, to 16, at depth 1, without lasti (see
+     * Objects/exception_handling_notes.txt). */
+    static const char table[] = {(char)(0x80 | 0), 2, 16, 1 << 1};
+    si->context_shim = (PyObject *)make_shim(
+        "run", code, (int)Py_ARRAY_LENGTH(code), &context_exit_def, 5,
+        table, sizeof(table));
+    return (PyCodeObject *)si->context_shim;
+}
+
+int
+_PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
+                        PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames, PyCFunction meth)
+{
+    static const int ops[] = {CALL, CALL_KW,
+                              CALL_METHOD_DESCRIPTOR_FAST_WITH_KEYWORDS,
+                              CALL_BUILTIN_FAST_WITH_KEYWORDS, 0};
+    slp_thread *th = slp_thread_of(tstate);
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *callable = args[0];
+    PyObject *self = NULL;
+    if (Py_IS_TYPE(callable, &PyMethod_Type)) {
+        self = PyMethod_GET_SELF(callable);
+        callable = PyMethod_GET_FUNCTION(callable);
+    }
+    if (th == NULL || !Py_IS_TYPE(callable, &PyFunction_Type)
+        || ((PyFunctionObject *)callable)->vectorcall != _PyFunction_Vectorcall
+        || tstate->py_recursion_remaining <= 2
+        || tstate->interp->monitors.tools[
+               PY_MONITORING_EVENT_EXCEPTION_HANDLED] != 0
+        || !(can_park_softly_in(th, 0, 0) || can_park_softly_in(th, 0, 1))
+        || !called_with(tstate, args, nargs + nkw, ctx, meth, ops))
+    {
+        return 0;
+    }
+    PyCodeObject *shim = context_shim_code(th->si);
+    if (shim == NULL
+        || !_PyStackless_HasStackSpace(tstate, shim->co_framesize))
+    {
+        PyErr_Clear();      /* the call through C reports a lack of memory */
+        return 0;
+    }
+    _PyInterpreterFrame *sf = _PyFrame_PushTrampolineUnchecked(tstate, shim,
+                                                               1);
+    sf->f_globals = sf->f_builtins = NULL;
+    sf->localsplus[0] = Py_NewRef(ctx);
+    sf->instr_ptr = _PyCode_CODE(shim) + CTX_SHIM_CALL;
+    sf->return_offset = 1 + INLINE_CACHE_ENTRIES_CALL;
+    /* func(*args[1:]), with self first for a method: its slot is that of
+     * the function, which stays alive in the caller's stack. */
+    PyObject *const *argv = args + 1;
+    Py_ssize_t n = nargs - 1;
+    PyObject *saved = NULL;
+    if (self != NULL) {
+        argv = args;
+        saved = args[0];
+        ((PyObject **)args)[0] = self;
+        n++;
+    }
+    sf->previous = NULL;
+    _PyInterpreterFrame *f = push_call(tstate, (PyFunctionObject *)callable,
+                                       argv, n, kwnames);
+    if (saved != NULL) {
+        ((PyObject **)args)[0] = saved;
+    }
+    if (f == NULL) {
+        /* Its arguments do not fit: the error is the call's, and the
+         * context is exited, as after a call through C. */
+        PyObject *exc = _PyErr_GetRaisedException(tstate);
+        _PyFrame_ClearExceptCode(sf);
+        Py_DECREF(sf->f_executable);
+        _PyThreadState_PopFrame(tstate, sf);
+        (void)PyContext_Exit(ctx);
+        _PyErr_ChainExceptions1(exc);
+        return 1;
+    }
+    f->previous = sf;
+    tstate->py_recursion_remaining -= 2;    /* as start_frame does */
+    enter_request(th, f, sf, NULL, 1);
+    return 1;
 }
 
 /* --- tasklet start and end --------------------------------------------- */

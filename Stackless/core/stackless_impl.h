@@ -416,7 +416,9 @@ typedef struct _slp_interp {
     PyObject *error_handler;
     int soft_switch;
     long pickle_flags_default;
-    PyObject *gen_shim;         /* code, created on first use (scheduler.c) */
+    /* Code of shim frames, created on first use (scheduler.c). */
+    PyObject *gen_shim;
+    PyObject *context_shim;
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);

@@ -952,6 +952,151 @@ class GeneratorSendThrowTest(StacklessTestCase):
         self.assertEqual(got, ["v", 1])
 
 
+class AsyncWithTest(StacklessTestCase):
+    """`async with` and `await` in a coroutine driven by send() in a
+    tasklet: __aenter__ and __aexit__ return coroutines, which SEND runs
+    in the eval loop: soft in soft mode."""
+
+    run_blocked = GeneratorNextTest.run_blocked
+    assert_soft = GeneratorSendThrowTest.assert_soft
+
+    def test_async_with_blocks_softly(self):
+        ch = stackless.channel()
+        got = []
+
+        class CM:
+            async def __aenter__(self):
+                return ch.receive()
+
+            async def __aexit__(self, *exc_info):
+                got.append((exc_info[0], ch.receive()))
+
+        async def main():
+            async with CM() as v:
+                got.append(v)
+            try:
+                async with CM():
+                    raise KeyError
+            except KeyError:
+                got.append("raised")
+
+        def body():
+            try:
+                main().send(None)
+            except StopIteration:
+                got.append("done")
+
+        states = self.run_blocked(body, ch, [1, 2, 3, 4])
+        self.assertEqual(got, [1, (None, 2), (KeyError, 4), "raised",
+                               "done"])
+        self.assert_soft(states)
+
+
+class ContextRunTest(StacklessTestCase):
+    """contextvars.Context.run() in a tasklet: in soft mode a Python
+    function runs in the tasklet's eval loop over a shim frame that exits
+    the context after it; in both modes as in CPython."""
+
+    run_blocked = GeneratorNextTest.run_blocked
+    assert_soft = GeneratorSendThrowTest.assert_soft
+
+    def setUp(self):
+        super().setUp()
+        import contextvars
+        self.var = contextvars.ContextVar("var", default="outer")
+        self.ctx = contextvars.copy_context()
+
+    def test_values_and_context(self):
+        ch = stackless.channel()
+        var, ctx = self.var, self.ctx
+        got = []
+
+        def f(a, b=0):
+            var.set("inner")
+            got.append((var.get(), ch.receive(), a, b))
+            return a + b
+
+        class C:
+            def m(self, x):
+                return ch.receive() * x
+
+        def body():
+            got.append(ctx.run(f, 1, b=2))
+            got.append((var.get(), ctx[var]))
+            run = ctx.run
+            got.append(run(C().m, 3))
+            got.append(var.get())
+
+        states = self.run_blocked(body, ch, [10, 30])
+        self.assertEqual(got, [("inner", 10, 1, 2), 3, ("outer", "inner"),
+                               90, "outer"])
+        self.assert_soft(states)
+
+    def test_exception_exits_context(self):
+        ch = stackless.channel()
+        var, ctx = self.var, self.ctx
+        got = []
+
+        def g():
+            var.set("g")
+            ch.receive()
+            raise KeyError("k")
+
+        def body():
+            try:
+                ctx.run(g)
+            except KeyError as e:
+                got.append([f.name for f in traceback.extract_tb(
+                    e.__traceback__)])
+            got.append(var.get())
+            got.append(ctx.run(var.get))    # entered again: it was exited
+
+        states = self.run_blocked(body, ch, [None])
+        self.assertEqual(got, [["body", "g"], "outer", "g"])
+        self.assert_soft(states)
+
+    def test_bad_arguments_and_reentry(self):
+        ch = stackless.channel()
+        ctx = self.ctx
+        got = []
+
+        def f(a):
+            ch.receive()
+            try:
+                ctx.run(f, 1)
+            except RuntimeError as e:
+                got.append("already entered" in str(e))
+            return a
+
+        def body():
+            try:
+                ctx.run(f)
+            except TypeError as e:
+                got.append(str(e))
+            got.append(ctx.run(f, 5))
+
+        self.run_blocked(body, ch, [None])
+        self.assertEqual(len(got), 3)
+        self.assertTrue(got[0].endswith(
+            "f() missing 1 required positional argument: 'a'"), got[0])
+        self.assertEqual(got[1:], [True, 5])
+
+    def test_kill_blocked_in_run_exits_context(self):
+        ch = stackless.channel()
+        var, ctx = self.var, self.ctx
+
+        def f():
+            var.set("f")
+            ch.receive()
+
+        t = self.spawn(lambda: ctx.run(f))
+        stackless.run()
+        self.assertTrue(t.blocked)
+        t.kill()
+        self.assertFalse(t.alive)
+        self.assertEqual(ctx.run(var.get), "f")
+
+
 class CPythonTestsInTaskletTest(SoftTestCase):
     """CPython's own tests of generators and coroutines, run in a tasklet:
     their next(), send() and throw() calls, made from the tasklet's eval
