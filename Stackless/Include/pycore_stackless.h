@@ -205,6 +205,23 @@ _PyStackless_PushEnterFrame(PyThreadState *tstate, PyObject *enter)
     return _PyStackless_EnterFrame(tstate, enter);
 }
 
+/* Python/bytecodes.c, WITH_EXCEPT_START: the same for __exit__, called
+ * with the exception's type, value and traceback (args). */
+extern struct _PyInterpreterFrame *_PyStackless_ExitFrame(
+    PyThreadState *tstate, PyObject *exit, PyObject *const *args);
+
+static inline struct _PyInterpreterFrame *
+_PyStackless_PushExitFrame(PyThreadState *tstate, PyObject *exit,
+                           PyObject *const *args)
+{
+    if (((_PyThreadStateImpl *)tstate)->stackless == NULL
+        || !Py_IS_TYPE(exit, &PyMethod_Type))
+    {
+        return NULL;
+    }
+    return _PyStackless_ExitFrame(tstate, exit, args);
+}
+
 /* Python/ceval.c, `error:`: a soft switch is pending. */
 #define _PyStackless_SWITCH_PENDING(tstate) \
     (((_PyThreadStateImpl *)(tstate))->stackless_pending != 0)

@@ -1427,6 +1427,25 @@ _PyStackless_EnterFrame(PyThreadState *tstate, PyObject *enter)
     return f;
 }
 
+_PyInterpreterFrame *
+_PyStackless_ExitFrame(PyThreadState *tstate, PyObject *exit,
+                       PyObject *const *args)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    PyFunctionObject *func = python_method(exit);
+    if (func == NULL || !can_park_softly(th, 0)
+        || tstate->py_recursion_remaining <= 1)
+    {
+        return NULL;
+    }
+    PyObject *argv[4] = {PyMethod_GET_SELF(exit), args[0], args[1], args[2]};
+    _PyInterpreterFrame *f = push_call(tstate, func, argv, 4, NULL);
+    if (f == NULL) {
+        PyErr_Clear();      /* the call through C reports it */
+    }
+    return f;
+}
+
 PyObject *
 _PyStackless_CallMethod(PyThreadState *tstate, PyObject *callable,
                         PyObject *const *args, size_t nargsf,

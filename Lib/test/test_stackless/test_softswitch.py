@@ -428,24 +428,53 @@ class WithStatementTest(SoftTestCase):
         self.assertEqual(got, [("enter",), 2, "after"])
 
     def test_exit_with_exception_blocks(self):
-        # The __exit__ of an exception is called through C: hard, but it
-        # works, and its result suppresses the exception.
+        # The __exit__ of an exception (WITH_EXCEPT_START) runs in the eval
+        # loop too; what it returns suppresses the exception or not, and
+        # what it raises replaces it.
+        got = []
+
         class Manager:
-            def __init__(self, ch):
-                self.ch = ch
+            def __init__(self, ch, result):
+                self.ch, self.result = ch, result
 
             def __enter__(self):
                 return self
 
             def __exit__(self, exc_type, exc, tb):
-                self.ch.receive()
-                return True
+                got.append((exc_type, sys.exception() is exc,
+                            self.ch.receive()))
+                if self.result == "raise":
+                    raise KeyError("exit")
+                return self.result
 
-        def func(ch):
-            with Manager(ch):
+        def suppressed(ch):
+            with Manager(ch, True):
                 raise ValueError
+            got.append("after")
 
-        self.assertEqual(self.run_blocked(func), (1, False))
+        def propagated(ch):
+            try:
+                with Manager(ch, False):
+                    raise ValueError("body")
+            except ValueError as e:
+                got.append(e.args)
+
+        def replaced(ch):
+            try:
+                with Manager(ch, "raise"):
+                    raise ValueError("body")
+            except KeyError as e:
+                got.append((e.args, type(e.__context__)))
+                got.append([f.name for f in traceback.extract_tb(
+                    e.__traceback__)])
+
+        for func in (suppressed, propagated, replaced):
+            self.assertEqual(self.run_blocked(func), (0, True))
+        self.assertEqual(got, [
+            (ValueError, True, "sent"), "after",
+            (ValueError, True, "sent"), ("body",),
+            (ValueError, True, "sent"), (("exit",), ValueError),
+            ["replaced", "__exit__"]])
 
 
 class ChannelIterationTest(SoftTestCase):
@@ -1098,10 +1127,11 @@ class ContextRunTest(StacklessTestCase):
 
 
 class CPythonTestsInTaskletTest(SoftTestCase):
-    """CPython's own tests of generators and coroutines, run in a tasklet:
-    their next(), send() and throw() calls, made from the tasklet's eval
-    loop, resume the generators there (GeneratorNextTest), and must
-    behave as in CPython."""
+    """CPython's own tests of generators, coroutines and `with`, run in a
+    tasklet: their next(), send() and throw() calls, and the __exit__ of
+    their with blocks, made from the tasklet's eval loop, run there
+    (GeneratorNextTest, WithStatementTest), and must behave as in
+    CPython."""
 
     @staticmethod
     def flatten(suite):
@@ -1147,6 +1177,9 @@ class CPythonTestsInTaskletTest(SoftTestCase):
 
     def test_contextlib(self):
         self.run_in_tasklet("test_contextlib")
+
+    def test_with(self):
+        self.run_in_tasklet("test_with")
 
 
 class InteroperationTest(SoftTestCase):
