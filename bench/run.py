@@ -34,6 +34,9 @@ WORKLOADS = os.path.join(HERE, "workloads.py")
 TASKLET = [("pingpong", "channel ping-pong, per message"),
            ("ring", "1,000-tasklet ring, per hop"),
            ("spawn_run", "spawn+run, per tasklet (1,000 alive)")]
+# Not a target: the part of ping-pong that is not tasklets (any Python).
+REFERENCE = [("pingpong_loops",
+              "ping-pong's loops, C calls for send/receive, per message")]
 PURE = [("recursive", "recursive calls (fib), per call"),
         ("pipeline", "generator pipeline, per item"),
         ("scheduler", "object-heavy scheduler loop, per step"),
@@ -74,7 +77,8 @@ def main(argv):
     for py in pythons:
         print(label(py), file=sys.stderr)
         stackless[py] = has_stackless(py)
-    names = ["call"] + [n for n, _ in TASKLET] + [n for n, _ in PURE]
+    names = ["call"] + [n for n, _ in TASKLET] + [n for n, _ in REFERENCE] \
+        + [n for n, _ in PURE]
     tasklet_names = {n for n, _ in TASKLET}
     # The interpreters take turns, twice, on each benchmark: the speed of
     # this machine drifts over seconds, and turns spread the drift.
@@ -102,7 +106,7 @@ def main(argv):
         name = os.path.relpath(py, TOP)
         ratios = []
         for key, desc in [("call", "Python function call (net)")] + TASKLET \
-                + PURE:
+                + REFERENCE + PURE:
             if key not in res:
                 continue
             runs = res[key]

@@ -83,6 +83,25 @@ def pingpong(n):
     stackless.run()
 
 
+def pingpong_loops(n):
+    """What ping-pong costs without tasklets: its two loops, each with a
+    call of a C method where ping-pong sends or receives, run one after
+    the other (per message: an iteration of each)."""
+    ch = {}
+    done = []
+
+    def ping():
+        for i in range(n):
+            ch.get(i)
+
+    def pong():
+        for _ in range(n):
+            done.clear()
+
+    ping()
+    pong()
+
+
 def ring(n, size=1000):
     """A token passed n times from tasklet to tasklet in a chain of
     `size` (n // size laps): ns per hop."""
@@ -234,6 +253,7 @@ def numeric(n):
 BENCHES = {
     "call": (call_loop, 5_000_000),
     "pingpong": (pingpong, 1_000_000),
+    "pingpong_loops": (pingpong_loops, 1_000_000),
     "ring": (ring, 1_000_000),
     "spawn_run": (spawn_run, 300_000),
     "recursive": (recursive, 2_000_000),
