@@ -1402,25 +1402,35 @@ enter_request(slp_thread *th, _PyInterpreterFrame *top,
     slp_soft_switch_request(th->tstate, SLP_PENDING_ENTER, need_marker);
 }
 
-_PyInterpreterFrame *
-_PyStackless_EnterFrame(PyThreadState *tstate, PyObject *enter)
+/* The frame of method(*args), a Python method, for the eval loop to run
+ * as a call (DISPATCH_INLINED), if the running tasklet switches softly;
+ * else NULL, and the instruction calls it through C.  `self_only`: only
+ * if self alone fits it. */
+static _PyInterpreterFrame *
+push_method_frame(PyThreadState *tstate, PyObject *method,
+                  PyObject *const *args, Py_ssize_t nargs, int self_only)
 {
     slp_thread *th = slp_thread_of(tstate);
-    PyFunctionObject *func = python_method(enter);
+    PyFunctionObject *func = python_method(method);
     if (func == NULL || !can_park_softly(th, 0)
         || tstate->py_recursion_remaining <= 1)
     {
         return NULL;
     }
-    /* Only if self fits: no error to report but a lack of memory. */
     PyCodeObject *co = (PyCodeObject *)func->func_code;
-    if (co->co_argcount != 1 || co->co_kwonlyargcount != 0
-        || (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS)))
+    if (self_only
+        && (co->co_argcount != 1 || co->co_kwonlyargcount != 0
+            || (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS))))
     {
         return NULL;
     }
-    PyObject *self = PyMethod_GET_SELF(enter);
-    _PyInterpreterFrame *f = push_call(tstate, func, &self, 1, NULL);
+    PyObject *argv[4];
+    assert(nargs < 4);
+    argv[0] = PyMethod_GET_SELF(method);
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        argv[i + 1] = args[i];
+    }
+    _PyInterpreterFrame *f = push_call(tstate, func, argv, nargs + 1, NULL);
     if (f == NULL) {
         PyErr_Clear();      /* the call through C reports it */
     }
@@ -1428,22 +1438,17 @@ _PyStackless_EnterFrame(PyThreadState *tstate, PyObject *enter)
 }
 
 _PyInterpreterFrame *
+_PyStackless_EnterFrame(PyThreadState *tstate, PyObject *enter)
+{
+    /* Only if self fits: no error to report but a lack of memory. */
+    return push_method_frame(tstate, enter, NULL, 0, 1);
+}
+
+_PyInterpreterFrame *
 _PyStackless_ExitFrame(PyThreadState *tstate, PyObject *exit,
                        PyObject *const *args)
 {
-    slp_thread *th = slp_thread_of(tstate);
-    PyFunctionObject *func = python_method(exit);
-    if (func == NULL || !can_park_softly(th, 0)
-        || tstate->py_recursion_remaining <= 1)
-    {
-        return NULL;
-    }
-    PyObject *argv[4] = {PyMethod_GET_SELF(exit), args[0], args[1], args[2]};
-    _PyInterpreterFrame *f = push_call(tstate, func, argv, 4, NULL);
-    if (f == NULL) {
-        PyErr_Clear();      /* the call through C reports it */
-    }
-    return f;
+    return push_method_frame(tstate, exit, args, 3, 0);
 }
 
 PyObject *
@@ -1597,6 +1602,29 @@ gen_shim_code(slp_interp *si)
     return (PyCodeObject *)si->gen_shim;
 }
 
+/* Push a shim frame of `code` whose stack holds `obj`, waiting at `wait`
+ * for a frame to return `return_offset` code units further; NULL if there
+ * is no memory for it (no error set). */
+static _PyInterpreterFrame *
+push_shim(PyThreadState *tstate, PyCodeObject *code, PyObject *obj,
+          int wait, int return_offset)
+{
+    if (code == NULL
+        || !_PyStackless_HasStackSpace(tstate, code->co_framesize))
+    {
+        PyErr_Clear();
+        return NULL;
+    }
+    _PyInterpreterFrame *sf = _PyFrame_PushTrampolineUnchecked(tstate, code,
+                                                               1);
+    sf->f_globals = sf->f_builtins = NULL;   /* set by debug builds only */
+    sf->localsplus[0] = Py_NewRef(obj);
+    sf->instr_ptr = _PyCode_CODE(code) + wait;
+    sf->return_offset = (uint16_t)return_offset;
+    sf->previous = NULL;
+    return sf;
+}
+
 /* The value stack of the frame running a CALL of `nargs` arguments, if
  * it is one of the call instructions in `ops` (0-terminated), else NULL. */
 static PyObject **
@@ -1667,10 +1695,18 @@ no_throw_events(PyThreadState *tstate)
     return tstate->interp->monitors.tools[PY_MONITORING_EVENT_PY_THROW] == 0;
 }
 
-/* The generator's frame can run in the tasklet's eval loop: the current
- * tasklet runs in the eval loop of the runner, which called the builtin
- * directly or through its vectorcall (which takes a unit of C recursion);
- * there is room for two frames. */
+/* A builtin that the eval loop of the current tasklet called, directly
+ * or through its vectorcall (which takes a unit of C recursion), can have
+ * a frame run there: that loop is the runner's, and there is room for the
+ * frame and a shim. */
+static int
+can_push_at_call(slp_thread *th)
+{
+    return th->tstate->py_recursion_remaining > 2
+           && (can_park_softly_in(th, 0, 0) || can_park_softly_in(th, 0, 1));
+}
+
+/* The generator's frame can run in the tasklet's eval loop. */
 static int
 can_resume_here(slp_thread *th, PyGenObject *gen, int throw)
 {
@@ -1679,8 +1715,7 @@ can_resume_here(slp_thread *th, PyGenObject *gen, int throw)
     return (Py_IS_TYPE(gen, &PyGen_Type) || Py_IS_TYPE(gen, &PyCoro_Type))
            && gen->gi_frame_state
               < (throw ? FRAME_SUSPENDED_YIELD_FROM : FRAME_EXECUTING)
-           && th->tstate->py_recursion_remaining > 2
-           && (can_park_softly_in(th, 0, 0) || can_park_softly_in(th, 0, 1));
+           && can_push_at_call(th);
 }
 
 static void
@@ -1775,22 +1810,17 @@ _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
     if (exc && !no_throw_events(tstate)) {
         return 0;           /* monitoring sees a throw: through C */
     }
-    PyCodeObject *shim = gen_shim_code(th->si);
-    if (shim == NULL
-        || !_PyStackless_HasStackSpace(tstate, shim->co_framesize))
-    {
-        /* The call through C reports a lack of memory; a thrown exception
-         * stays. */
-        if (!exc) {
-            PyErr_Clear();
+    /* A thrown exception is set: keep it while the shim is made. */
+    PyObject *thrown = exc ? _PyErr_GetRaisedException(tstate) : NULL;
+    _PyInterpreterFrame *sf = push_shim(tstate, gen_shim_code(th->si),
+                                        (PyObject *)gen, 0, GEN_SHIM_RETURN);
+    if (sf == NULL) {
+        /* The call through C reports a lack of memory. */
+        if (thrown != NULL) {
+            _PyErr_SetRaisedException(tstate, thrown);
         }
         return 0;
     }
-    _PyInterpreterFrame *sf = _PyFrame_PushTrampolineUnchecked(tstate, shim,
-                                                               1);
-    sf->f_globals = sf->f_builtins = NULL;
-    sf->localsplus[0] = Py_NewRef(gen);
-    sf->return_offset = GEN_SHIM_RETURN;
     /* As gen_send_ex2() does; the thread state's handled exception
      * changes when the frame starts (enter_pushed_frame). */
     _PyInterpreterFrame *gf = (_PyInterpreterFrame *)gen->gi_iframe;
@@ -1799,9 +1829,7 @@ _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
     gf->previous = sf;
     gf->return_offset = 0;
     tstate->py_recursion_remaining -= 2;    /* as start_frame does */
-    if (exc) {
-        th->soft_enter_exc = _PyErr_GetRaisedException(tstate);
-    }
+    th->soft_enter_exc = thrown;
     /* The C functions in between pass on an error, not NULL alone. */
     enter_request(th, gf, sf, gen, 1);
     return 1;
@@ -2002,27 +2030,19 @@ _PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
     }
     if (th == NULL || !Py_IS_TYPE(callable, &PyFunction_Type)
         || ((PyFunctionObject *)callable)->vectorcall != _PyFunction_Vectorcall
-        || tstate->py_recursion_remaining <= 2
         || tstate->interp->monitors.tools[
                PY_MONITORING_EVENT_EXCEPTION_HANDLED] != 0
-        || !(can_park_softly_in(th, 0, 0) || can_park_softly_in(th, 0, 1))
+        || !can_push_at_call(th)
         || !called_with(tstate, args, nargs + nkw, ctx, meth, ops))
     {
         return 0;
     }
-    PyCodeObject *shim = context_shim_code(th->si);
-    if (shim == NULL
-        || !_PyStackless_HasStackSpace(tstate, shim->co_framesize))
-    {
-        PyErr_Clear();      /* the call through C reports a lack of memory */
-        return 0;
+    _PyInterpreterFrame *sf = push_shim(tstate, context_shim_code(th->si),
+                                        ctx, CTX_SHIM_CALL,
+                                        1 + INLINE_CACHE_ENTRIES_CALL);
+    if (sf == NULL) {
+        return 0;           /* the call through C reports a lack of memory */
     }
-    _PyInterpreterFrame *sf = _PyFrame_PushTrampolineUnchecked(tstate, shim,
-                                                               1);
-    sf->f_globals = sf->f_builtins = NULL;
-    sf->localsplus[0] = Py_NewRef(ctx);
-    sf->instr_ptr = _PyCode_CODE(shim) + CTX_SHIM_CALL;
-    sf->return_offset = 1 + INLINE_CACHE_ENTRIES_CALL;
     /* func(*args[1:]), with self first for a method: its slot is that of
      * the function, which stays alive in the caller's stack. */
     PyObject *const *argv = args + 1;
@@ -2034,7 +2054,6 @@ _PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
         ((PyObject **)args)[0] = self;
         n++;
     }
-    sf->previous = NULL;
     _PyInterpreterFrame *f = push_call(tstate, (PyFunctionObject *)callable,
                                        argv, n, kwnames);
     if (saved != NULL) {
