@@ -122,10 +122,12 @@ finish_switch(slp_thread *th, PyTaskletObject *next, PyObject *result,
 }
 
 /* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
- * receive, and `value` is NULL.  Returns None or the value received. */
-static PyObject *
-channel_action(slp_thread *th, PyChannelObject *ch, int dir,
-               PyObject *value)
+ * receive, and `value` is NULL.  Returns None or the value received.
+ * Inline: send and receive as the eval loop calls them take a copy each,
+ * for a constant direction; channel_action() serves all others. */
+static SLP_INLINE PyObject *
+channel_action_inline(slp_thread *th, PyChannelObject *ch, int dir,
+                      PyObject *value)
 {
     if (th == NULL) {
         return NULL;
@@ -237,6 +239,13 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
         return NULL;
     }
     return slp_switch_to_soft(th, next, NULL);
+}
+
+static PyObject *
+channel_action(slp_thread *th, PyChannelObject *ch, int dir,
+               PyObject *value)
+{
+    return channel_action_inline(th, ch, dir, value);
 }
 
 /*[clinic input]
@@ -574,15 +583,15 @@ channel_repr(PyChannelObject *ch)
 static PyObject *
 channel_send_t(PyThreadState *tstate, PyObject *self, PyObject *value)
 {
-    return channel_action(slp_get_thread_of(tstate), (PyChannelObject *)self,
-                          1, value);
+    return channel_action_inline(slp_get_thread_of(tstate),
+                                 (PyChannelObject *)self, 1, value);
 }
 
 static PyObject *
 channel_receive_t(PyThreadState *tstate, PyObject *self, PyObject *unused)
 {
-    return channel_action(slp_get_thread_of(tstate), (PyChannelObject *)self,
-                          -1, NULL);
+    return channel_action_inline(slp_get_thread_of(tstate),
+                                 (PyChannelObject *)self, -1, NULL);
 }
 
 const slp_tstate_variant slp_channel_variants[] = {

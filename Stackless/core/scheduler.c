@@ -61,14 +61,6 @@
 #include "pycore_frame.h"         // _PyFrame_PushTrampolineUnchecked()
 #include "pycore_genobject.h"     // _PyGen_SetStopIterationValue()
 
-#if defined(__GNUC__)
-#  define SLP_NOINLINE __attribute__((noinline))
-#  define SLP_NORETURN __attribute__((noreturn))
-#else
-#  define SLP_NOINLINE
-#  define SLP_NORETURN
-#endif
-
 /* Drop the reference the old current held, once the switch is made. */
 static inline void
 after_switch(slp_thread *th)

@@ -36,6 +36,11 @@ typedef struct {
     PyTypeObject *type;         /* methods: the defining type */
     PyObject *module;           /* module functions: the module's name */
     vectorcallfunc vectorcall;
+    /* The number of arguments of an unbound method with a tfunc (the
+     * object, and the argument of METH_O): a call with this many
+     * positional arguments, the first of `type`, calls tfunc at once.
+     * -1 for all others. */
+    Py_ssize_t tfunc_nargs;
 } slp_function;
 
 /* The result of a builtin that switched softly: an address, never an
@@ -46,16 +51,22 @@ PyObject *const slp_soft_switched = (PyObject *)&soft_switched_token;
 /* What the eval loop finds raised when a soft switch is pending. */
 static PyObject *soft_switch_marker;
 
+/* ch.send(x), ch.receive(): call_method() would call f->tfunc. */
+static inline int
+takes_tfunc(slp_function *f, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames)
+{
+    return nargs == f->tfunc_nargs && kwnames == NULL
+           && Py_IS_TYPE(args[0], f->type);
+}
+
 static PyObject *
 call_method(PyThreadState *tstate, slp_function *f, PyObject *const *args,
             size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (f->tfunc != NULL && f->self == NULL && kwnames == NULL
-        && nargs >= 1 && Py_IS_TYPE(args[0], f->type)
-        && nargs - 1 == (f->ml->ml_flags == METH_O))
-    {
-        /* ch.send(x), ch.receive(): what follows would do, in short. */
+    if (takes_tfunc(f, args, nargs, kwnames)) {
+        /* What follows would do, in short. */
         return f->tfunc(tstate, args[0], nargs == 2 ? args[1] : NULL);
     }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
@@ -162,10 +173,18 @@ _PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
                       PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    slp_function *f = (slp_function *)callable;
     _PyInterpreterFrame *outer = ts->stackless_softcall;
     ts->stackless_softcall = tstate->current_frame;
-    PyObject *res = call_method(tstate, (slp_function *)callable, args,
-                                nargsf, kwnames);
+    PyObject *res;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (takes_tfunc(f, args, nargs, kwnames)) {
+        /* The common case, without a call of call_method(). */
+        res = f->tfunc(tstate, args[0], nargs == 2 ? args[1] : NULL);
+    }
+    else {
+        res = call_method(tstate, f, args, nargsf, kwnames);
+    }
     ts->stackless_softcall = outer;
     /* The CALL drops its inputs and goes to `error:`, which makes the
      * switch (_PyStackless_SoftSwitch). */
@@ -224,6 +243,10 @@ function_new(PyMethodDef *ml, slp_tstate_func tfunc, PyObject *self,
     f->type = (PyTypeObject *)Py_XNewRef((PyObject *)type);
     f->module = Py_XNewRef(module);
     f->vectorcall = function_vectorcall;
+    f->tfunc_nargs = -1;
+    if (tfunc != NULL && self == NULL && type != NULL) {
+        f->tfunc_nargs = (ml->ml_flags & METH_O) ? 2 : 1;
+    }
     PyObject_GC_Track(f);
     return (PyObject *)f;
 }

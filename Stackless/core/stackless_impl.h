@@ -26,6 +26,16 @@
 #include "pycore_stackless.h"
 #include "cstack.h"
 
+#if defined(__GNUC__)
+#  define SLP_NOINLINE __attribute__((noinline))
+#  define SLP_NORETURN __attribute__((noreturn))
+#  define SLP_INLINE inline __attribute__((always_inline))
+#else
+#  define SLP_NOINLINE
+#  define SLP_NORETURN
+#  define SLP_INLINE inline
+#endif
+
 typedef struct _slp_thread slp_thread;
 typedef struct _tasklet PyTaskletObject;
 typedef struct _channel PyChannelObject;
