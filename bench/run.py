@@ -5,13 +5,16 @@ Python speed against other interpreters.
 
 PYTHON: interpreters to measure; the default is ./python (ours) and
 build/stock/python (stock 3.13.5 built with the same flags, `make stock`).
-Each benchmark runs twice per interpreter, the interpreters taking turns,
-each time in a fresh process (bench/workloads.py) that makes 7 timed runs
-after a warm-up; the table gives min and median of the 14 runs, in ns per
-operation, and the ratio of its min to the min of a plain Python function
-call on the same interpreter.  The call is measured net of the loop that
-makes it (the loop with the call minus the empty loop); the tasklet
-benchmarks include their loops, as real code has them.  Ratios use the
+Each benchmark runs TURNS (6) times per interpreter, the interpreters
+taking turns, each time in a fresh process (bench/workloads.py) that
+makes 7 timed runs after a warm-up; the table gives min and median of all
+runs, in ns per operation, and the ratio of its min to the min of a plain Python function
+call on the same interpreter.  Every timed benchmark loops as timeit does
+(over itertools.repeat) and counts its loop: the call is what
+`python -m timeit -s "def f(): pass" "f()"` reports, and a ping-pong
+message includes an iteration of each tasklet's loop.  For reference, a
+row gives the call net of its loop (the loop with the call minus the
+empty loop), and one the ping-pong loops without tasklets.  Ratios use the
 min: the speed of this machine drifts by up to 2x over seconds, and the
 min of each is its speed when undisturbed.  The pure-Python workloads are
 also compared with the first other interpreter (ratio of minima, and
@@ -34,9 +37,13 @@ WORKLOADS = os.path.join(HERE, "workloads.py")
 TASKLET = [("pingpong", "channel ping-pong, per message"),
            ("ring", "1,000-tasklet ring, per hop"),
            ("spawn_run", "spawn+run, per tasklet (1,000 alive)")]
-# Not a target: the part of ping-pong that is not tasklets (any Python).
-REFERENCE = [("pingpong_loops",
+# Not targets: the call without its loop, and the part of ping-pong that
+# is not tasklets (any Python).
+REFERENCE = [("call_net", "Python function call, net of its loop"),
+             ("pingpong_loops",
               "ping-pong's loops, C calls for send/receive, per message")]
+TURNS = 6
+
 PURE = [("recursive", "recursive calls (fib), per call"),
         ("pipeline", "generator pipeline, per item"),
         ("scheduler", "object-heavy scheduler loop, per step"),
@@ -80,14 +87,14 @@ def main(argv):
     names = ["call"] + [n for n, _ in TASKLET] + [n for n, _ in REFERENCE] \
         + [n for n, _ in PURE]
     tasklet_names = {n for n, _ in TASKLET}
-    # The interpreters take turns, twice, on each benchmark: the speed of
-    # this machine drifts over seconds, and turns spread the drift.
+    # The interpreters take turns on each benchmark: the speed of this
+    # machine drifts over seconds, and turns spread the drift.
     for name in names:
-        for _ in range(2):
+        for _ in range(TURNS):
             for py in pythons:
                 if name in tasklet_names and not stackless[py]:
                     continue
-                runs = measure(py, name, scale / 2)["runs"]
+                runs = measure(py, name, scale / TURNS)["runs"]
                 results[py].setdefault(name, []).extend(runs)
     for py in pythons:
         if memory and stackless[py]:
@@ -105,7 +112,8 @@ def main(argv):
         unit = min(res["call"])
         name = os.path.relpath(py, TOP)
         ratios = []
-        for key, desc in [("call", "Python function call (net)")] + TASKLET \
+        for key, desc in [("call", "Python function call (the unit)")] \
+                + TASKLET \
                 + REFERENCE + PURE:
             if key not in res:
                 continue
