@@ -121,7 +121,8 @@ _PyStackless_IterNext(PyThreadState *tstate, PyObject *iter)
  * once a thread uses tasklets: elsewhere, nothing but that flag, and in
  * gen_send_ex2() a field of the thread state, is read. */
 extern int _PyStackless_InUse;
-extern void _PyStackless_ArmGenNext(PyObject *const *args, PyCFunction meth);
+extern void _PyStackless_ArmGenNext(PyObject *const *args, Py_ssize_t nargs,
+                                    PyCFunction meth);
 extern void _PyStackless_ArmGenSend(PyObject *gen, PyObject *arg,
                                     PyCFunction meth);
 extern int _PyStackless_ArmGenThrow(PyObject *gen, PyObject *const *args,
@@ -130,13 +131,13 @@ extern void _PyStackless_DisarmGen(void);
 extern int _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen,
                                  PyObject *arg, int exc);
 
-/* next(it): only without a default, whose return next() handles. */
+/* next(gen) and next(gen, default). */
 static inline void
 _PyStackless_SoftNext(PyObject *const *args, Py_ssize_t nargs,
                       PyCFunction meth)
 {
-    if (_PyStackless_InUse && nargs == 1 && Py_IS_TYPE(args[0], &PyGen_Type)) {
-        _PyStackless_ArmGenNext(args, meth);
+    if (_PyStackless_InUse && Py_IS_TYPE(args[0], &PyGen_Type)) {
+        _PyStackless_ArmGenNext(args, nargs, meth);
     }
 }
 

@@ -102,6 +102,7 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
     Py_CLEAR(si->channel_callback);
     Py_CLEAR(si->error_handler);
     Py_CLEAR(si->gen_shim);
+    Py_CLEAR(si->gen_default_shim);
     Py_CLEAR(si->context_shim);
     interp->stackless = NULL;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
@@ -1501,6 +1502,7 @@ _PyStackless_CallMethod(PyThreadState *tstate, PyObject *callable,
  */
 
 #define GEN_SHIM_RETURN 4       /* where a return of the generator goes */
+#define GEN_DEFAULT_SHIM_RETURN 6
 
 /* The shim's CALL: the generator returned `value`. */
 static PyObject *
@@ -1520,7 +1522,7 @@ static PyMethodDef gen_returned_def = {
 };
 
 /* A shim's code object: `ncode` code units, the constant of `helper`
- * (a function of the module), no location, `exctable`. */
+ * (a function of the module; None if NULL), no location, `exctable`. */
 static PyCodeObject *
 make_shim(const char *name, const _Py_CODEUNIT *code, int ncode,
           PyMethodDef *helper, int stacksize, const char *exctable,
@@ -1538,7 +1540,8 @@ make_shim(const char *name, const _Py_CODEUNIT *code, int ncode,
     PyCodeObject *co = NULL;
     PyObject *bytes = PyBytes_FromStringAndSize(
         (const char *)code, ncode * sizeof(_Py_CODEUNIT));
-    PyObject *func = PyCFunction_New(helper, NULL);
+    PyObject *func = helper != NULL ? PyCFunction_New(helper, NULL)
+                                    : Py_NewRef(Py_None);
     PyObject *consts = func != NULL ? PyTuple_Pack(1, func) : NULL;
     PyObject *uname = PyUnicode_FromString(name);
     PyObject *file = PyUnicode_FromString("<stackless>");
@@ -1594,12 +1597,39 @@ gen_shim_code(slp_interp *si)
     return (PyCodeObject *)si->gen_shim;
 }
 
-/* Push a shim frame of `code` whose stack holds `obj`, waiting at `wait`
- * for a frame to return `return_offset` code units further; NULL if there
- * is no memory for it (no error set). */
+/* next(gen, default): the default waits under the generator.  Where the
+ * generator yields, the shim returns the value; where it returns, the
+ * default.  (A generator's frame raises no StopIteration: its code turns
+ * one into RuntimeError.) */
+static PyCodeObject *
+gen_default_shim_code(slp_interp *si)
+{
+    if (si->gen_default_shim != NULL) {
+        return (PyCodeObject *)si->gen_default_shim;
+    }
+    static const _Py_CODEUNIT code[] = {
+        {.op = {SEND, GEN_DEFAULT_SHIM_RETURN - 2}},    /* waits */
+        {.op = {CACHE, 0}},
+        {.op = {END_SEND, 0}},                  /* it yielded */
+        {.op = {SWAP, 2}},
+        {.op = {POP_TOP, 0}},                   /* the default goes */
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {END_SEND, 0}},                  /* it returned */
+        {.op = {POP_TOP, 0}},                   /* the value goes */
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {RESUME, 0}},                    /* never reached */
+    };
+    si->gen_default_shim = (PyObject *)make_shim(
+        "next", code, (int)Py_ARRAY_LENGTH(code), NULL, 3, "", 0);
+    return (PyCodeObject *)si->gen_default_shim;
+}
+
+/* Push a shim frame of `code` whose stack holds `obj` (over `under`, if
+ * not NULL), waiting at `wait` for a frame to return `return_offset` code
+ * units further; NULL if there is no memory for it (no error set). */
 static _PyInterpreterFrame *
-push_shim(PyThreadState *tstate, PyCodeObject *code, PyObject *obj,
-          int wait, int return_offset)
+push_shim(PyThreadState *tstate, PyCodeObject *code, PyObject *under,
+          PyObject *obj, int wait, int return_offset)
 {
     if (code == NULL
         || !_PyStackless_HasStackSpace(tstate, code->co_framesize))
@@ -1607,10 +1637,14 @@ push_shim(PyThreadState *tstate, PyCodeObject *code, PyObject *obj,
         PyErr_Clear();
         return NULL;
     }
+    int depth = under != NULL ? 2 : 1;
     _PyInterpreterFrame *sf = _PyFrame_PushTrampolineUnchecked(tstate, code,
-                                                               1);
+                                                               depth);
     sf->f_globals = sf->f_builtins = NULL;   /* set by debug builds only */
-    sf->localsplus[0] = Py_NewRef(obj);
+    if (under != NULL) {
+        sf->localsplus[0] = Py_NewRef(under);
+    }
+    sf->localsplus[depth - 1] = Py_NewRef(obj);
     sf->instr_ptr = _PyCode_CODE(code) + wait;
     sf->return_offset = (uint16_t)return_offset;
     sf->previous = NULL;
@@ -1710,24 +1744,27 @@ can_resume_here(slp_thread *th, PyGenObject *gen, int throw)
            && can_push_at_call(th);
 }
 
+/* `dflt`: the default of next(gen, default), or NULL. */
 static void
-arm_gen(PyThreadState *tstate, slp_thread *th, PyObject *gen)
+arm_gen(PyThreadState *tstate, slp_thread *th, PyObject *gen, PyObject *dflt)
 {
     ((_PyThreadStateImpl *)tstate)->stackless_gen = gen;
     th->armed_frame = tstate->current_frame;
     th->armed_instr = tstate->current_frame->instr_ptr;
+    th->armed_default = dflt;
 }
 
 void
-_PyStackless_ArmGenNext(PyObject *const *args, PyCFunction meth)
+_PyStackless_ArmGenNext(PyObject *const *args, Py_ssize_t nargs,
+                        PyCFunction meth)
 {
     static const int ops[] = {CALL, CALL_BUILTIN_FAST, 0};
     PyThreadState *tstate = _PyThreadState_GET();
     slp_thread *th = slp_thread_of(tstate);
     if (th != NULL && can_resume_here(th, (PyGenObject *)args[0], 0)
-        && called_with(tstate, args, 1, NULL, meth, ops))
+        && called_with(tstate, args, nargs, NULL, meth, ops))
     {
-        arm_gen(tstate, th, args[0]);
+        arm_gen(tstate, th, args[0], nargs == 2 ? args[1] : NULL);
     }
 }
 
@@ -1742,7 +1779,7 @@ _PyStackless_ArmGenThrow(PyObject *gen, PyObject *const *args,
     if (th != NULL && can_resume_here(th, (PyGenObject *)gen, 1)
         && called_with(tstate, args, nargs, gen, meth, ops))
     {
-        arm_gen(tstate, th, gen);
+        arm_gen(tstate, th, gen, NULL);
         return 1;
     }
     return 0;
@@ -1778,7 +1815,7 @@ _PyStackless_ArmGenSend(PyObject *gen, PyObject *arg, PyCFunction meth)
     }
     PyObject **in = stack + depth - 3;
     if (in[2] == arg && is_method_of(in[0], in[1], gen, meth)) {
-        arm_gen(tstate, th, gen);
+        arm_gen(tstate, th, gen, NULL);
     }
 }
 
@@ -1804,8 +1841,13 @@ _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
     }
     /* A thrown exception is set: keep it while the shim is made. */
     PyObject *thrown = exc ? _PyErr_GetRaisedException(tstate) : NULL;
-    _PyInterpreterFrame *sf = push_shim(tstate, gen_shim_code(th->si),
-                                        (PyObject *)gen, 0, GEN_SHIM_RETURN);
+    PyObject *dflt = th->armed_default;
+    th->armed_default = NULL;
+    _PyInterpreterFrame *sf = dflt == NULL
+        ? push_shim(tstate, gen_shim_code(th->si), NULL, (PyObject *)gen, 0,
+                    GEN_SHIM_RETURN)
+        : push_shim(tstate, gen_default_shim_code(th->si), dflt,
+                    (PyObject *)gen, 0, GEN_DEFAULT_SHIM_RETURN);
     if (sf == NULL) {
         /* The call through C reports a lack of memory. */
         if (thrown != NULL) {
@@ -2029,7 +2071,7 @@ _PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
     {
         return 0;
     }
-    _PyInterpreterFrame *sf = push_shim(tstate, context_shim_code(th->si),
+    _PyInterpreterFrame *sf = push_shim(tstate, context_shim_code(th->si), NULL,
                                         ctx, CTX_SHIM_CALL,
                                         1 + INLINE_CACHE_ENTRIES_CALL);
     if (sf == NULL) {

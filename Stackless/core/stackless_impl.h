@@ -332,6 +332,7 @@ struct _slp_thread {
      * this instruction (tstate->stackless_gen is the generator). */
     _PyInterpreterFrame *armed_frame;
     _Py_CODEUNIT *armed_instr;
+    PyObject *armed_default;            /* next(gen, default), borrowed */
     struct slp_depth_cache *depth_cache;    /* stackdepth.c */
     int soft_preempt;
     /* The reference the old current held, dropped after the switch. */
@@ -428,6 +429,7 @@ typedef struct _slp_interp {
     long pickle_flags_default;
     /* Code of shim frames, created on first use (scheduler.c). */
     PyObject *gen_shim;
+    PyObject *gen_default_shim;
     PyObject *context_shim;
 } slp_interp;
 

@@ -732,6 +732,69 @@ class GeneratorNextTest(StacklessTestCase):
         self.run_blocked(body, ch, [None])
         self.assertEqual(errors, ["generator already executing"])
 
+    def test_default_blocking_values_and_return(self):
+        ch = stackless.channel()
+        got = []
+
+        def gen():
+            yield ch.receive()
+            yield ch.receive() * 2
+            ch.receive()
+            return "ignored"
+
+        def body():
+            g = gen()
+            for _ in range(4):
+                got.append(next(g, "d"))
+
+        states = self.run_blocked(body, ch, [1, 21, None])
+        self.assertEqual(got, [1, 42, "d", "d"])
+        if stackless.enable_softswitch(None):
+            self.assertEqual(states, [(0, True)] * 3)
+        else:
+            self.assertEqual([r for _, r in states], [False] * 3)
+
+    def test_default_exception_goes_through(self):
+        ch = stackless.channel()
+        caught = []
+
+        def gen(exc):
+            ch.receive()
+            raise exc
+            yield
+
+        def body():
+            try:
+                next(gen(KeyError("k")), "d")
+            except KeyError as e:
+                caught.append([f.name for f in traceback.extract_tb(
+                    e.__traceback__)])
+            # PEP 479: a StopIteration of the generator's own is no end.
+            try:
+                next(gen(StopIteration("s")), "d")
+            except RuntimeError as e:
+                caught.append(repr(e.__cause__))
+
+        self.run_blocked(body, ch, [None, None])
+        self.assertEqual(caught, [["body", "gen"], "StopIteration('s')"])
+
+    def test_default_frame_backs_to_caller(self):
+        ch = stackless.channel()
+        chains = []
+
+        def gen():
+            ch.receive()
+            chains.append([f.name for f in traceback.extract_stack()])
+            f = sys._getframe().f_back
+            chains.append(f.f_code.co_name)
+            yield 1
+
+        def body():
+            self.assertEqual(next(gen(), None), 1)
+
+        self.run_blocked(body, ch, [None])
+        self.assertEqual(chains, [["body", "gen"], "body"])
+
     def test_kill_tasklet_blocked_in_generator(self):
         ch = stackless.channel()
         log = []
