@@ -4,22 +4,22 @@ Python speed against other interpreters.
     python3 bench/run.py [--quick] [--memory] [PYTHON ...]
 
 PYTHON: interpreters to measure; the default is ./python (ours) and
-build/stock/python (stock 3.13.5 built with the same flags, `make stock`).
-Each benchmark runs TURNS (6) times per interpreter, the interpreters
-taking turns, each time in a fresh process (bench/workloads.py) that
-makes 7 timed runs after a warm-up; the table gives min and median of all
-runs, in ns per operation, and the ratio of its min to the min of a plain Python function
-call on the same interpreter.  Every timed benchmark loops as timeit does
-(over itertools.repeat) and counts its loop: the call is what
-`python -m timeit -s "def f(): pass" "f()"` reports, and a ping-pong
-message includes an iteration of each tasklet's loop.  For reference, a
-row gives the call net of its loop (the loop with the call minus the
-empty loop), and one the ping-pong loops without tasklets.  Ratios use the
-min: the speed of this machine drifts by up to 2x over seconds, and the
-min of each is its speed when undisturbed.  The pure-Python workloads are
-also compared with the first other interpreter (ratio of minima, and
-their geometric mean).  Tasklet benchmarks run only where `stackless`
-imports.
+build/stock/python (stock 3.13.5 built with the same flags, `make
+stock`). Each benchmark runs TURNS (6) times per interpreter, the
+interpreters taking turns, each time in a fresh process
+(bench/workloads.py) that makes 7 timed runs after a warm-up; the table
+gives min and median of all runs, in ns per operation, and the ratio of
+its min to the min of a plain Python function call on the same
+interpreter. Every timed benchmark loops as timeit does (over
+itertools.repeat) and counts its loop: the call is what `python -m
+timeit -s "def f(): pass" "f()"` reports, and a ping-pong message
+includes an iteration of each tasklet's loop. For reference, a row gives
+the call net of its loop (the loop with the call minus the empty loop),
+and one the ping-pong loops without tasklets. Ratios use the min: the
+speed of this machine drifts by up to 2x over seconds, and the min of
+each is its speed when undisturbed. The pure-Python workloads are also
+compared with the first other interpreter (ratio of minima, and their
+geometric mean). Tasklet benchmarks run only where `stackless` imports.
 --memory adds RSS per blocked tasklet at 100,000 and 1,000,000.
 """
 

@@ -1521,13 +1521,18 @@ static PyMethodDef gen_returned_def = {
     "next", gen_returned, METH_O, NULL
 };
 
-/* A shim's code object: `ncode` code units, the constant of `helper`
- * (a function of the module; None if NULL), no location, `exctable`. */
+/* A shim's code object, made on first use and kept in *slot (the
+ * interpreter's): `ncode` code units, the constant of `helper` (a
+ * function of the module; None if NULL), no location, `exctable`.  NULL
+ * if there is no memory for it. */
 static PyCodeObject *
-make_shim(const char *name, const _Py_CODEUNIT *code, int ncode,
-          PyMethodDef *helper, int stacksize, const char *exctable,
-          Py_ssize_t exctable_size)
+shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
+          int ncode, PyMethodDef *helper, int stacksize,
+          const char *exctable, Py_ssize_t exctable_size)
 {
+    if (*slot != NULL) {
+        return (PyCodeObject *)*slot;
+    }
     /* No location: entries of up to 8 code units without one. */
     char lines[16];
     int nlines = 0;
@@ -1564,15 +1569,13 @@ make_shim(const char *name, const _Py_CODEUNIT *code, int ncode,
     Py_XDECREF(linetable);
     Py_XDECREF(empty);
     Py_XDECREF(table);
+    *slot = (PyObject *)co;
     return co;
 }
 
 static PyCodeObject *
 gen_shim_code(slp_interp *si)
 {
-    if (si->gen_shim != NULL) {
-        return (PyCodeObject *)si->gen_shim;
-    }
     /* Stack: the generator, under what it yields or returns. */
     static const _Py_CODEUNIT code[] = {
         {.op = {SEND, GEN_SHIM_RETURN - 2}},    /* waits for the frame */
@@ -1591,10 +1594,8 @@ gen_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},
         {.op = {RESUME, 0}},                    /* never reached */
     };
-    si->gen_shim = (PyObject *)make_shim(
-        "next", code, (int)Py_ARRAY_LENGTH(code), &gen_returned_def, 3,
-        "", 0);
-    return (PyCodeObject *)si->gen_shim;
+    return shim_code(&si->gen_shim, "next", code, (int)Py_ARRAY_LENGTH(code),
+                     &gen_returned_def, 3, "", 0);
 }
 
 /* next(gen, default): the default waits under the generator.  Where the
@@ -1604,9 +1605,6 @@ gen_shim_code(slp_interp *si)
 static PyCodeObject *
 gen_default_shim_code(slp_interp *si)
 {
-    if (si->gen_default_shim != NULL) {
-        return (PyCodeObject *)si->gen_default_shim;
-    }
     static const _Py_CODEUNIT code[] = {
         {.op = {SEND, GEN_DEFAULT_SHIM_RETURN - 2}},    /* waits */
         {.op = {CACHE, 0}},
@@ -1619,9 +1617,8 @@ gen_default_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},
         {.op = {RESUME, 0}},                    /* never reached */
     };
-    si->gen_default_shim = (PyObject *)make_shim(
-        "next", code, (int)Py_ARRAY_LENGTH(code), NULL, 3, "", 0);
-    return (PyCodeObject *)si->gen_default_shim;
+    return shim_code(&si->gen_default_shim, "next", code,
+                     (int)Py_ARRAY_LENGTH(code), NULL, 3, "", 0);
 }
 
 /* Push a shim frame of `code` whose stack holds `obj` (over `under`, if
@@ -1707,7 +1704,6 @@ called_with(PyThreadState *tstate, PyObject *const *args, Py_ssize_t nargs,
     }
     if (gen == NULL) {
         /* A builtin function that takes the generator: next(). */
-        gen = args[0];
         return args[-1] == NULL && PyCFunction_CheckExact(args[-2])
                && ((PyCFunctionObject *)args[-2])->m_ml->ml_meth == meth;
     }
@@ -2002,9 +1998,6 @@ static PyMethodDef context_exit_def = {
 static PyCodeObject *
 context_shim_code(slp_interp *si)
 {
-    if (si->context_shim != NULL) {
-        return (PyCodeObject *)si->context_shim;
-    }
     /* Stack: the context.  An exception of the function is handled at 16
      * (the exception table): the lookup is made at the instruction before
      * the waiting CALL, a NOP. */
@@ -2040,10 +2033,9 @@ context_shim_code(slp_interp *si)
     /* Code units 0 and 1, to 16, at depth 1, without lasti (see
      * Objects/exception_handling_notes.txt). */
     static const char table[] = {(char)(0x80 | 0), 2, 16, 1 << 1};
-    si->context_shim = (PyObject *)make_shim(
-        "run", code, (int)Py_ARRAY_LENGTH(code), &context_exit_def, 5,
-        table, sizeof(table));
-    return (PyCodeObject *)si->context_shim;
+    return shim_code(&si->context_shim, "run", code,
+                     (int)Py_ARRAY_LENGTH(code), &context_exit_def, 5,
+                     table, sizeof(table));
 }
 
 int
@@ -2071,8 +2063,8 @@ _PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
     {
         return 0;
     }
-    _PyInterpreterFrame *sf = push_shim(tstate, context_shim_code(th->si), NULL,
-                                        ctx, CTX_SHIM_CALL,
+    _PyInterpreterFrame *sf = push_shim(tstate, context_shim_code(th->si),
+                                        NULL, ctx, CTX_SHIM_CALL,
                                         1 + INLINE_CACHE_ENTRIES_CALL);
     if (sf == NULL) {
         return 0;           /* the call through C reports a lack of memory */
