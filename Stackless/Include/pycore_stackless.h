@@ -59,6 +59,19 @@ extern int _PyStackless_IsAtomic(PyThreadState *tstate);
  */
 extern PyTypeObject _PyStackless_Function_Type;
 
+/* The head of such an object: the function that the eval loop calls, with
+ * the arguments of a vectorcall.  _PyStackless_SoftCall() serves them
+ * all; a builtin may have one of its own, for a quick way in the common
+ * case, that passes the others on to it. */
+typedef PyObject *(*_PyStackless_SoftEntry)(PyThreadState *tstate,
+                                            PyObject *callable,
+                                            PyObject *const *args,
+                                            size_t nargsf, PyObject *kwnames);
+typedef struct {
+    PyObject_HEAD
+    _PyStackless_SoftEntry soft_entry;
+} _PyStackless_FunctionHead;
+
 extern PyObject *_PyStackless_SoftCall(PyThreadState *tstate,
                                        PyObject *callable,
                                        PyObject *const *args, size_t nargsf,
@@ -80,7 +93,8 @@ _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
                         PyObject *kwnames)
 {
     if (Py_IS_TYPE(callable, &_PyStackless_Function_Type)) {
-        return _PyStackless_SoftCall(tstate, callable, args, nargsf, kwnames);
+        return ((_PyStackless_FunctionHead *)callable)->soft_entry(
+            tstate, callable, args, nargsf, kwnames);
     }
     if (Py_IS_TYPE(callable, &PyMethod_Type)
         && ((_PyThreadStateImpl *)tstate)->stackless != NULL)

@@ -121,13 +121,91 @@ finish_switch(slp_thread *th, PyTaskletObject *next, PyObject *result,
     return slp_switch_to_soft(th, next, result);
 }
 
-/* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
- * receive, and `value` is NULL.  Returns None or the value received.
- * Inline: send and receive as the eval loop calls them take a copy each,
- * for a constant direction; channel_action() serves all others. */
+/* The partner p, first in the queue, leaves it, its reference ours now.
+ * Returns the result of the operation: None for a send, whose value p
+ * takes, or the value p sent. */
+static inline PyObject *
+hand_over(PyChannelObject *ch, PyTaskletObject *p, int dir, PyObject *value)
+{
+    queue_unlink(ch, p);
+    if (dir > 0) {
+        Py_SETREF(p->tempval, Py_NewRef(value));
+        return Py_NewRef(Py_None);
+    }
+    PyObject *result = p->tempval;
+    p->tempval = Py_NewRef(Py_None);
+    return result;
+}
+
+/* The partner p, of this thread, runs now, right after the caller, which
+ * resumes after a full cycle: it joins the runqueue after the current
+ * tasklet, with the reference the caller had. */
+static inline void
+run_next(slp_thread *th, PyTaskletObject *p)
+{
+    PyTaskletObject *cur = th->current;
+    p->prev = cur;
+    p->next = cur->next;
+    cur->next->prev = p;
+    cur->next = p;
+    p->in_runqueue = 1;
+    th->runcount++;
+}
+
+/* The quick way of channel_action() for send and receive called by the
+ * eval loop's CALL, in the common cases: a partner of this thread waits,
+ * and runs first (the channel's preference) or later; nobody waits and
+ * the caller blocks, another tasklet runnable.  A switch is quick (see
+ * slp_can_switch_quickly()).  Returns the result of the operation,
+ * slp_soft_switched with the switch pending, or NULL with nothing done
+ * where it is not that simple. */
 static SLP_INLINE PyObject *
-channel_action_inline(slp_thread *th, PyChannelObject *ch, int dir,
-                      PyObject *value)
+channel_quick(PyThreadState *tstate, slp_thread *th, PyChannelObject *ch,
+              int dir, PyObject *value)
+{
+    slp_interp *si = th->si;
+    if (in_channel_callback || si == NULL || si->channel_callback != NULL) {
+        return NULL;
+    }
+    PyTaskletObject *cur = th->current;
+    if (dir > 0 ? ch->balance < 0 : ch->balance > 0) {
+        PyTaskletObject *p = ch->head;
+        if (p->thread != th || ch->schedule_all
+            || (dir < 0 && PyBomb_Check(p->tempval)))
+        {
+            return NULL;
+        }
+        if (ch->preference != -dir) {
+            /* No switch: the partner runs later. */
+            PyObject *result = hand_over(ch, p, dir, value);
+            slp_runqueue_append(th, p);
+            Py_DECREF(p);
+            return result;
+        }
+        if (!slp_can_switch_quickly(tstate, th)) {
+            return NULL;
+        }
+        PyObject *result = hand_over(ch, p, dir, value);
+        run_next(th, p);
+        return slp_switch_quickly(tstate, th, p, result);
+    }
+    if (cur->block_trap || ch->closing || cur->next == cur
+        || !slp_can_switch_quickly(tstate, th))
+    {
+        return NULL;
+    }
+    slp_runqueue_unlink(th, cur);
+    Py_DECREF(cur);                     /* `current` keeps it alive */
+    Py_SETREF(cur->tempval, Py_NewRef(dir > 0 ? value : Py_None));
+    queue_append(ch, cur, dir);
+    return slp_switch_quickly(tstate, th, th->head, NULL);
+}
+
+/* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
+ * receive, and `value` is NULL.  Returns None or the value received. */
+static PyObject *
+channel_action(slp_thread *th, PyChannelObject *ch, int dir,
+               PyObject *value)
 {
     if (th == NULL) {
         return NULL;
@@ -155,16 +233,7 @@ channel_action_inline(slp_thread *th, PyChannelObject *ch, int dir,
         {
             return NULL;
         }
-        queue_unlink(ch, p);            /* its reference is ours now */
-        PyObject *result;
-        if (dir > 0) {
-            Py_SETREF(p->tempval, Py_NewRef(value));
-            result = Py_NewRef(Py_None);
-        }
-        else {
-            result = p->tempval;
-            p->tempval = Py_NewRef(Py_None);
-        }
+        PyObject *result = hand_over(ch, p, dir, value);
         if (p->thread == NULL) {
             Py_DECREF(p);
             Py_DECREF(result);
@@ -184,14 +253,7 @@ channel_action_inline(slp_thread *th, PyChannelObject *ch, int dir,
             return finish_switch(th, cur->next, result, dir);
         }
         else if (run_partner) {
-            /* The partner runs now, right after the caller; the caller
-             * resumes after a full cycle. */
-            p->prev = cur;
-            p->next = cur->next;
-            cur->next->prev = p;
-            cur->next = p;
-            p->in_runqueue = 1;
-            th->runcount++;     /* the reference moves to the runqueue */
+            run_next(th, p);
             return finish_switch(th, p, result, dir);
         }
         else {
@@ -239,13 +301,6 @@ channel_action_inline(slp_thread *th, PyChannelObject *ch, int dir,
         return NULL;
     }
     return slp_switch_to_soft(th, next, NULL);
-}
-
-static PyObject *
-channel_action(slp_thread *th, PyChannelObject *ch, int dir,
-               PyObject *value)
-{
-    return channel_action_inline(th, ch, dir, value);
 }
 
 /*[clinic input]
@@ -583,20 +638,56 @@ channel_repr(PyChannelObject *ch)
 static PyObject *
 channel_send_t(PyThreadState *tstate, PyObject *self, PyObject *value)
 {
-    return channel_action_inline(slp_get_thread_of(tstate),
-                                 (PyChannelObject *)self, 1, value);
+    return channel_action(slp_get_thread_of(tstate),
+                          (PyChannelObject *)self, 1, value);
 }
 
 static PyObject *
 channel_receive_t(PyThreadState *tstate, PyObject *self, PyObject *unused)
 {
-    return channel_action_inline(slp_get_thread_of(tstate),
-                                 (PyChannelObject *)self, -1, NULL);
+    return channel_action(slp_get_thread_of(tstate),
+                          (PyChannelObject *)self, -1, NULL);
+}
+
+/* ch.send(value) (dir 1) and ch.receive() (dir -1) called by the eval
+ * loop's CALL: the quick way if it applies, else as every other soft call.
+ * NULL with no exception set (but the marker, where needed): the switch
+ * is pending. */
+static SLP_INLINE PyObject *
+channel_soft_entry(PyThreadState *tstate, PyObject *callable,
+                   PyObject *const *args, size_t nargsf, PyObject *kwnames,
+                   int dir)
+{
+    slp_thread *th = ((_PyThreadStateImpl *)tstate)->stackless;
+    if (PyVectorcall_NARGS(nargsf) == (dir > 0 ? 2 : 1) && kwnames == NULL
+        && th != NULL && Py_IS_TYPE(args[0], &PyChannel_Type))
+    {
+        PyObject *res = channel_quick(tstate, th, (PyChannelObject *)args[0],
+                                      dir, dir > 0 ? args[1] : NULL);
+        if (res != NULL) {
+            return res != slp_soft_switched ? res : NULL;
+        }
+    }
+    return _PyStackless_SoftCall(tstate, callable, args, nargsf, kwnames);
+}
+
+static PyObject *
+channel_send_soft(PyThreadState *tstate, PyObject *callable,
+                  PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    return channel_soft_entry(tstate, callable, args, nargsf, kwnames, 1);
+}
+
+static PyObject *
+channel_receive_soft(PyThreadState *tstate, PyObject *callable,
+                     PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    return channel_soft_entry(tstate, callable, args, nargsf, kwnames, -1);
 }
 
 const slp_tstate_variant slp_channel_variants[] = {
-    {"send", channel_send_t},
-    {"receive", channel_receive_t},
+    {"send", channel_send_t, channel_send_soft},
+    {"receive", channel_receive_t, channel_receive_soft},
     {NULL}
 };
 

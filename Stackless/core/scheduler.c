@@ -119,26 +119,6 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
 /* --- the runqueue ------------------------------------------------------- */
 
 void
-slp_runqueue_append(slp_thread *th, PyTaskletObject *t)
-{
-    assert(!t->in_runqueue && t->next == NULL && t->prev == NULL);
-    PyTaskletObject *head = th->head;
-    if (head == NULL) {
-        t->next = t->prev = t;
-        th->head = t;
-    }
-    else {
-        t->prev = head->prev;
-        t->next = head;
-        head->prev->next = t;
-        head->prev = t;
-    }
-    t->in_runqueue = 1;
-    th->runcount++;
-    Py_INCREF(t);
-}
-
-void
 slp_runqueue_insert_next(slp_thread *th, PyTaskletObject *t)
 {
     PyTaskletObject *head = th->head;
@@ -186,30 +166,10 @@ slp_owned_unlink(PyTaskletObject *t)
     t->owned_next = t->owned_prev = NULL;
 }
 
-/* Unlink t; the runqueue's reference goes to the caller. */
-static void
-runqueue_unlink(slp_thread *th, PyTaskletObject *t)
-{
-    assert(t->in_runqueue);
-    if (t->next == t) {
-        th->head = NULL;
-    }
-    else {
-        if (th->head == t) {
-            th->head = t->next;
-        }
-        t->prev->next = t->next;
-        t->next->prev = t->prev;
-    }
-    t->next = t->prev = NULL;
-    t->in_runqueue = 0;
-    th->runcount--;
-}
-
 void
 slp_runqueue_remove(slp_thread *th, PyTaskletObject *t)
 {
-    runqueue_unlink(th, t);
+    slp_runqueue_unlink(th, t);
     Py_DECREF(t);
 }
 
@@ -442,7 +402,7 @@ _PyStackless_ThreadClear(PyThreadState *tstate)
     /* Unlink the runqueue; tasklets blocked in channels stay there. */
     while (th->head != NULL) {
         PyTaskletObject *t = th->head;
-        runqueue_unlink(th, t);
+        slp_runqueue_unlink(th, t);
         t->thread = NULL;
         Py_DECREF(t);
     }
@@ -1024,9 +984,6 @@ slp_switch_to(slp_thread *th, PyTaskletObject *next)
  * runner sets it to the same value before each call.  Soft switches leave
  * it alone, as they leave the C stack alone.
  */
-
-/* _PyEval_EvalFrameDefault() takes PY_EVAL_C_STACK_UNITS (Python/ceval.c). */
-#define SLP_EVAL_C_STACK_UNITS 2
 
 static inline int
 soft_enabled(slp_thread *th)
@@ -2321,7 +2278,7 @@ slp_schedule(PyObject *retval, int remove)
                                                  : soft_watchdog(th, cur);
         return slp_switch_to_soft(th, next, NULL);
     }
-    runqueue_unlink(th, cur);
+    slp_runqueue_unlink(th, cur);
     PyTaskletObject *next = slp_next_after_leaving(th, cur);
     if (next == NULL) {
         slp_runqueue_append(th, cur);
@@ -2378,7 +2335,7 @@ slp_run_watchdog(long timeout, int flags)
         timer_arm(th, timeout, flags);
         armed = 1;
     }
-    runqueue_unlink(th, cur);
+    slp_runqueue_unlink(th, cur);
     Py_DECREF(cur);
     PyObject *res = slp_switch_to(th, th->head);
 
@@ -2538,7 +2495,7 @@ _PyStackless_Tick(PyThreadState *tstate)
         return 0;
     }
     /* Interrupt: the current tasklet is paused and run() returns it. */
-    runqueue_unlink(th, cur);
+    slp_runqueue_unlink(th, cur);
     th->interrupted = cur;      /* the runqueue's reference */
     if (can_park_softly(th, 0)) {
         /* _Py_HandlePending() is called by the eval loop, whose error

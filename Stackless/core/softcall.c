@@ -7,12 +7,14 @@
  * schedule, tasklet.run, ...) are therefore objects of a type of their own,
  * stackless_function, which is neither a builtin function nor a method
  * descriptor.  CALL specializes such a callable only to its generic form,
- * and the generic call paths of the eval loop call it through
- * _PyStackless_SoftCall() (pycore_stackless.h), which records the calling
- * frame in the thread state for the duration of the call; the type's own
- * vectorcall, which every other caller uses, records none.  The scheduler
- * (slp_switch_to_soft) switches softly only when that record is the frame
- * running now.
+ * and the generic call paths of the eval loop call it through its soft
+ * entry (pycore_stackless.h): _PyStackless_SoftCall(), which records the
+ * calling frame in the thread state for the duration of the call; the
+ * type's own vectorcall, which every other caller uses, records none.  The
+ * scheduler (slp_switch_to_soft) switches softly only when that record is
+ * the frame running now.  The unbound send and receive of channels have
+ * soft entries of their own, a quick way for the common cases that passes
+ * the others on to _PyStackless_SoftCall() (channel.c).
  *
  * A stackless_function is one of:
  *   - a module function: `self` is the module;
@@ -25,11 +27,13 @@
 #include "stackless_impl.h"
 #include "pycore_object.h"        // _PyType_GetDocFromInternalDoc()
 #include "pycore_pyerrors.h"      // _PyErr_SetRaisedException()
-#include "opcode.h"               // INSTRUMENTED_CALL
 #include "pycore_stackless.h"     // _PyStackless_Function_Type
 
 typedef struct {
     PyObject_HEAD
+    /* What the eval loop calls (pycore_stackless.h): _PyStackless_SoftCall
+     * or the variant's own (slp_tstate_variant). */
+    _PyStackless_SoftEntry soft_entry;
     PyMethodDef *ml;
     slp_tstate_func tfunc;      /* or NULL (see slp_tstate_variant) */
     PyObject *self;             /* NULL: an unbound method */
@@ -43,10 +47,13 @@ typedef struct {
     Py_ssize_t tfunc_nargs;
 } slp_function;
 
+static_assert(offsetof(slp_function, soft_entry)
+              == offsetof(_PyStackless_FunctionHead, soft_entry),
+              "the head of slp_function");
+
 /* The result of a builtin that switched softly: an address, never an
  * object seen by Python. */
-static char soft_switched_token;
-PyObject *const slp_soft_switched = (PyObject *)&soft_switched_token;
+char slp_soft_switched_token;
 
 /* What the eval loop finds raised when a soft switch is pending. */
 static PyObject *soft_switch_marker;
@@ -202,21 +209,9 @@ slp_soft_result(PyThreadState *tstate, PyObject *res, int need_marker)
 }
 
 void
-slp_soft_switch_request(PyThreadState *tstate, int what, int need_marker)
+slp_soft_switch_marker_set(PyThreadState *tstate)
 {
-    ((_PyThreadStateImpl *)tstate)->stackless_pending = what;
-#ifdef Py_DEBUG
-    /* A debug build asserts an exception after a CALL that returns NULL. */
-    need_marker = 1;
-#endif
-    if (!need_marker) {
-        /* An instrumented CALL reports a C_RAISE event, which needs one. */
-        int op = tstate->current_frame->instr_ptr->op.code;
-        need_marker = op == INSTRUMENTED_CALL || op == INSTRUMENTED_CALL_KW;
-    }
-    if (need_marker) {
-        _PyErr_SetRaisedException(tstate, Py_NewRef(soft_switch_marker));
-    }
+    _PyErr_SetRaisedException(tstate, Py_NewRef(soft_switch_marker));
 }
 
 int
@@ -228,8 +223,10 @@ slp_soft_switch_marker_check(PyObject *exc)
 
 /* --- the type ------------------------------------------------------------ */
 
+/* soft_entry: NULL for _PyStackless_SoftCall. */
 static PyObject *
-function_new(PyMethodDef *ml, slp_tstate_func tfunc, PyObject *self,
+function_new(PyMethodDef *ml, slp_tstate_func tfunc,
+             _PyStackless_SoftEntry soft_entry, PyObject *self,
              PyTypeObject *type, PyObject *module)
 {
     slp_function *f = PyObject_GC_New(slp_function,
@@ -237,6 +234,7 @@ function_new(PyMethodDef *ml, slp_tstate_func tfunc, PyObject *self,
     if (f == NULL) {
         return NULL;
     }
+    f->soft_entry = soft_entry != NULL ? soft_entry : _PyStackless_SoftCall;
     f->ml = ml;
     f->tfunc = tfunc;
     f->self = Py_XNewRef(self);
@@ -291,7 +289,7 @@ function_descr_get(PyObject *self, PyObject *obj, PyObject *cls)
                      Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    return function_new(f->ml, f->tfunc, obj, f->type, NULL);
+    return function_new(f->ml, f->tfunc, NULL, obj, f->type, NULL);
 }
 
 static PyObject *
@@ -449,12 +447,12 @@ PyTypeObject _PyStackless_Function_Type = {
     .tp_descr_get = function_descr_get,
 };
 
-static slp_tstate_func
+static const slp_tstate_variant *
 find_variant(const char *name, const slp_tstate_variant *variants)
 {
     for (; variants != NULL && variants->name != NULL; variants++) {
         if (strcmp(variants->name, name) == 0) {
-            return variants->func;
+            return variants;
         }
     }
     return NULL;
@@ -466,9 +464,11 @@ slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs,
 {
     PyObject *dict = type->tp_dict;
     for (PyMethodDef *ml = defs; ml->ml_name != NULL; ml++) {
-        slp_tstate_func tfunc = find_variant(ml->ml_name, variants);
-        assert(tfunc == NULL || (ml->ml_flags & (METH_O | METH_NOARGS)));
-        PyObject *f = function_new(ml, tfunc, NULL, type, NULL);
+        const slp_tstate_variant *v = find_variant(ml->ml_name, variants);
+        assert(v == NULL || (ml->ml_flags & (METH_O | METH_NOARGS)));
+        PyObject *f = function_new(ml, v != NULL ? v->func : NULL,
+                                   v != NULL ? v->soft_entry : NULL,
+                                   NULL, type, NULL);
         if (f == NULL) {
             return -1;
         }
@@ -490,7 +490,7 @@ slp_add_soft_functions(PyObject *module, PyMethodDef *defs)
         return -1;
     }
     for (PyMethodDef *ml = defs; ml->ml_name != NULL; ml++) {
-        PyObject *f = function_new(ml, NULL, module, NULL, name);
+        PyObject *f = function_new(ml, NULL, NULL, module, NULL, name);
         if (f == NULL || PyModule_Add(module, ml->ml_name, f) < 0) {
             Py_DECREF(name);
             return -1;

@@ -24,6 +24,7 @@
 #include "pycore_interp.h"
 #include "pycore_pystate.h"
 #include "pycore_stackless.h"
+#include "opcode.h"                 // INSTRUMENTED_CALL
 #include "cstack.h"
 
 #if defined(__GNUC__)
@@ -358,7 +359,26 @@ extern int slp_thread_state_by_id(PyObject *thread_id, PyThreadState **result);
 /* The state of tstate if it has one, else NULL (no error). */
 extern slp_thread *slp_thread_of(PyThreadState *tstate);
 
-extern void slp_runqueue_append(slp_thread *th, PyTaskletObject *t);
+/* Append t to the runqueue, which takes a new reference. */
+static inline void
+slp_runqueue_append(slp_thread *th, PyTaskletObject *t)
+{
+    assert(!t->in_runqueue && t->next == NULL && t->prev == NULL);
+    PyTaskletObject *head = th->head;
+    if (head == NULL) {
+        t->next = t->prev = t;
+        th->head = t;
+    }
+    else {
+        t->prev = head->prev;
+        t->next = head;
+        head->prev->next = t;
+        head->prev = t;
+    }
+    t->in_runqueue = 1;
+    th->runcount++;
+    Py_INCREF(t);
+}
 /* Insert t right after the head: it runs next (foreign run(), T-6). */
 extern void slp_runqueue_insert_next(slp_thread *th, PyTaskletObject *t);
 /* The thread's list of the tasklets it owns. */
@@ -367,6 +387,27 @@ extern void slp_owned_unlink(PyTaskletObject *t);
 /* End the C-state tasklets of the calling thread. */
 extern void slp_kill_started(slp_thread *th);
 extern void slp_runqueue_remove(slp_thread *th, PyTaskletObject *t);
+
+/* Unlink t from the runqueue; the runqueue's reference goes to the
+ * caller. */
+static inline void
+slp_runqueue_unlink(slp_thread *th, PyTaskletObject *t)
+{
+    assert(t->in_runqueue);
+    if (t->next == t) {
+        th->head = NULL;
+    }
+    else {
+        if (th->head == t) {
+            th->head = t->next;
+        }
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+    }
+    t->next = t->prev = NULL;
+    t->in_runqueue = 0;
+    th->runcount--;
+}
 
 /* Switch from the current tasklet to `next`, which becomes current and
  * the head of the runqueue.  The caller has put the current tasklet where
@@ -443,7 +484,8 @@ extern slp_interp *slp_get_interp(PyInterpreterState *interp);
 /* --- soft switching (softcall.c, scheduler.c) -------------------------- */
 
 /* What a builtin returns when it switched softly (never seen by Python). */
-extern PyObject *const slp_soft_switched;
+extern char slp_soft_switched_token;
+#define slp_soft_switched ((PyObject *)&slp_soft_switched_token)
 /* Ask the eval loop of tstate to make the soft switch decided, or to
  * go on with a frame pushed (SLP_PENDING_*), at `error:`.  The marker
  * exception is set if need_marker says the eval loop's code before
@@ -451,8 +493,25 @@ extern PyObject *const slp_soft_switched;
  * where a debug build or an instrumented CALL needs one. */
 #define SLP_PENDING_SWITCH 1
 #define SLP_PENDING_ENTER 2
-extern void slp_soft_switch_request(PyThreadState *tstate, int what,
-                                    int need_marker);
+extern void slp_soft_switch_marker_set(PyThreadState *tstate);
+
+static SLP_INLINE void
+slp_soft_switch_request(PyThreadState *tstate, int what, int need_marker)
+{
+    ((_PyThreadStateImpl *)tstate)->stackless_pending = what;
+#ifdef Py_DEBUG
+    /* A debug build asserts an exception after a CALL that returns NULL. */
+    need_marker = 1;
+#endif
+    if (!need_marker) {
+        /* An instrumented CALL reports a C_RAISE event, which needs one. */
+        int op = tstate->current_frame->instr_ptr->op.code;
+        need_marker = op == INSTRUMENTED_CALL || op == INSTRUMENTED_CALL_KW;
+    }
+    if (need_marker) {
+        slp_soft_switch_marker_set(tstate);
+    }
+}
 /* The result of a switching builtin called softly: NULL with the switch
  * pending if it switched (slp_soft_switched), else `res`. */
 extern PyObject *slp_soft_result(PyThreadState *tstate, PyObject *res,
@@ -470,12 +529,15 @@ slp_softcall_active(PyThreadState *tstate)
  * takes the calling thread's state (and arg, or NULL), which the soft
  * calls of the eval loop and the type's vectorcall use: it saves a lookup
  * of a thread-local variable, which costs as much as a fifth of a switch
- * in a shared libpython. */
+ * in a shared libpython.  It may also have an entry of its own for the
+ * eval loop (_PyStackless_FunctionHead), which the unbound method (the
+ * one in the type's dict, that `obj.method(...)` calls) gets. */
 typedef PyObject *(*slp_tstate_func)(PyThreadState *tstate, PyObject *self,
                                      PyObject *arg);
 typedef struct {
     const char *name;
     slp_tstate_func func;
+    _PyStackless_SoftEntry soft_entry;      /* or NULL */
 } slp_tstate_variant;
 
 /* Put stackless_function objects for `defs` (with their variants, a
@@ -498,6 +560,59 @@ extern void slp_push_chunk(PyThreadState *tstate, _PyStackChunk *chunk,
  * `result` or the tempval too, or NULL with an exception. */
 extern PyObject *slp_switch_to_soft(slp_thread *th, PyTaskletObject *next,
                                     PyObject *result);
+
+/* _PyEval_EvalFrameDefault() takes PY_EVAL_C_STACK_UNITS (Python/ceval.c). */
+#define SLP_EVAL_C_STACK_UNITS 2
+
+/* The quick soft switch.  slp_switch_to_soft() serves every switching
+ * builtin, and checks all that may stand in the way.  The switches of
+ * channel operations, the most frequent, take a shorter way when nothing
+ * stands in it, which slp_can_switch_quickly() checks at once, in the
+ * entry of the builtin that the eval loop's CALL calls (so that the
+ * caller is the running frame): the tasklet runs no C code of its own
+ * (its frames run in the eval loop of the runner), soft switching is on,
+ * and nothing watches switches (no schedule callback, no timed
+ * run(), no switch trap, no collection running; the channel callback is
+ * the channel's to check).  The switch is then the same as
+ * slp_switch_to_soft() would make. */
+static SLP_INLINE int
+slp_can_switch_quickly(PyThreadState *tstate, slp_thread *th)
+{
+    slp_interp *si = th->si;
+    PyInterpreterState *interp = tstate->interp;
+    return si != NULL
+           && (si->soft_switch & (si->schedule_callback == NULL))
+           && (th->switch_trap | (th->tick_budget >= 0)) == 0
+           && th->current->base_frame != NULL
+           && tstate->c_recursion_remaining
+              == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS
+           && interp->eval_frame == NULL
+           && !interp->gc.collecting;
+}
+
+/* Switch quickly to `next`, in the runqueue (the current tasklet is where
+ * it belongs): the switch is pending for the eval loop to make, and the
+ * builtin returns NULL at once, as _PyStackless_SoftCall() does after a
+ * soft switch.  The current tasklet resumes with `result` (stolen), or if
+ * NULL with its tempval, as the builtin's result.  Returns
+ * slp_soft_switched. */
+static SLP_INLINE PyObject *
+slp_switch_quickly(PyThreadState *tstate, slp_thread *th,
+                   PyTaskletObject *next, PyObject *result)
+{
+    PyTaskletObject *cur = th->current;
+    assert(next != cur && next->in_runqueue && next->thread == th);
+    /* Only a parked tasklet has a resume_value. */
+    assert(cur->resume_value == NULL && th->soft_next == NULL);
+    cur->resume_value = result;
+    cur->resume_push = 1;
+    th->head = next;
+    th->soft_next = (PyTaskletObject *)Py_NewRef(next);
+    /* Until the eval loop makes the switch, nothing else may switch. */
+    th->switch_trap++;
+    slp_soft_switch_request(tstate, SLP_PENDING_SWITCH, 0);
+    return slp_soft_switched;
+}
 
 /* --- types to ready at module init ------------------------------------ */
 

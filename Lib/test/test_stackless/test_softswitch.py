@@ -1245,6 +1245,125 @@ class CPythonTestsInTaskletTest(SoftTestCase):
         self.run_in_tasklet("test_with")
 
 
+class _SubChannel(stackless.channel):
+    pass
+
+
+class QuickChannelSwitchTest(SoftTestCase):
+    """Channel operations called by Python code take a short way to their
+    soft switch when nothing stands in it (no callbacks, no timed run(),
+    the plain channel type).  Whichever way they take, they do what they
+    do with hard switching: the same values, the same order, the same
+    exceptions."""
+
+    def exchange(self, ch, log):
+        """Two receivers and a sender on ch: values, an exception sent,
+        and a receive that blocks; every tasklet logs what it sees."""
+        def receiver(name):
+            for _ in range(3):
+                try:
+                    v = ch.receive()
+                except ValueError as e:
+                    v = ("error", e.args)
+                log.append((name, "got", v))
+
+        def sender():
+            for i in range(6):
+                log.append(("s", "send", i))
+                if i == 4:
+                    ch.send_exception(ValueError, i)
+                else:
+                    ch.send(i)
+                log.append(("s", "sent", i))
+
+        rs = [stackless.tasklet(receiver)(name) for name in "ab"]
+        s = stackless.tasklet(sender)()
+        return rs + [s]
+
+    def run_exchange(self, soft, setup=lambda ch: None, cls=None,
+                     runner=stackless.run):
+        stackless.enable_softswitch(soft)
+        ch = (cls or stackless.channel)()
+        setup(ch)
+        log = []
+        ts = self.exchange(ch, log)
+        for t in ts:
+            self.track(t)
+        levels = []
+
+        def watch():
+            # Runs while the others are blocked or runnable, softly.
+            for _ in range(8):
+                levels.extend(t.nesting_level for t in ts
+                              if t.alive and not t.is_current)
+                stackless.schedule()
+
+        self.spawn(watch)
+        runner()
+        self.assertFalse(any(t.alive for t in ts))
+        return log, levels
+
+    def check_same_as_hard(self, **kwds):
+        hard, _ = self.run_exchange(False, **kwds)
+        soft, levels = self.run_exchange(True, **kwds)
+        self.assertEqual(soft, hard)
+        self.assertEqual(len(soft), 18)
+        self.assertTrue(levels)
+        self.assertEqual(set(levels), {0})
+        return soft
+
+    def test_default_preference(self):
+        # The receiver runs first: each send switches to it, and its next
+        # receive switches back.
+        log = self.check_same_as_hard()
+        self.assertEqual(log[:6], [
+            ("s", "send", 0), ("a", "got", 0), ("s", "sent", 0),
+            ("s", "send", 1), ("b", "got", 1), ("s", "sent", 1)])
+        self.assertIn(("a", "got", ("error", (4,))), log)
+
+    def test_other_preferences(self):
+        for pref in (0, 1):
+            with self.subTest(preference=pref):
+                def setup(ch, pref=pref):
+                    ch.preference = pref
+                self.check_same_as_hard(setup=setup)
+
+    def test_schedule_all(self):
+        def setup(ch):
+            ch.schedule_all = True
+        self.check_same_as_hard(setup=setup)
+
+    def test_channel_subclass(self):
+        self.check_same_as_hard(cls=_SubChannel)
+
+    def test_callbacks(self):
+        for which in ("schedule", "channel"):
+            with self.subTest(callback=which):
+                seen = []
+                setter = getattr(stackless, f"set_{which}_callback")
+                setter(lambda *args: seen.append(len(args)))
+                self.addCleanup(setter, None)
+                self.check_same_as_hard()
+                setter(None)
+                self.assertTrue(seen)
+
+    def test_timed_run(self):
+        # run(timeout) counts ticks: every switch restarts the timeslice.
+        def runner():
+            while stackless.getruncount() > 1:
+                self.assertIsNone(stackless.run(1_000_000))
+        self.check_same_as_hard(runner=runner)
+
+    def test_bomb_waiting_with_sender_first(self):
+        # preference 1: a receive finds the sender's exception waiting and
+        # switches to the sender first, then raises it.
+        def setup(ch):
+            ch.preference = 1
+        log = self.check_same_as_hard(setup=setup)
+        self.assertEqual(
+            sum(1 for e in log if e[1:] == ("got", ("error", (4,)))), 1)
+
+
 class InteroperationTest(SoftTestCase):
     """Hard- and soft-switched tasklets resume each other."""
 
