@@ -985,13 +985,6 @@ slp_switch_to(slp_thread *th, PyTaskletObject *next)
  * it alone, as they leave the C stack alone.
  */
 
-static inline int
-soft_enabled(slp_thread *th)
-{
-    return th->si != NULL && th->si->soft_switch
-           && th->tstate->interp->eval_frame == NULL;
-}
-
 /* Can the current tasklet be parked softly, in a builtin called by the
  * eval loop (from_call) or in the eval breaker?  `c_calls`: the units of
  * C recursion taken since the eval loop called (by the vectorcall of a
@@ -1000,11 +993,9 @@ static inline int
 can_park_softly_in(slp_thread *th, int from_call, int c_calls)
 {
     PyThreadState *tstate = th->tstate;
-    return th->current->base_frame != NULL
-           && tstate->c_recursion_remaining
-              == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS - c_calls
+    return slp_runs_in_runner_eval(tstate, th, c_calls)
            && (!from_call || slp_softcall_active(tstate))
-           && soft_enabled(th);
+           && slp_soft_enabled(th, tstate->interp);
 }
 
 static int
@@ -1033,13 +1024,8 @@ slp_switch_to_soft(slp_thread *th, PyTaskletObject *next, PyObject *result)
     if (next == cur || !can_park_softly(th, 1)) {
         return switch_to_hard(th, next, result);
     }
-    Py_XSETREF(cur->resume_value, result);
-    cur->resume_push = 1;
     next = switch_prologue(th, cur, next);
-    assert(th->soft_next == NULL);
-    th->soft_next = (PyTaskletObject *)Py_NewRef(next);
-    /* Until the eval loop makes the switch, nothing else may switch. */
-    th->switch_trap++;
+    slp_soft_switch_decided(th, next, result);
     return slp_soft_switched;
 }
 
@@ -1144,7 +1130,9 @@ soft_function(slp_thread *th, PyTaskletObject *t, PyObject **self)
 {
     PyObject *func = t->func;
     *self = NULL;
-    if (!soft_enabled(th) || PyBomb_Check(t->tempval)) {
+    if (!slp_soft_enabled(th, th->tstate->interp)
+        || PyBomb_Check(t->tempval))
+    {
         return NULL;
     }
     if (Py_IS_TYPE(func, &PyMethod_Type)) {

@@ -564,52 +564,73 @@ extern PyObject *slp_switch_to_soft(slp_thread *th, PyTaskletObject *next,
 /* _PyEval_EvalFrameDefault() takes PY_EVAL_C_STACK_UNITS (Python/ceval.c). */
 #define SLP_EVAL_C_STACK_UNITS 2
 
+/* Soft switching is on, and the eval loop is the interpreter's own. */
+static SLP_INLINE int
+slp_soft_enabled(slp_thread *th, PyInterpreterState *interp)
+{
+    return th->si != NULL && th->si->soft_switch
+           && interp->eval_frame == NULL;
+}
+
+/* The current tasklet runs no C code of its own: its frames run in the
+ * eval loop of the runner, which has taken `c_calls` units of C recursion
+ * since (see scheduler.c, soft switching). */
+static SLP_INLINE int
+slp_runs_in_runner_eval(PyThreadState *tstate, slp_thread *th, int c_calls)
+{
+    return th->current->base_frame != NULL
+           && tstate->c_recursion_remaining
+              == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS - c_calls;
+}
+
+/* A soft switch to `next`, the head of the runqueue now, is decided, for
+ * the eval loop to make: the current tasklet resumes with `result`
+ * (stolen), or if NULL with its tempval, as the builtin's result. */
+static SLP_INLINE void
+slp_soft_switch_decided(slp_thread *th, PyTaskletObject *next,
+                        PyObject *result)
+{
+    PyTaskletObject *cur = th->current;
+    assert(next != cur && next->in_runqueue && th->head == next);
+    assert(th->soft_next == NULL);
+    Py_XSETREF(cur->resume_value, result);
+    cur->resume_push = 1;
+    th->soft_next = (PyTaskletObject *)Py_NewRef(next);
+    /* Until the eval loop makes the switch, nothing else may switch. */
+    th->switch_trap++;
+}
+
 /* The quick soft switch.  slp_switch_to_soft() serves every switching
  * builtin, and checks all that may stand in the way.  The switches of
  * channel operations, the most frequent, take a shorter way when nothing
  * stands in it, which slp_can_switch_quickly() checks at once, in the
  * entry of the builtin that the eval loop's CALL calls (so that the
- * caller is the running frame): the tasklet runs no C code of its own
- * (its frames run in the eval loop of the runner), soft switching is on,
- * and nothing watches switches (no schedule callback, no timed
- * run(), no switch trap, no collection running; the channel callback is
- * the channel's to check).  The switch is then the same as
- * slp_switch_to_soft() would make. */
+ * caller is the running frame): the tasklet runs no C code of its own,
+ * soft switching is on, and nothing watches switches (no schedule
+ * callback, no timed run(), no switch trap, no collection running; the
+ * channel callback is the channel's to check).  The switch is then the
+ * same as slp_switch_to_soft() would make. */
 static SLP_INLINE int
 slp_can_switch_quickly(PyThreadState *tstate, slp_thread *th)
 {
-    slp_interp *si = th->si;
     PyInterpreterState *interp = tstate->interp;
-    return si != NULL
-           && (si->soft_switch & (si->schedule_callback == NULL))
+    return slp_soft_enabled(th, interp)
+           && th->si->schedule_callback == NULL
            && (th->switch_trap | (th->tick_budget >= 0)) == 0
-           && th->current->base_frame != NULL
-           && tstate->c_recursion_remaining
-              == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS
-           && interp->eval_frame == NULL
+           && slp_runs_in_runner_eval(tstate, th, 0)
            && !interp->gc.collecting;
 }
 
 /* Switch quickly to `next`, in the runqueue (the current tasklet is where
- * it belongs): the switch is pending for the eval loop to make, and the
- * builtin returns NULL at once, as _PyStackless_SoftCall() does after a
- * soft switch.  The current tasklet resumes with `result` (stolen), or if
- * NULL with its tempval, as the builtin's result.  Returns
- * slp_soft_switched. */
+ * it belongs): the switch is pending for the eval loop to make, as
+ * _PyStackless_SoftCall() would leave it after slp_switch_to_soft().
+ * Returns slp_soft_switched. */
 static SLP_INLINE PyObject *
 slp_switch_quickly(PyThreadState *tstate, slp_thread *th,
                    PyTaskletObject *next, PyObject *result)
 {
-    PyTaskletObject *cur = th->current;
-    assert(next != cur && next->in_runqueue && next->thread == th);
-    /* Only a parked tasklet has a resume_value. */
-    assert(cur->resume_value == NULL && th->soft_next == NULL);
-    cur->resume_value = result;
-    cur->resume_push = 1;
     th->head = next;
-    th->soft_next = (PyTaskletObject *)Py_NewRef(next);
-    /* Until the eval loop makes the switch, nothing else may switch. */
-    th->switch_trap++;
+    slp_soft_switch_decided(th, next, result);
     slp_soft_switch_request(tstate, SLP_PENDING_SWITCH, 0);
     return slp_soft_switched;
 }
