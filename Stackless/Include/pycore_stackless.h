@@ -56,6 +56,10 @@ extern int _PyStackless_IsAtomic(PyThreadState *tstate);
  * call.  That parks the frame chain of the tasklet that leaves and returns
  * the top frame of the tasklet that comes in; the eval loop goes on with
  * it at instr_ptr + return_offset, or at `error:` if an exception is set.
+ * A channel operation whose switch is quick makes it itself, when nothing
+ * can run between it and `error:` (see channel.c): the eval loop then
+ * only saves the frame's stack pointer and return_offset, and goes on
+ * with the current frame.
  */
 extern PyTypeObject _PyStackless_Function_Type;
 
@@ -241,9 +245,31 @@ _PyStackless_PushExitFrame(PyThreadState *tstate, PyObject *exit,
 #define _PyStackless_SWITCH_PENDING(tstate) \
     (((_PyThreadStateImpl *)(tstate))->stackless_pending != 0)
 
-extern struct _PyInterpreterFrame *_PyStackless_SoftSwitch(
+/* Python/ceval.c, after `error:` saw it: the frame to go on with.  A
+ * quick switch of a channel operation is made at once, by the builtin
+ * (stackless_pending is then _PyStackless_SWITCHED, and no marker is set
+ * in a release build); _PyStackless_SoftSwitchPending() makes the others,
+ * and drops the marker. */
+#define _PyStackless_SWITCHED 3
+
+extern struct _PyInterpreterFrame *_PyStackless_SoftSwitchPending(
     PyThreadState *tstate, struct _PyInterpreterFrame *frame,
     struct _PyInterpreterFrame *entry_frame);
+
+static inline struct _PyInterpreterFrame *
+_PyStackless_SoftSwitch(PyThreadState *tstate,
+                        struct _PyInterpreterFrame *frame,
+                        struct _PyInterpreterFrame *entry_frame)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    if (ts->stackless_pending == _PyStackless_SWITCHED
+        && tstate->current_exception == NULL)
+    {
+        ts->stackless_pending = 0;
+        return tstate->current_frame;
+    }
+    return _PyStackless_SoftSwitchPending(tstate, frame, entry_frame);
+}
 
 /* The throwflag of _PyEval_EvalFrameDefault() with which the scheduler
  * resumes a soft-switched tasklet in a new call of the eval loop: `frame`

@@ -87,17 +87,17 @@ slp_channel_remove_blocked(PyTaskletObject *t)
 
 /* --- the channel callback (D-4) ------------------------------------------ */
 
-static int in_channel_callback;
-
 static void
 call_channel_callback(slp_interp *si, PyChannelObject *ch, PyTaskletObject *t,
                       int sending, int willblock)
 {
     PyObject *cb = Py_NewRef(si->channel_callback);
-    in_channel_callback++;
+    si->in_channel_callback++;
+    slp_interp_changed(si);
     PyObject *res = PyObject_CallFunction(cb, "OOii", ch, t, sending,
                                           willblock);
-    in_channel_callback--;
+    si->in_channel_callback--;
+    slp_interp_changed(si);
     if (res == NULL) {
         PyErr_FormatUnraisable("Error in channel callback %R", cb);
     }
@@ -152,19 +152,36 @@ run_next(slp_thread *th, PyTaskletObject *p)
     th->runcount++;
 }
 
-/* The quick way of channel_action() for send and receive called by the
- * eval loop's CALL, in the common cases: a partner of this thread waits,
- * and runs first (the channel's preference) or later; nobody waits and
- * the caller blocks, another tasklet runnable.  A switch is quick (see
- * slp_can_switch_quickly()).  Returns the result of the operation,
- * slp_soft_switched with the switch pending, or NULL with nothing done
- * where it is not that simple. */
+/* The quick switch of channel_quick() to `next`, made at once if it can
+ * be.  The CALL's inputs are `callable` and the arguments, ch and the
+ * value sent: the value outlives the switch (in the tempval of the
+ * receiver or of the sender that blocks), the others must have more than
+ * the CALL's reference. */
 static SLP_INLINE PyObject *
-channel_quick(PyThreadState *tstate, slp_thread *th, PyChannelObject *ch,
-              int dir, PyObject *value)
+channel_switch(PyThreadState *tstate, slp_thread *th, PyObject *callable,
+               PyChannelObject *ch, PyTaskletObject *next, PyObject *result)
+{
+    if (Py_REFCNT(callable) > 1 && Py_REFCNT(ch) > 1
+        && slp_can_switch_now(tstate, th->current, next))
+    {
+        return slp_switch_now(tstate, th, next, result);
+    }
+    return slp_switch_quickly(tstate, th, next, result);
+}
+
+/* The quick way of channel_action() for send and receive called by the
+ * eval loop's CALL of `callable`, in the common cases: a partner of this
+ * thread waits, and runs first (the channel's preference) or later;
+ * nobody waits and the caller blocks, another tasklet runnable.  A switch
+ * is quick (see slp_can_switch_quickly()).  Returns the result of the
+ * operation, slp_soft_switched with the switch pending or made, or NULL
+ * with nothing done where it is not that simple. */
+static SLP_INLINE PyObject *
+channel_quick(PyThreadState *tstate, slp_thread *th, PyObject *callable,
+              PyChannelObject *ch, int dir, PyObject *value)
 {
     slp_interp *si = th->si;
-    if (in_channel_callback || si == NULL || si->channel_callback != NULL) {
+    if (si == NULL || si->quick_off) {
         return NULL;
     }
     PyTaskletObject *cur = th->current;
@@ -187,7 +204,7 @@ channel_quick(PyThreadState *tstate, slp_thread *th, PyChannelObject *ch,
         }
         PyObject *result = hand_over(ch, p, dir, value);
         run_next(th, p);
-        return slp_switch_quickly(tstate, th, p, result);
+        return channel_switch(tstate, th, callable, ch, p, result);
     }
     if (cur->block_trap || ch->closing || cur->next == cur
         || !slp_can_switch_quickly(tstate, th))
@@ -198,7 +215,7 @@ channel_quick(PyThreadState *tstate, slp_thread *th, PyChannelObject *ch,
     Py_DECREF(cur);                     /* `current` keeps it alive */
     Py_SETREF(cur->tempval, Py_NewRef(dir > 0 ? value : Py_None));
     queue_append(ch, cur, dir);
-    return slp_switch_quickly(tstate, th, th->head, NULL);
+    return channel_switch(tstate, th, callable, ch, th->head, NULL);
 }
 
 /* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
@@ -210,7 +227,8 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
     if (th == NULL) {
         return NULL;
     }
-    if (in_channel_callback) {
+    slp_interp *si = th->si;
+    if (si != NULL && si->in_channel_callback) {
         PyErr_SetString(PyExc_RuntimeError,
                         "Recursive channel call due to callbacks!");
         return NULL;
@@ -218,7 +236,6 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
     PyTaskletObject *cur = th->current;
     int partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
 
-    slp_interp *si = th->si;
     if (si != NULL && si->channel_callback != NULL) {
         call_channel_callback(si, ch, cur, dir > 0, !partner_waiting);
     }
@@ -662,8 +679,9 @@ channel_soft_entry(PyThreadState *tstate, PyObject *callable,
     if (PyVectorcall_NARGS(nargsf) == (dir > 0 ? 2 : 1) && kwnames == NULL
         && th != NULL && Py_IS_TYPE(args[0], &PyChannel_Type))
     {
-        PyObject *res = channel_quick(tstate, th, (PyChannelObject *)args[0],
-                                      dir, dir > 0 ? args[1] : NULL);
+        PyObject *res = channel_quick(tstate, th, callable,
+                                      (PyChannelObject *)args[0], dir,
+                                      dir > 0 ? args[1] : NULL);
         if (res != NULL) {
             return res != slp_soft_switched ? res : NULL;
         }

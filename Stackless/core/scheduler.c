@@ -86,6 +86,7 @@ slp_get_interp(PyInterpreterState *interp)
             return NULL;
         }
         si->soft_switch = 1;
+        slp_interp_changed(si);
         interp->stackless = si;
     }
     return si;
@@ -100,6 +101,7 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
     }
     Py_CLEAR(si->schedule_callback);
     Py_CLEAR(si->channel_callback);
+    slp_interp_changed(si);
     Py_CLEAR(si->error_handler);
     Py_CLEAR(si->gen_shim);
     Py_CLEAR(si->gen_default_shim);
@@ -994,7 +996,8 @@ can_park_softly_in(slp_thread *th, int from_call, int c_calls)
 {
     PyThreadState *tstate = th->tstate;
     return slp_runs_in_runner_eval(tstate, th, c_calls)
-           && (!from_call || slp_softcall_active(tstate))
+           && (!from_call || (slp_softcall_active(tstate)
+                              && !slp_call_monitored(tstate)))
            && slp_soft_enabled(th, tstate->interp);
 }
 
@@ -1027,33 +1030,6 @@ slp_switch_to_soft(slp_thread *th, PyTaskletObject *next, PyObject *result)
     next = switch_prologue(th, cur, next);
     slp_soft_switch_decided(th, next, result);
     return slp_soft_switched;
-}
-
-/* Park the running tasklet, whose frames run in the eval loop of the
- * runner: its thread-state fields go into its state, and its chain is cut
- * from the eval loop's entry frame.  The thread state keeps copies until
- * enter_soft() loads the next tasklet's, or empties it. */
-static inline void
-park_soft(PyThreadState *tstate, PyTaskletObject *t)
-{
-    slp_frames_save(tstate, &t->exec);
-    t->base_frame->previous = NULL;
-    t->soft_parked = 1;
-    if (t->extra != NULL && t->extra->cstack.data != NULL) {
-        /* An old copy, of no use now. */
-        slp_cstack_clear(&t->extra->cstack);
-    }
-}
-
-/* The reverse, in the eval loop whose entry frame is `entry`. */
-static inline void
-unpark_soft(PyThreadState *tstate, PyTaskletObject *t,
-            _PyInterpreterFrame *entry)
-{
-    assert(t->soft_parked);
-    slp_frames_load(tstate, &t->exec);
-    t->base_frame->previous = entry;
-    t->soft_parked = 0;
 }
 
 /* Code of `t` is about to run again, its state installed. */
@@ -1110,16 +1086,7 @@ deliver_resume(PyThreadState *tstate, PyTaskletObject *t)
         }
         return top;
     }
-    if (t->resume_push) {
-        if (rv != NULL) {
-            Py_SETREF(val, rv);
-        }
-        _PyFrame_StackPush(top, val);
-    }
-    else {
-        Py_DECREF(val);
-        Py_XDECREF(rv);
-    }
+    slp_push_resume_value(top, t, val, rv);
     return top;
 }
 
@@ -1244,7 +1211,7 @@ enter_unparked(slp_thread *th, _PyInterpreterFrame *entry)
     for (;;) {
         PyTaskletObject *t = th->current;
         if (t->soft_parked) {
-            unpark_soft(tstate, t, entry);
+            slp_unpark_soft(tstate, t, entry);
             resumed(th, t);
             return deliver_resume(tstate, t);
         }
@@ -1277,7 +1244,7 @@ enter_soft(slp_thread *th, _PyInterpreterFrame *entry)
 {
     PyTaskletObject *t = th->current;
     if (t->soft_parked) {
-        unpark_soft(th->tstate, t, entry);
+        slp_unpark_soft(th->tstate, t, entry);
         resumed(th, t);
         return deliver_resume(th->tstate, t);
     }
@@ -1401,8 +1368,7 @@ _PyStackless_CallMethod(PyThreadState *tstate, PyObject *callable,
     {
         return PyObject_Vectorcall(callable, args, nargsf, kwnames);
     }
-    int op = tstate->current_frame->instr_ptr->op.code;
-    if (op == INSTRUMENTED_CALL || op == INSTRUMENTED_CALL_KW) {
+    if (slp_call_monitored(tstate)) {
         /* Monitoring sees a C call, as upstream. */
         return PyObject_Vectorcall(callable, args, nargsf, kwnames);
     }
@@ -1664,13 +1630,15 @@ no_throw_events(PyThreadState *tstate)
 
 /* A builtin that the eval loop of the current tasklet called, directly
  * or through its vectorcall (which takes a unit of C recursion), can have
- * a frame run there: that loop is the runner's, and there is room for the
- * frame and a shim. */
+ * a frame run there: that loop is the runner's, there is room for the
+ * frame and a shim, and no monitoring tool waits for the builtin to
+ * return. */
 static int
 can_push_at_call(slp_thread *th)
 {
     return th->tstate->py_recursion_remaining > 2
-           && (can_park_softly_in(th, 0, 0) || can_park_softly_in(th, 0, 1));
+           && (can_park_softly_in(th, 0, 0) || can_park_softly_in(th, 0, 1))
+           && !slp_call_monitored(th->tstate);
 }
 
 /* The generator's frame can run in the tasklet's eval loop. */
@@ -1874,8 +1842,9 @@ preempted_at(slp_thread *th, _PyInterpreterFrame *frame)
 }
 
 _PyInterpreterFrame *
-_PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
-                        _PyInterpreterFrame *entry)
+_PyStackless_SoftSwitchPending(PyThreadState *tstate,
+                               _PyInterpreterFrame *frame,
+                               _PyInterpreterFrame *entry)
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     slp_thread *th = ts->stackless;
@@ -1887,6 +1856,9 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
     if (what == SLP_PENDING_ENTER) {
         return enter_pushed_frame(th, frame);
     }
+    if (what == SLP_PENDING_SWITCHED) {
+        return tstate->current_frame;
+    }
     th->switch_trap--;
     PyTaskletObject *prev = th->current;
     PyTaskletObject *next = th->soft_next;
@@ -1894,7 +1866,7 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
     if (th->soft_preempt) {
         preempted_at(th, frame);
     }
-    park_soft(tstate, prev);
+    slp_park_soft(tstate, prev);
     save_tracing(tstate, prev);
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)prev;
@@ -1911,7 +1883,7 @@ _PyStackless_Resume(PyThreadState *tstate, _PyInterpreterFrame *frame,
     assert(t->soft_parked && frame == t->base_frame);
     (void)frame;
     tstate->current_frame = NULL;   /* the eval loop's entry linked it */
-    unpark_soft(tstate, t, entry);
+    slp_unpark_soft(tstate, t, entry);
     resumed(th, t);
     return deliver_resume(tstate, t);
 }

@@ -85,20 +85,33 @@ extern void slp_execstate_save(PyThreadState *ts, slp_execstate *st,
 extern void slp_execstate_restore(PyThreadState *ts, slp_execstate *st,
                                   slp_cstate *cst);
 
+/* The interpreter's version of instrumentation, which sys.monitoring and
+ * sys.settrace bump: a relaxed atomic load (a plain one under the GIL,
+ * which the compiler does not fail to inline). */
+static SLP_INLINE uintptr_t
+slp_instrumentation_version(PyInterpreterState *interp)
+{
+#ifdef Py_GIL_DISABLED
+    return _Py_atomic_load_uintptr_relaxed(
+        &interp->ceval.instrumentation_version);
+#else
+    return interp->ceval.instrumentation_version;
+#endif
+}
+
 /* Save and restore only the fields every switch moves, soft or hard: the
  * frames, their data stack, the Python recursion depth, the handled
  * exceptions and the context (see execstate.c).  Inline: soft switches
  * do little else.  slp_frames_save() copies them into st, which holds
  * them from then on (an empty chunk grown above the frames goes: a
  * blocked tasklet stays small); slp_frames_load() copies them back. */
-static inline void
+static SLP_INLINE void
 slp_frames_save(PyThreadState *ts, slp_execstate *st)
 {
     if (ts->datastack_chunk != NULL && _PyStackless_EMPTY_GROWN_CHUNK(ts)) {
         _PyStackless_PopGrownChunk(ts);
     }
-    st->instrumentation_version = _Py_atomic_load_uintptr_relaxed(
-        &ts->interp->ceval.instrumentation_version);
+    st->instrumentation_version = slp_instrumentation_version(ts->interp);
     st->saved = 1;
     st->current_frame = ts->current_frame;
     st->datastack_chunk = ts->datastack_chunk;
@@ -111,7 +124,7 @@ slp_frames_save(PyThreadState *ts, slp_execstate *st)
     st->context = ts->context;              /* the reference moves */
 }
 
-static inline void
+static SLP_INLINE void
 slp_frames_load(PyThreadState *ts, slp_execstate *st)
 {
     assert(st->saved);
@@ -160,8 +173,7 @@ extern int slp_reinstrument_frames(PyThreadState *ts);
 static inline int
 slp_reinstrument(PyThreadState *ts, slp_execstate *st)
 {
-    if (_Py_atomic_load_uintptr_relaxed(
-            &ts->interp->ceval.instrumentation_version)
+    if (slp_instrumentation_version(ts->interp)
         == st->instrumentation_version)
     {
         return 0;
@@ -467,6 +479,11 @@ typedef struct _slp_interp {
     PyObject *channel_callback;
     PyObject *error_handler;
     int soft_switch;
+    int in_channel_callback;
+    /* Nonzero if one of the above keeps channel switches from the quick
+     * way: soft switching off, a callback set or running.  Kept in step
+     * by slp_interp_changed(). */
+    int quick_off;
     long pickle_flags_default;
     /* Code of shim frames, created on first use (scheduler.c). */
     PyObject *gen_shim;
@@ -475,6 +492,15 @@ typedef struct _slp_interp {
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);
+
+/* After a change of the settings of si that quick_off sums up. */
+static inline void
+slp_interp_changed(slp_interp *si)
+{
+    si->quick_off = !si->soft_switch || si->schedule_callback != NULL
+                    || si->channel_callback != NULL
+                    || si->in_channel_callback;
+}
 
 #define PY_WATCHDOG_THREADBLOCK     1
 #define PY_WATCHDOG_SOFT            2
@@ -493,7 +519,25 @@ extern char slp_soft_switched_token;
  * where a debug build or an instrumented CALL needs one. */
 #define SLP_PENDING_SWITCH 1
 #define SLP_PENDING_ENTER 2
+/* The switch is made: the eval loop goes on with the current frame. */
+#define SLP_PENDING_SWITCHED _PyStackless_SWITCHED
 extern void slp_soft_switch_marker_set(PyThreadState *tstate);
+
+/* The CALL that the running frame makes now is watched: a tool of
+ * sys.monitoring (or sys.setprofile(), cProfile) gets its CALL event, and
+ * a C_RETURN or C_RAISE event for a builtin when the builtin returns.
+ * That must be the call's own return, with its result: a builtin called
+ * by a watched CALL switches hard.  (The instruction may be hidden under
+ * INSTRUMENTED_LINE or INSTRUMENTED_INSTRUCTION: the code's monitors
+ * tell.) */
+static SLP_INLINE int
+slp_call_monitored(PyThreadState *tstate)
+{
+    _PyCoMonitoringData *m =
+        _PyFrame_GetCode(tstate->current_frame)->_co_monitoring;
+    return m != NULL
+           && m->active_monitors.tools[PY_MONITORING_EVENT_CALL] != 0;
+}
 
 static SLP_INLINE void
 slp_soft_switch_request(PyThreadState *tstate, int what, int need_marker)
@@ -504,9 +548,8 @@ slp_soft_switch_request(PyThreadState *tstate, int what, int need_marker)
     need_marker = 1;
 #endif
     if (!need_marker) {
-        /* An instrumented CALL reports a C_RAISE event, which needs one. */
-        int op = tstate->current_frame->instr_ptr->op.code;
-        need_marker = op == INSTRUMENTED_CALL || op == INSTRUMENTED_CALL_KW;
+        /* A watched CALL reports a C_RAISE event, which needs one. */
+        need_marker = slp_call_monitored(tstate);
     }
     if (need_marker) {
         slp_soft_switch_marker_set(tstate);
@@ -603,22 +646,68 @@ slp_soft_switch_decided(slp_thread *th, PyTaskletObject *next,
 /* The quick soft switch.  slp_switch_to_soft() serves every switching
  * builtin, and checks all that may stand in the way.  The switches of
  * channel operations, the most frequent, take a shorter way when nothing
- * stands in it, which slp_can_switch_quickly() checks at once, in the
- * entry of the builtin that the eval loop's CALL calls (so that the
- * caller is the running frame): the tasklet runs no C code of its own,
- * soft switching is on, and nothing watches switches (no schedule
- * callback, no timed run(), no switch trap, no collection running; the
- * channel callback is the channel's to check).  The switch is then the
- * same as slp_switch_to_soft() would make. */
+ * stands in it, which the channel checks at once, in the entry of the
+ * builtin that the eval loop's CALL calls (so that the caller is the
+ * running frame): the interpreter's quick_off (soft switching on, no
+ * schedule or channel callback), then slp_can_switch_quickly(): no PEP
+ * 523 eval function, no collection running, no switch trap, no timed
+ * run(), and the tasklet runs no C code of its own.  The switch is then
+ * the same as slp_switch_to_soft() would make. */
 static SLP_INLINE int
 slp_can_switch_quickly(PyThreadState *tstate, slp_thread *th)
 {
     PyInterpreterState *interp = tstate->interp;
-    return slp_soft_enabled(th, interp)
-           && th->si->schedule_callback == NULL
-           && (th->switch_trap | (th->tick_budget >= 0)) == 0
+    assert(th->si != NULL && !th->si->quick_off);
+    return ((uintptr_t)interp->eval_frame | (uintptr_t)interp->gc.collecting
+            | (uintptr_t)th->switch_trap | (th->tick_budget >= 0)) == 0
            && slp_runs_in_runner_eval(tstate, th, 0)
-           && !interp->gc.collecting;
+           && !slp_call_monitored(tstate);
+}
+
+/* Park the running tasklet t, whose frames run in the eval loop of the
+ * runner: its thread-state fields go into its state, and its chain is cut
+ * from the eval loop's entry frame.  The thread state keeps copies until
+ * the next tasklet's are loaded, or it is emptied. */
+static SLP_INLINE void
+slp_park_soft(PyThreadState *tstate, PyTaskletObject *t)
+{
+    slp_frames_save(tstate, &t->exec);
+    t->base_frame->previous = NULL;
+    t->soft_parked = 1;
+    if (t->extra != NULL && t->extra->cstack.data != NULL) {
+        /* An old copy, of no use now. */
+        slp_cstack_clear(&t->extra->cstack);
+    }
+}
+
+/* The reverse, in the eval loop whose entry frame is `entry`. */
+static SLP_INLINE void
+slp_unpark_soft(PyThreadState *tstate, PyTaskletObject *t,
+                _PyInterpreterFrame *entry)
+{
+    assert(t->soft_parked);
+    slp_frames_load(tstate, &t->exec);
+    t->base_frame->previous = entry;
+    t->soft_parked = 0;
+}
+
+/* The result of the builtin that parked t, unpacked on its top frame `top`:
+ * val, its tempval (no bomb), and rv, its resume_value, both taken from
+ * it (the tasklet keeps None and NULL). */
+static SLP_INLINE void
+slp_push_resume_value(_PyInterpreterFrame *top, PyTaskletObject *t,
+                      PyObject *val, PyObject *rv)
+{
+    if (t->resume_push) {
+        if (rv != NULL) {
+            Py_SETREF(val, rv);
+        }
+        _PyFrame_StackPush(top, val);
+    }
+    else {
+        Py_DECREF(val);
+        Py_XDECREF(rv);
+    }
 }
 
 /* Switch quickly to `next`, in the runqueue (the current tasklet is where
@@ -632,6 +721,60 @@ slp_switch_quickly(PyThreadState *tstate, slp_thread *th,
     th->head = next;
     slp_soft_switch_decided(th, next, result);
     slp_soft_switch_request(tstate, SLP_PENDING_SWITCH, 0);
+    return slp_soft_switched;
+}
+
+/* A quick switch can even be made at once, by the builtin, rather than in
+ * two steps (the eval loop makes it after the CALL dropped its inputs),
+ * when nothing may run in between nor needs the eval loop:
+ * - dropping the CALL's inputs frees none of them: the caller checks that
+ *   the other references they have now outlive the switch;
+ * - no trace or profile function is set, and neither tasklet has one of
+ *   its own or an old C stack (no `extra`);
+ * - `next` was parked softly, at the version of instrumentation now, and
+ *   resumes with a value (no bomb).
+ * In a debug build the CALL asserts an exception when it returns NULL:
+ * the marker is set, and _PyStackless_SoftSwitch() drops it. */
+static SLP_INLINE int
+slp_can_switch_now(PyThreadState *tstate, PyTaskletObject *cur,
+                   PyTaskletObject *next)
+{
+    return next->soft_parked
+           && ((uintptr_t)tstate->c_tracefunc | (uintptr_t)tstate->c_profilefunc
+               | (uintptr_t)cur->extra | (uintptr_t)next->extra) == 0
+           && next->exec.instrumentation_version
+              == slp_instrumentation_version(tstate->interp)
+           && !PyBomb_Check(next->tempval);
+}
+
+/* Make the quick switch to `next` at once (slp_can_switch_now() said
+ * so): the current tasklet is parked, to resume with `result` (stolen)
+ * or else its tempval, and `next` comes in, its result pushed.  The eval
+ * loop finds the switch made at `error:`.  Returns slp_soft_switched. */
+static SLP_INLINE PyObject *
+slp_switch_now(PyThreadState *tstate, slp_thread *th, PyTaskletObject *next,
+               PyObject *result)
+{
+    PyTaskletObject *prev = th->current;
+    _PyInterpreterFrame *entry = prev->base_frame->previous;
+    assert(prev->resume_value == NULL && th->soft_next == NULL);
+    th->head = next;
+    slp_park_soft(tstate, prev);
+    prev->resume_value = result;
+    prev->resume_push = 1;
+    /* prev is in the runqueue or in a channel, which keeps it alive. */
+    th->current = (PyTaskletObject *)Py_NewRef(next);
+    Py_DECREF(prev);
+    slp_unpark_soft(tstate, next, entry);
+    PyObject *val = next->tempval;
+    PyObject *rv = next->resume_value;
+    next->tempval = Py_NewRef(Py_None);
+    next->resume_value = NULL;
+    slp_push_resume_value(tstate->current_frame, next, val, rv);
+    ((_PyThreadStateImpl *)tstate)->stackless_pending = SLP_PENDING_SWITCHED;
+#ifdef Py_DEBUG
+    slp_soft_switch_marker_set(tstate);
+#endif
     return slp_soft_switched;
 }
 

@@ -202,12 +202,13 @@ _stackless_enable_softswitch(PyObject *module, PyObject *flag)
             return NULL;
         }
         si->soft_switch = v;
+        slp_interp_changed(si);
     }
     return PyBool_FromLong(old);
 }
 
 static PyObject *
-swap_callable(PyObject **slot, PyObject *callable)
+swap_callable(slp_interp *si, PyObject **slot, PyObject *callable)
 {
     if (callable == Py_None) {
         callable = NULL;
@@ -218,6 +219,7 @@ swap_callable(PyObject **slot, PyObject *callable)
     }
     PyObject *old = *slot;
     *slot = Py_XNewRef(callable);
+    slp_interp_changed(si);
     return old != NULL ? old : Py_NewRef(Py_None);
 }
 
@@ -237,7 +239,8 @@ _stackless_set_schedule_callback(PyObject *module, PyObject *callback)
 /*[clinic end generated code: output=ed39cae1f8b727f8 input=6eb7f66817512e6c]*/
 {
     slp_interp *si = slp_get_interp(PyInterpreterState_Get());
-    return si != NULL ? swap_callable(&si->schedule_callback, callback) : NULL;
+    return si != NULL ? swap_callable(si, &si->schedule_callback, callback)
+                      : NULL;
 }
 
 /*[clinic input]
@@ -274,7 +277,8 @@ _stackless_set_channel_callback(PyObject *module, PyObject *callback)
 /*[clinic end generated code: output=a333469f0c132b02 input=29a38bf8270d945e]*/
 {
     slp_interp *si = slp_get_interp(PyInterpreterState_Get());
-    return si != NULL ? swap_callable(&si->channel_callback, callback) : NULL;
+    return si != NULL ? swap_callable(si, &si->channel_callback, callback)
+                      : NULL;
 }
 
 /*[clinic input]
@@ -311,7 +315,8 @@ _stackless_set_error_handler_impl(PyObject *module, PyObject *handler)
 /*[clinic end generated code: output=9bbc70434c72d8d0 input=366ba930ca364991]*/
 {
     slp_interp *si = slp_get_interp(PyInterpreterState_Get());
-    return si != NULL ? swap_callable(&si->error_handler, handler) : NULL;
+    return si != NULL ? swap_callable(si, &si->error_handler, handler)
+                      : NULL;
 }
 
 /*[clinic input]

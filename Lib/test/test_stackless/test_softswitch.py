@@ -8,6 +8,7 @@ import pstats
 import sys
 import traceback
 import unittest
+import weakref
 
 import stackless
 from test.support import import_helper, threading_helper
@@ -1362,6 +1363,136 @@ class QuickChannelSwitchTest(SoftTestCase):
         log = self.check_same_as_hard(setup=setup)
         self.assertEqual(
             sum(1 for e in log if e[1:] == ("got", ("error", (4,)))), 1)
+
+
+    def test_channel_freed_by_the_call(self):
+        # Once the receiver has left the channel, the sender's call holds
+        # the last reference to it: the call drops it before the switch
+        # (a quick switch made by send() itself would let it go in the
+        # receiver).  Its weakref callback runs in the sender.
+        for soft in (False, True):
+            with self.subTest(soft=soft):
+                stackless.enable_softswitch(soft)
+                holder = [stackless.channel()]
+                log = []
+
+                def freed(ref):
+                    log.append(("freed", stackless.current is s))
+
+                ref = weakref.ref(holder[0], freed)
+
+                def receiver():
+                    log.append(("got", holder.pop().receive()))
+
+                def sender():
+                    ref().send("x")
+                    log.append("sent")
+
+                self.spawn(receiver)
+                s = self.spawn(sender)
+                stackless.run()
+                self.assertIsNone(ref())
+                self.assertCountEqual(
+                    log, [("freed", True), ("got", "x"), "sent"])
+
+
+class MonitoredCallTest(SoftTestCase):
+    """A CALL that sys.monitoring watches reports the C_RETURN of the
+    builtin it calls when that returns, with its result: channel
+    operations and the resumption of a generator by next() switch hard
+    there, and the tool sees what it sees with hard switching."""
+
+    TOOL = 4
+
+    def watch(self, soft, body):
+        stackless.enable_softswitch(soft)
+        mon = sys.monitoring
+        events = {"call": mon.events.CALL, "return": mon.events.C_RETURN,
+                  "raise": mon.events.C_RAISE}
+        log = []
+        levels = []
+
+        def event(kind):
+            def callback(code, offset, callable, arg0):
+                name = getattr(callable, "__name__", "")
+                if name in ("send", "receive", "next"):
+                    log.append((kind, name))
+            return callback
+
+        mon.use_tool_id(self.TOOL, "test_softswitch")
+        try:
+            for kind, ev in events.items():
+                mon.register_callback(self.TOOL, ev, event(kind))
+            mon.set_events(self.TOOL, sum(events.values()))
+            body(log, levels)
+        finally:
+            mon.set_events(self.TOOL, 0)
+            for ev in events.values():
+                mon.register_callback(self.TOOL, ev, None)
+            mon.free_tool_id(self.TOOL)
+        return log, levels
+
+    def channel_body(self, log, levels):
+        ch = stackless.channel()
+
+        def sender():
+            for i in range(3):
+                ch.send(i)
+
+        def receiver():
+            for _ in range(3):
+                log.append(("got", ch.receive()))
+                levels.append(stackless.current.nesting_level)
+
+        self.spawn(sender)
+        self.spawn(receiver)
+        stackless.run()
+
+    def test_channel_operations(self):
+        hard, _ = self.watch(False, self.channel_body)
+        soft, levels = self.watch(True, self.channel_body)
+        self.assertEqual(soft, hard)
+        kinds = [e[0] for e in soft]
+        self.assertNotIn("raise", kinds)
+        self.assertEqual(kinds.count("return"), kinds.count("call"))
+        self.assertEqual(kinds.count("call"), 6)
+        self.assertEqual([e for e in soft if e[0] == "got"],
+                         [("got", 0), ("got", 1), ("got", 2)])
+
+    def generator_body(self, log, levels):
+        ch = stackless.channel()
+
+        def gen():
+            for _ in range(2):
+                yield ch.receive()
+
+        def consumer():
+            g = gen()
+            for _ in range(2):
+                log.append(("got", next(g)))
+
+        def producer():
+            for i in range(2):
+                ch.send(i)
+
+        self.spawn(consumer)
+        self.spawn(producer)
+        stackless.run()
+
+    def test_generator_resumed_by_next(self):
+        hard, _ = self.watch(False, self.generator_body)
+        soft, _ = self.watch(True, self.generator_body)
+        self.assertEqual(soft, hard)
+        kinds = [e[0] for e in soft]
+        self.assertNotIn("raise", kinds)
+        self.assertEqual(kinds.count("return"), kinds.count("call"))
+
+    def test_unwatched_again(self):
+        # Without the tool, the same code switches softly again.
+        self.watch(True, self.channel_body)
+        levels = []
+        self.channel_body([], levels)
+        self.assertEqual(levels, [0, 0, 0])
 
 
 class InteroperationTest(SoftTestCase):
