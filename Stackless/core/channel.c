@@ -137,21 +137,6 @@ hand_over(PyChannelObject *ch, PyTaskletObject *p, int dir, PyObject *value)
     return result;
 }
 
-/* The partner p, of this thread, runs now, right after the caller, which
- * resumes after a full cycle: it joins the runqueue after the current
- * tasklet, with the reference the caller had. */
-static inline void
-run_next(slp_thread *th, PyTaskletObject *p)
-{
-    PyTaskletObject *cur = th->current;
-    p->prev = cur;
-    p->next = cur->next;
-    cur->next->prev = p;
-    cur->next = p;
-    p->in_runqueue = 1;
-    th->runcount++;
-}
-
 /* The quick switch of channel_quick() to `next`, made at once if it can
  * be.  The CALL's inputs are `callable` and the arguments, ch and the
  * value sent: the value outlives the switch (in the tempval of the
@@ -203,7 +188,9 @@ channel_quick(PyThreadState *tstate, slp_thread *th, PyObject *callable,
             return NULL;
         }
         PyObject *result = hand_over(ch, p, dir, value);
-        run_next(th, p);
+        /* p runs right after the caller, which resumes after a full
+         * cycle; the runqueue takes our reference. */
+        slp_runqueue_link_after(th, th->current, p);
         return channel_switch(tstate, th, callable, ch, p, result);
     }
     if (cur->block_trap || ch->closing || cur->next == cur
@@ -270,7 +257,7 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
             return finish_switch(th, cur->next, result, dir);
         }
         else if (run_partner) {
-            run_next(th, p);
+            slp_runqueue_link_after(th, cur, p);     /* p runs next */
             return finish_switch(th, p, result, dir);
         }
         else {

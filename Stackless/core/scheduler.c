@@ -56,7 +56,6 @@
 #include "pycore_pyerrors.h"
 #include "pycore_tstate.h"        // _PyThreadStateImpl
 #include "pycore_opcode_utils.h"  // RESUME, JUMP_BACKWARD
-#include "opcode.h"               // INSTRUMENTED_CALL
 #include "pycore_code.h"          // _Py_GetBaseOpcode()
 #include "pycore_frame.h"         // _PyFrame_PushTrampolineUnchecked()
 #include "pycore_genobject.h"     // _PyGen_SetStopIterationValue()
@@ -123,19 +122,12 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
 void
 slp_runqueue_insert_next(slp_thread *th, PyTaskletObject *t)
 {
-    PyTaskletObject *head = th->head;
-    slp_runqueue_append(th, t);
-    if (head != NULL) {
-        th->head = head;
-        if (head->next != t) {
-            /* Move t from the end to right after head. */
-            t->prev->next = t->next;
-            t->next->prev = t->prev;
-            t->next = head->next;
-            t->prev = head;
-            head->next->prev = t;
-            head->next = t;
-        }
+    if (th->head == NULL) {
+        slp_runqueue_append(th, t);
+    }
+    else {
+        Py_INCREF(t);
+        slp_runqueue_link_after(th, th->head, t);
     }
 }
 
@@ -1073,20 +1065,18 @@ static inline _PyInterpreterFrame *
 deliver_resume(PyThreadState *tstate, PyTaskletObject *t)
 {
     _PyInterpreterFrame *top = tstate->current_frame;
-    PyObject *val = t->tempval;
-    PyObject *rv = t->resume_value;
-    t->tempval = Py_NewRef(Py_None);
-    t->resume_value = NULL;
-    if (PyBomb_Check(val)) {
+    if (PyBomb_Check(t->tempval)) {
+        PyObject *val = t->tempval;
+        t->tempval = Py_NewRef(Py_None);
+        Py_CLEAR(t->resume_value);
         slp_bomb_explode(val);
         Py_DECREF(val);
-        Py_XDECREF(rv);
         if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
             end_for_iter(top);
         }
         return top;
     }
-    slp_push_resume_value(top, t, val, rv);
+    slp_push_resume_value(top, t);
     return top;
 }
 

@@ -24,7 +24,6 @@
 #include "pycore_interp.h"
 #include "pycore_pystate.h"
 #include "pycore_stackless.h"
-#include "opcode.h"                 // INSTRUMENTED_CALL
 #include "cstack.h"
 
 #if defined(__GNUC__)
@@ -391,6 +390,20 @@ slp_runqueue_append(slp_thread *th, PyTaskletObject *t)
     th->runcount++;
     Py_INCREF(t);
 }
+/* Link t, not in the runqueue, right after `after`, which is: the
+ * runqueue takes the caller's reference. */
+static inline void
+slp_runqueue_link_after(slp_thread *th, PyTaskletObject *after,
+                        PyTaskletObject *t)
+{
+    assert(!t->in_runqueue && after->in_runqueue);
+    t->prev = after;
+    t->next = after->next;
+    after->next->prev = t;
+    after->next = t;
+    t->in_runqueue = 1;
+    th->runcount++;
+}
 /* Insert t right after the head: it runs next (foreign run(), T-6). */
 extern void slp_runqueue_insert_next(slp_thread *th, PyTaskletObject *t);
 /* The thread's list of the tasklets it owns. */
@@ -515,8 +528,8 @@ extern char slp_soft_switched_token;
 /* Ask the eval loop of tstate to make the soft switch decided, or to
  * go on with a frame pushed (SLP_PENDING_*), at `error:`.  The marker
  * exception is set if need_marker says the eval loop's code before
- * `error:` needs an exception set (FOR_ITER, the eval breaker), and
- * where a debug build or an instrumented CALL needs one. */
+ * `error:` needs an exception set (FOR_ITER, the eval breaker), and in a
+ * debug build. */
 #define SLP_PENDING_SWITCH 1
 #define SLP_PENDING_ENTER 2
 /* The switch is made: the eval loop goes on with the current frame. */
@@ -542,15 +555,14 @@ slp_call_monitored(PyThreadState *tstate)
 static SLP_INLINE void
 slp_soft_switch_request(PyThreadState *tstate, int what, int need_marker)
 {
+    /* A watched CALL switches hard (its C_RETURN event needs the result):
+     * none of them asks. */
+    assert(need_marker || !slp_call_monitored(tstate));
     ((_PyThreadStateImpl *)tstate)->stackless_pending = what;
 #ifdef Py_DEBUG
     /* A debug build asserts an exception after a CALL that returns NULL. */
     need_marker = 1;
 #endif
-    if (!need_marker) {
-        /* A watched CALL reports a C_RAISE event, which needs one. */
-        need_marker = slp_call_monitored(tstate);
-    }
     if (need_marker) {
         slp_soft_switch_marker_set(tstate);
     }
@@ -691,13 +703,16 @@ slp_unpark_soft(PyThreadState *tstate, PyTaskletObject *t,
     t->soft_parked = 0;
 }
 
-/* The result of the builtin that parked t, unpacked on its top frame `top`:
- * val, its tempval (no bomb), and rv, its resume_value, both taken from
- * it (the tasklet keeps None and NULL). */
+/* The result of the builtin that parked t, pushed on its top frame `top`:
+ * its resume_value, or else its tempval (no bomb), both taken from it
+ * (the tasklet keeps None and NULL). */
 static SLP_INLINE void
-slp_push_resume_value(_PyInterpreterFrame *top, PyTaskletObject *t,
-                      PyObject *val, PyObject *rv)
+slp_push_resume_value(_PyInterpreterFrame *top, PyTaskletObject *t)
 {
+    PyObject *val = t->tempval;
+    PyObject *rv = t->resume_value;
+    t->tempval = Py_NewRef(Py_None);
+    t->resume_value = NULL;
     if (t->resume_push) {
         if (rv != NULL) {
             Py_SETREF(val, rv);
@@ -766,11 +781,7 @@ slp_switch_now(PyThreadState *tstate, slp_thread *th, PyTaskletObject *next,
     th->current = (PyTaskletObject *)Py_NewRef(next);
     Py_DECREF(prev);
     slp_unpark_soft(tstate, next, entry);
-    PyObject *val = next->tempval;
-    PyObject *rv = next->resume_value;
-    next->tempval = Py_NewRef(Py_None);
-    next->resume_value = NULL;
-    slp_push_resume_value(tstate->current_frame, next, val, rv);
+    slp_push_resume_value(tstate->current_frame, next);
     ((_PyThreadStateImpl *)tstate)->stackless_pending = SLP_PENDING_SWITCHED;
 #ifdef Py_DEBUG
     slp_soft_switch_marker_set(tstate);
