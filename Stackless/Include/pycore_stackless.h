@@ -43,38 +43,44 @@ extern int _PyStackless_IsAtomic(PyThreadState *tstate);
 /* --- soft switching (Stackless/core/softcall.c, scheduler.c) -----------
  *
  * The builtins that switch tasklets (channel.send, schedule, ...) are
- * objects of their own callable type.  The generic call paths of the eval
+ * objects of their own callable type.  CALL specializes its calls of them
+ * to CALL_STACKLESS (Python/specialize.c), which calls the object's own
+ * entry (_PyStackless_FunctionHead).  The generic call paths of the eval
  * loop (Python/bytecodes.c: CALL, CALL_NON_PY_GENERAL, CALL_KW) call them
- * through _PyStackless_Vectorcall(), which tells them that the eval loop
- * is their direct caller.  When such a builtin switches softly, it returns
- * NULL with stackless_pending set (and a marker exception, where the code
- * between needs one: a debug build, instrumentation, FOR_ITER); the CALL
- * drops its inputs and goes to `error:`, where the eval loop sees the
- * pending switch (before anything else) and calls
- * _PyStackless_SoftSwitch() with
- * its frame, stack pointer saved and return_offset set as for a Python
- * call.  That parks the frame chain of the tasklet that leaves and returns
- * the top frame of the tasklet that comes in; the eval loop goes on with
- * it at instr_ptr + return_offset, or at `error:` if an exception is set.
- * A channel operation whose switch is quick makes it itself, when nothing
- * can run between it and `error:` (see channel.c): the eval loop then
- * only saves the frame's stack pointer and return_offset, and goes on
- * with the current frame.
+ * through _PyStackless_Vectorcall().  Either way the builtin knows that
+ * the eval loop is its direct caller.  When such a builtin switches
+ * softly, it returns NULL with stackless_pending set (and a marker
+ * exception, where the code between needs one: a debug build,
+ * instrumentation, FOR_ITER); the CALL drops its inputs and goes to
+ * `error:`, where the eval loop sees the switch pending for its frame
+ * (before anything else) and calls _PyStackless_SoftSwitch(), stack pointer
+ * saved and return_offset set as for a Python call.  That parks the frame
+ * chain of the tasklet that leaves and returns the top frame of the
+ * tasklet that comes in; the eval loop goes on with it at instr_ptr +
+ * return_offset, or at `error:` if an exception is set.
+ *
+ * The entry of CALL_STACKLESS may also make the switch at once, when
+ * nothing can run between it and the eval loop (channel.c): it returns
+ * _PyStackless_SWITCHED, and CALL_STACKLESS parks its frame as for a
+ * Python call and goes on with the current frame, the one switched to.
  */
 extern PyTypeObject _PyStackless_Function_Type;
 
-/* The head of such an object: the function that the eval loop calls, with
- * the arguments of a vectorcall.  _PyStackless_SoftCall() serves them
- * all; a builtin may have one of its own, for a quick way in the common
- * case, that passes the others on to it. */
-typedef PyObject *(*_PyStackless_SoftEntry)(PyThreadState *tstate,
+/* The entry of CALL_STACKLESS: `callable` and `args` (nargs of them, the
+ * space before args[0] writable, as for PY_VECTORCALL_ARGUMENTS_OFFSET)
+ * are the CALL's inputs, whose references it takes.  Returns the result,
+ * or NULL with an exception set or a switch pending, or
+ * _PyStackless_SWITCHED. */
+typedef PyObject *(*_PyStackless_CallEntry)(PyThreadState *tstate,
                                             PyObject *callable,
-                                            PyObject *const *args,
-                                            size_t nargsf, PyObject *kwnames);
+                                            PyObject **args, int nargs);
 typedef struct {
     PyObject_HEAD
-    _PyStackless_SoftEntry soft_entry;
+    _PyStackless_CallEntry call;
 } _PyStackless_FunctionHead;
+
+extern char _PyStackless_SwitchedToken;
+#define _PyStackless_SWITCHED ((PyObject *)&_PyStackless_SwitchedToken)
 
 extern PyObject *_PyStackless_SoftCall(PyThreadState *tstate,
                                        PyObject *callable,
@@ -85,7 +91,7 @@ extern PyObject *_PyStackless_SoftCall(PyThreadState *tstate,
  * (the __exit__ of a with block is called with an explicit first
  * argument, which no specialization takes): in a tasklet that switches
  * softly, its frame is pushed and the eval loop goes on with it as with a
- * soft switch (stackless_pending 2), so that a switch in it is soft. */
+ * soft switch (SLP_PENDING_ENTER), so that a switch in it is soft. */
 extern PyObject *_PyStackless_CallMethod(PyThreadState *tstate,
                                          PyObject *callable,
                                          PyObject *const *args,
@@ -97,8 +103,8 @@ _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
                         PyObject *kwnames)
 {
     if (Py_IS_TYPE(callable, &_PyStackless_Function_Type)) {
-        return ((_PyStackless_FunctionHead *)callable)->soft_entry(
-            tstate, callable, args, nargsf, kwnames);
+        return _PyStackless_SoftCall(tstate, callable, args, nargsf,
+                                     kwnames);
     }
     if (Py_IS_TYPE(callable, &PyMethod_Type)
         && ((_PyThreadStateImpl *)tstate)->stackless != NULL)
@@ -241,35 +247,18 @@ _PyStackless_PushExitFrame(PyThreadState *tstate, PyObject *exit,
     return _PyStackless_ExitFrame(tstate, exit, args);
 }
 
-/* Python/ceval.c, `error:`: a soft switch is pending. */
-#define _PyStackless_SWITCH_PENDING(tstate) \
-    (((_PyThreadStateImpl *)(tstate))->stackless_pending != 0)
+/* Python/ceval.c, `error:`: a soft switch is pending for `frame`, the
+ * frame whose CALL (or eval breaker, or FOR_ITER) asked for it.  Code that
+ * runs in between (a finalizer called when the CALL drops its inputs) may
+ * reach the `error:` of frames of its own, which go on as usual. */
+#define _PyStackless_SWITCH_PENDING(tstate, frame) \
+    (((_PyThreadStateImpl *)(tstate))->stackless_pending == (frame))
 
-/* Python/ceval.c, after `error:` saw it: the frame to go on with.  A
- * quick switch of a channel operation is made at once, by the builtin
- * (stackless_pending is then _PyStackless_SWITCHED, and no marker is set
- * in a release build); _PyStackless_SoftSwitchPending() makes the others,
- * and drops the marker. */
-#define _PyStackless_SWITCHED 3
-
-extern struct _PyInterpreterFrame *_PyStackless_SoftSwitchPending(
+/* Python/ceval.c, after `error:` saw it: the frame to go on with; the
+ * marker, if set, is dropped. */
+extern struct _PyInterpreterFrame *_PyStackless_SoftSwitch(
     PyThreadState *tstate, struct _PyInterpreterFrame *frame,
     struct _PyInterpreterFrame *entry_frame);
-
-static inline struct _PyInterpreterFrame *
-_PyStackless_SoftSwitch(PyThreadState *tstate,
-                        struct _PyInterpreterFrame *frame,
-                        struct _PyInterpreterFrame *entry_frame)
-{
-    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
-    if (ts->stackless_pending == _PyStackless_SWITCHED
-        && tstate->current_exception == NULL)
-    {
-        ts->stackless_pending = 0;
-        return tstate->current_frame;
-    }
-    return _PyStackless_SoftSwitchPending(tstate, frame, entry_frame);
-}
 
 /* The throwflag of _PyEval_EvalFrameDefault() with which the scheduler
  * resumes a soft-switched tasklet in a new call of the eval loop: `frame`

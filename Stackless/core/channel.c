@@ -35,8 +35,10 @@ class _stackless.channel "PyChannelObject *" "&PyChannel_Type"
 
 /* --- the queue ---------------------------------------------------------- */
 
-static void
-queue_append(PyChannelObject *ch, PyTaskletObject *t, int dir)
+/* Link t at the tail of ch's queue, which takes the caller's references
+ * to t and to ch (which t->channel keeps). */
+static inline void
+queue_link(PyChannelObject *ch, PyTaskletObject *t, int dir)
 {
     assert(t->next == NULL && t->prev == NULL && !t->in_runqueue);
     t->prev = ch->tail;
@@ -49,8 +51,15 @@ queue_append(PyChannelObject *ch, PyTaskletObject *t, int dir)
     ch->tail = t;
     ch->balance += dir;
     t->blocked = dir;
-    t->channel = (PyChannelObject *)Py_NewRef(ch);
+    t->channel = ch;
+}
+
+static void
+queue_append(PyChannelObject *ch, PyTaskletObject *t, int dir)
+{
+    Py_INCREF(ch);
     Py_INCREF(t);
+    queue_link(ch, t, dir);
 }
 
 /* Unlink t; the queue's reference goes to the caller. */
@@ -123,13 +132,13 @@ finish_switch(slp_thread *th, PyTaskletObject *next, PyObject *result,
 
 /* The partner p, first in the queue, leaves it, its reference ours now.
  * Returns the result of the operation: None for a send, whose value p
- * takes, or the value p sent. */
+ * takes (the caller's reference), or the value p sent. */
 static inline PyObject *
 hand_over(PyChannelObject *ch, PyTaskletObject *p, int dir, PyObject *value)
 {
     queue_unlink(ch, p);
     if (dir > 0) {
-        Py_SETREF(p->tempval, Py_NewRef(value));
+        Py_SETREF(p->tempval, value);
         return Py_NewRef(Py_None);
     }
     PyObject *result = p->tempval;
@@ -137,72 +146,84 @@ hand_over(PyChannelObject *ch, PyTaskletObject *p, int dir, PyObject *value)
     return result;
 }
 
-/* The quick switch of channel_quick() to `next`, made at once if it can
- * be.  The CALL's inputs are `callable` and the arguments, ch and the
- * value sent: the value outlives the switch (in the tempval of the
- * receiver or of the sender that blocks), the others must have more than
- * the CALL's reference. */
-static SLP_INLINE PyObject *
-channel_switch(PyThreadState *tstate, slp_thread *th, PyObject *callable,
-               PyChannelObject *ch, PyTaskletObject *next, PyObject *result)
+/* --- the quick way (CALL_STACKLESS) ------------------------------------- */
+
+/* The quick switch of channel_quick() to `next` can be made at once.  The
+ * CALL's inputs are `callable` and the arguments, ch and the value sent:
+ * the value outlives the switch (in the tempval of the receiver or of the
+ * sender that blocks), and so does ch where the caller blocks (in its
+ * t->channel); the caller checks ch otherwise.  The callable must have
+ * another reference than the CALL's, which is dropped before the
+ * switch. */
+static SLP_INLINE int
+can_switch_now(PyThreadState *tstate, slp_thread *th, PyObject *callable,
+               PyTaskletObject *next)
 {
-    if (Py_REFCNT(callable) > 1 && Py_REFCNT(ch) > 1
-        && slp_can_switch_now(tstate, th->current, next))
-    {
-        return slp_switch_now(tstate, th, next, result);
-    }
-    return slp_switch_quickly(tstate, th, next, result);
+    return Py_REFCNT(callable) > 1
+           && slp_can_switch_quickly(tstate, th)
+           && slp_can_switch_now(tstate, th->current, next);
 }
 
-/* The quick way of channel_action() for send and receive called by the
- * eval loop's CALL of `callable`, in the common cases: a partner of this
- * thread waits, and runs first (the channel's preference) or later;
- * nobody waits and the caller blocks, another tasklet runnable.  A switch
- * is quick (see slp_can_switch_quickly()).  Returns the result of the
- * operation, slp_soft_switched with the switch pending or made, or NULL
- * with nothing done where it is not that simple. */
+/* The quick way of channel_action() for ch.send(value) (dir 1) and
+ * ch.receive() (dir -1, value NULL) called by CALL_STACKLESS, in the
+ * common cases: a partner of this thread waits, and runs first (the
+ * channel's preference) or later; nobody waits and the caller blocks,
+ * another tasklet runnable.  A switch is made at once, and only then (see
+ * slp_can_switch_quickly() and slp_can_switch_now()).  Takes the
+ * references of the CALL's inputs, callable, ch and value, and returns
+ * the result of the operation, or _PyStackless_SWITCHED; or NULL with
+ * nothing done (no reference taken) where it is not that simple. */
 static SLP_INLINE PyObject *
-channel_quick(PyThreadState *tstate, slp_thread *th, PyObject *callable,
-              PyChannelObject *ch, int dir, PyObject *value)
+channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
+              int dir, PyObject *value)
 {
-    slp_interp *si = th->si;
-    if (si == NULL || si->quick_off) {
+    slp_thread *th = ((_PyThreadStateImpl *)tstate)->stackless;
+    if (th == NULL || th->si == NULL || th->si->quick_off) {
         return NULL;
     }
     PyTaskletObject *cur = th->current;
     if (dir > 0 ? ch->balance < 0 : ch->balance > 0) {
         PyTaskletObject *p = ch->head;
         if (p->thread != th || ch->schedule_all
-            || (dir < 0 && PyBomb_Check(p->tempval)))
+            || PyBomb_Check(dir > 0 ? value : p->tempval))
         {
             return NULL;
         }
         if (ch->preference != -dir) {
-            /* No switch: the partner runs later. */
+            /* No switch: the partner runs later, last in the runqueue,
+             * which takes our reference. */
             PyObject *result = hand_over(ch, p, dir, value);
-            slp_runqueue_append(th, p);
-            Py_DECREF(p);
+            slp_runqueue_link_after(th, th->head->prev, p);
+            Py_DECREF(callable);
+            Py_DECREF(ch);
             return result;
         }
-        if (!slp_can_switch_quickly(tstate, th)) {
+        /* The CALL's reference to ch goes, and p's with p: another
+         * one must keep ch alive. */
+        if (Py_REFCNT(ch) <= 2 || !can_switch_now(tstate, th, callable, p)) {
             return NULL;
         }
         PyObject *result = hand_over(ch, p, dir, value);
         /* p runs right after the caller, which resumes after a full
          * cycle; the runqueue takes our reference. */
-        slp_runqueue_link_after(th, th->current, p);
-        return channel_switch(tstate, th, callable, ch, p, result);
+        slp_runqueue_link_after(th, cur, p);
+        Py_DECREF(callable);
+        Py_DECREF(ch);
+        return slp_switch_now(tstate, th, p, result);
     }
     if (cur->block_trap || ch->closing || cur->next == cur
-        || !slp_can_switch_quickly(tstate, th))
+        || PyBomb_Check(cur->next->tempval)
+        || !can_switch_now(tstate, th, callable, cur->next))
     {
         return NULL;
     }
+    /* The caller blocks: the runqueue's reference to it and the CALL's to
+     * ch go to the channel's queue. */
     slp_runqueue_unlink(th, cur);
-    Py_DECREF(cur);                     /* `current` keeps it alive */
-    Py_SETREF(cur->tempval, Py_NewRef(dir > 0 ? value : Py_None));
-    queue_append(ch, cur, dir);
-    return channel_switch(tstate, th, callable, ch, th->head, NULL);
+    Py_SETREF(cur->tempval, dir > 0 ? value : Py_NewRef(Py_None));
+    queue_link(ch, cur, dir);
+    Py_DECREF(callable);
+    return slp_switch_now(tstate, th, th->head, NULL);
 }
 
 /* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
@@ -237,7 +258,8 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
         {
             return NULL;
         }
-        PyObject *result = hand_over(ch, p, dir, value);
+        PyObject *result = hand_over(ch, p, dir,
+                                     dir > 0 ? Py_NewRef(value) : NULL);
         if (p->thread == NULL) {
             Py_DECREF(p);
             Py_DECREF(result);
@@ -653,46 +675,41 @@ channel_receive_t(PyThreadState *tstate, PyObject *self, PyObject *unused)
                           (PyChannelObject *)self, -1, NULL);
 }
 
-/* ch.send(value) (dir 1) and ch.receive() (dir -1) called by the eval
- * loop's CALL: the quick way if it applies, else as every other soft call.
- * NULL with no exception set (but the marker, where needed): the switch
- * is pending. */
+/* ch.send(value) (dir 1) and ch.receive() (dir -1) called by
+ * CALL_STACKLESS: the quick way if it applies, else as every other
+ * switching builtin.  Takes the references of the inputs. */
 static SLP_INLINE PyObject *
-channel_soft_entry(PyThreadState *tstate, PyObject *callable,
-                   PyObject *const *args, size_t nargsf, PyObject *kwnames,
-                   int dir)
+channel_call(PyThreadState *tstate, PyObject *callable, PyObject **args,
+             int nargs, int dir)
 {
-    slp_thread *th = ((_PyThreadStateImpl *)tstate)->stackless;
-    if (PyVectorcall_NARGS(nargsf) == (dir > 0 ? 2 : 1) && kwnames == NULL
-        && th != NULL && Py_IS_TYPE(args[0], &PyChannel_Type))
-    {
-        PyObject *res = channel_quick(tstate, th, callable,
+    if (nargs == (dir > 0 ? 2 : 1) && Py_IS_TYPE(args[0], &PyChannel_Type)) {
+        PyObject *res = channel_quick(tstate, callable,
                                       (PyChannelObject *)args[0], dir,
                                       dir > 0 ? args[1] : NULL);
         if (res != NULL) {
-            return res != slp_soft_switched ? res : NULL;
+            return res;
         }
     }
-    return _PyStackless_SoftCall(tstate, callable, args, nargsf, kwnames);
+    return slp_call_entry(tstate, callable, args, nargs);
 }
 
 static PyObject *
-channel_send_soft(PyThreadState *tstate, PyObject *callable,
-                  PyObject *const *args, size_t nargsf, PyObject *kwnames)
+channel_send_call(PyThreadState *tstate, PyObject *callable, PyObject **args,
+                  int nargs)
 {
-    return channel_soft_entry(tstate, callable, args, nargsf, kwnames, 1);
+    return channel_call(tstate, callable, args, nargs, 1);
 }
 
 static PyObject *
-channel_receive_soft(PyThreadState *tstate, PyObject *callable,
-                     PyObject *const *args, size_t nargsf, PyObject *kwnames)
+channel_receive_call(PyThreadState *tstate, PyObject *callable,
+                     PyObject **args, int nargs)
 {
-    return channel_soft_entry(tstate, callable, args, nargsf, kwnames, -1);
+    return channel_call(tstate, callable, args, nargs, -1);
 }
 
 const slp_tstate_variant slp_channel_variants[] = {
-    {"send", channel_send_t, channel_send_soft},
-    {"receive", channel_receive_t, channel_receive_soft},
+    {"send", channel_send_t, channel_send_call},
+    {"receive", channel_receive_t, channel_receive_call},
     {NULL}
 };
 

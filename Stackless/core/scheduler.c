@@ -999,6 +999,23 @@ can_park_softly(slp_thread *th, int from_call)
     return can_park_softly_in(th, from_call, 0);
 }
 
+/* A soft switch to `next`, the head of the runqueue now, is decided, for
+ * the eval loop to make: the current tasklet resumes with `result`
+ * (stolen), or if NULL with its tempval, as the builtin's result. */
+static void
+soft_switch_decided(slp_thread *th, PyTaskletObject *next,
+                    PyObject *result)
+{
+    PyTaskletObject *cur = th->current;
+    assert(next != cur && next->in_runqueue && th->head == next);
+    assert(th->soft_next == NULL);
+    Py_XSETREF(cur->resume_value, result);
+    cur->resume_push = 1;
+    th->soft_next = (PyTaskletObject *)Py_NewRef(next);
+    /* Until the eval loop makes the switch, nothing else may switch. */
+    th->switch_trap++;
+}
+
 /* slp_switch_to_soft() where the switch cannot be soft. */
 static SLP_NOINLINE PyObject *
 switch_to_hard(slp_thread *th, PyTaskletObject *next, PyObject *result)
@@ -1020,7 +1037,7 @@ slp_switch_to_soft(slp_thread *th, PyTaskletObject *next, PyObject *result)
         return switch_to_hard(th, next, result);
     }
     next = switch_prologue(th, cur, next);
-    slp_soft_switch_decided(th, next, result);
+    soft_switch_decided(th, next, result);
     return slp_soft_switched;
 }
 
@@ -1832,22 +1849,19 @@ preempted_at(slp_thread *th, _PyInterpreterFrame *frame)
 }
 
 _PyInterpreterFrame *
-_PyStackless_SoftSwitchPending(PyThreadState *tstate,
-                               _PyInterpreterFrame *frame,
-                               _PyInterpreterFrame *entry)
+_PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
+                        _PyInterpreterFrame *entry)
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     slp_thread *th = ts->stackless;
-    int what = ts->stackless_pending;
-    ts->stackless_pending = 0;
+    int what = th->pending_what;
+    assert(ts->stackless_pending == frame);
+    ts->stackless_pending = NULL;
     if (tstate->current_exception != NULL) {
         drop_marker(tstate);
     }
     if (what == SLP_PENDING_ENTER) {
         return enter_pushed_frame(th, frame);
-    }
-    if (what == SLP_PENDING_SWITCHED) {
-        return tstate->current_frame;
     }
     th->switch_trap--;
     PyTaskletObject *prev = th->current;

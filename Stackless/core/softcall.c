@@ -6,15 +6,16 @@
  * returning to its caller.  These builtins (channel.send, receive,
  * schedule, tasklet.run, ...) are therefore objects of a type of their own,
  * stackless_function, which is neither a builtin function nor a method
- * descriptor.  CALL specializes such a callable only to its generic form,
- * and the generic call paths of the eval loop call it through its soft
- * entry (pycore_stackless.h): _PyStackless_SoftCall(), which records the
- * calling frame in the thread state for the duration of the call; the
- * type's own vectorcall, which every other caller uses, records none.  The
- * scheduler (slp_switch_to_soft) switches softly only when that record is
- * the frame running now.  The unbound send and receive of channels have
- * soft entries of their own, a quick way for the common cases that passes
- * the others on to _PyStackless_SoftCall() (channel.c).
+ * descriptor.  CALL specializes its calls of such a callable to
+ * CALL_STACKLESS, which calls the object's entry (pycore_stackless.h):
+ * slp_call_entry(), or for the unbound send and receive of channels a
+ * quick way for the common cases, which passes the others on to it
+ * (channel.c).  The generic call paths of the eval loop call
+ * _PyStackless_SoftCall(), as slp_call_entry() does: it records the
+ * calling frame in the thread state for the duration of the call.  The
+ * type's own vectorcall, which every other caller uses, records none.
+ * The scheduler (slp_switch_to_soft) switches softly only when that
+ * record is the frame running now.
  *
  * A stackless_function is one of:
  *   - a module function: `self` is the module;
@@ -31,9 +32,9 @@
 
 typedef struct {
     PyObject_HEAD
-    /* What the eval loop calls (pycore_stackless.h): _PyStackless_SoftCall
-     * or the variant's own (slp_tstate_variant). */
-    _PyStackless_SoftEntry soft_entry;
+    /* What CALL_STACKLESS calls (pycore_stackless.h): slp_call_entry or
+     * the variant's own (slp_tstate_variant). */
+    _PyStackless_CallEntry call;
     PyMethodDef *ml;
     slp_tstate_func tfunc;      /* or NULL (see slp_tstate_variant) */
     PyObject *self;             /* NULL: an unbound method */
@@ -47,13 +48,14 @@ typedef struct {
     Py_ssize_t tfunc_nargs;
 } slp_function;
 
-static_assert(offsetof(slp_function, soft_entry)
-              == offsetof(_PyStackless_FunctionHead, soft_entry),
+static_assert(offsetof(slp_function, call)
+              == offsetof(_PyStackless_FunctionHead, call),
               "the head of slp_function");
 
-/* The result of a builtin that switched softly: an address, never an
- * object seen by Python. */
+/* The results of a builtin that switched softly, or (for CALL_STACKLESS)
+ * made the switch at once: addresses, never objects seen by Python. */
 char slp_soft_switched_token;
+char _PyStackless_SwitchedToken;
 
 /* What the eval loop finds raised when a soft switch is pending. */
 static PyObject *soft_switch_marker;
@@ -159,7 +161,7 @@ call_method(PyThreadState *tstate, slp_function *f, PyObject *const *args,
     }
 }
 
-/* Every caller but the eval loop's generic call paths. */
+/* Every caller but the eval loop's CALL instructions. */
 static PyObject *
 function_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                     PyObject *kwnames)
@@ -199,6 +201,19 @@ _PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
 }
 
 PyObject *
+slp_call_entry(PyThreadState *tstate, PyObject *callable, PyObject **args,
+               int nargs)
+{
+    PyObject *res = _PyStackless_SoftCall(
+        tstate, callable, args, nargs | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(callable);
+    for (int i = 0; i < nargs; i++) {
+        Py_DECREF(args[i]);
+    }
+    return res;
+}
+
+PyObject *
 slp_soft_result(PyThreadState *tstate, PyObject *res, int need_marker)
 {
     if (res != slp_soft_switched) {
@@ -223,10 +238,10 @@ slp_soft_switch_marker_check(PyObject *exc)
 
 /* --- the type ------------------------------------------------------------ */
 
-/* soft_entry: NULL for _PyStackless_SoftCall. */
+/* call: NULL for slp_call_entry. */
 static PyObject *
 function_new(PyMethodDef *ml, slp_tstate_func tfunc,
-             _PyStackless_SoftEntry soft_entry, PyObject *self,
+             _PyStackless_CallEntry call, PyObject *self,
              PyTypeObject *type, PyObject *module)
 {
     slp_function *f = PyObject_GC_New(slp_function,
@@ -234,7 +249,7 @@ function_new(PyMethodDef *ml, slp_tstate_func tfunc,
     if (f == NULL) {
         return NULL;
     }
-    f->soft_entry = soft_entry != NULL ? soft_entry : _PyStackless_SoftCall;
+    f->call = call != NULL ? call : slp_call_entry;
     f->ml = ml;
     f->tfunc = tfunc;
     f->self = Py_XNewRef(self);
@@ -467,7 +482,7 @@ slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs,
         const slp_tstate_variant *v = find_variant(ml->ml_name, variants);
         assert(v == NULL || (ml->ml_flags & (METH_O | METH_NOARGS)));
         PyObject *f = function_new(ml, v != NULL ? v->func : NULL,
-                                   v != NULL ? v->soft_entry : NULL,
+                                   v != NULL ? v->call : NULL,
                                    NULL, type, NULL);
         if (f == NULL) {
             return -1;

@@ -329,9 +329,10 @@ struct _slp_thread {
     int waiting;
     /* The interpreter exits: main gets TaskletExit when it resumes. */
     int exit_main;
-    /* Soft switching: a switch decided, for the eval loop to make; the
-     * value of c_recursion_remaining in the eval loop that the runner
-     * calls; a spare chunk for the frame data stack (softcall.c). */
+    /* Soft switching: what the eval loop must do at the `error:` of the
+     * frame tstate->stackless_pending (SLP_PENDING_*); a switch decided,
+     * for it to make. */
+    int pending_what;
     PyTaskletObject *soft_next;
     /* Frames pushed for a call, for the eval loop to go on with: the top
      * one, the one its caller waits for (the same, or a shim below a
@@ -349,7 +350,7 @@ struct _slp_thread {
     int soft_preempt;
     /* The reference the old current held, dropped after the switch. */
     PyObject *pending_decref;
-    _PyStackChunk *spare_chunk;
+    _PyStackChunk *spare_chunk;     /* of the frame data stack (softcall.c) */
 };
 
 /* The calling thread's state, created on first use; NULL with an error. */
@@ -532,8 +533,6 @@ extern char slp_soft_switched_token;
  * debug build. */
 #define SLP_PENDING_SWITCH 1
 #define SLP_PENDING_ENTER 2
-/* The switch is made: the eval loop goes on with the current frame. */
-#define SLP_PENDING_SWITCHED _PyStackless_SWITCHED
 extern void slp_soft_switch_marker_set(PyThreadState *tstate);
 
 /* The CALL that the running frame makes now is watched: a tool of
@@ -558,7 +557,9 @@ slp_soft_switch_request(PyThreadState *tstate, int what, int need_marker)
     /* A watched CALL switches hard (its C_RETURN event needs the result):
      * none of them asks. */
     assert(need_marker || !slp_call_monitored(tstate));
-    ((_PyThreadStateImpl *)tstate)->stackless_pending = what;
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    ts->stackless->pending_what = what;
+    ts->stackless_pending = tstate->current_frame;
 #ifdef Py_DEBUG
     /* A debug build asserts an exception after a CALL that returns NULL. */
     need_marker = 1;
@@ -584,16 +585,21 @@ slp_softcall_active(PyThreadState *tstate)
  * takes the calling thread's state (and arg, or NULL), which the soft
  * calls of the eval loop and the type's vectorcall use: it saves a lookup
  * of a thread-local variable, which costs as much as a fifth of a switch
- * in a shared libpython.  It may also have an entry of its own for the
- * eval loop (_PyStackless_FunctionHead), which the unbound method (the
- * one in the type's dict, that `obj.method(...)` calls) gets. */
+ * in a shared libpython.  It may also have an entry of its own for
+ * CALL_STACKLESS (_PyStackless_FunctionHead), which the unbound method
+ * (the one in the type's dict, that `obj.method(...)` calls) gets; the
+ * others have slp_call_entry(). */
 typedef PyObject *(*slp_tstate_func)(PyThreadState *tstate, PyObject *self,
                                      PyObject *arg);
 typedef struct {
     const char *name;
     slp_tstate_func func;
-    _PyStackless_SoftEntry soft_entry;      /* or NULL */
+    _PyStackless_CallEntry call;            /* or NULL */
 } slp_tstate_variant;
+/* The entry of CALL_STACKLESS for every stackless_function without one of
+ * its own: a soft call, then the inputs dropped. */
+extern PyObject *slp_call_entry(PyThreadState *tstate, PyObject *callable,
+                                PyObject **args, int nargs);
 
 /* Put stackless_function objects for `defs` (with their variants, a
  * table ended by a NULL name, or NULL) into a type's dict, or into a
@@ -638,42 +644,27 @@ slp_runs_in_runner_eval(PyThreadState *tstate, slp_thread *th, int c_calls)
               == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS - c_calls;
 }
 
-/* A soft switch to `next`, the head of the runqueue now, is decided, for
- * the eval loop to make: the current tasklet resumes with `result`
- * (stolen), or if NULL with its tempval, as the builtin's result. */
-static SLP_INLINE void
-slp_soft_switch_decided(slp_thread *th, PyTaskletObject *next,
-                        PyObject *result)
-{
-    PyTaskletObject *cur = th->current;
-    assert(next != cur && next->in_runqueue && th->head == next);
-    assert(th->soft_next == NULL);
-    Py_XSETREF(cur->resume_value, result);
-    cur->resume_push = 1;
-    th->soft_next = (PyTaskletObject *)Py_NewRef(next);
-    /* Until the eval loop makes the switch, nothing else may switch. */
-    th->switch_trap++;
-}
-
 /* The quick soft switch.  slp_switch_to_soft() serves every switching
  * builtin, and checks all that may stand in the way.  The switches of
  * channel operations, the most frequent, take a shorter way when nothing
- * stands in it, which the channel checks at once, in the entry of the
- * builtin that the eval loop's CALL calls (so that the caller is the
- * running frame): the interpreter's quick_off (soft switching on, no
- * schedule or channel callback), then slp_can_switch_quickly(): no PEP
- * 523 eval function, no collection running, no switch trap, no timed
- * run(), and the tasklet runs no C code of its own.  The switch is then
- * the same as slp_switch_to_soft() would make. */
+ * stands in it: the channel's entry for CALL_STACKLESS (so that the
+ * caller is the running frame) makes the switch at once.  It checks the
+ * interpreter's quick_off (soft switching on, no schedule or channel
+ * callback), then slp_can_switch_quickly(): no PEP 523 eval function, no
+ * collection running, no switch trap, no timed run(), and the tasklet
+ * runs no C code of its own.  (Its CALL is not watched: a CALL that
+ * sys.monitoring watches is INSTRUMENTED_CALL.)  Then, for the tasklet
+ * `next` that it switches to, slp_can_switch_now().  The switch is the
+ * one slp_switch_to_soft() would make. */
 static SLP_INLINE int
 slp_can_switch_quickly(PyThreadState *tstate, slp_thread *th)
 {
     PyInterpreterState *interp = tstate->interp;
     assert(th->si != NULL && !th->si->quick_off);
+    assert(!slp_call_monitored(tstate));
     return ((uintptr_t)interp->eval_frame | (uintptr_t)interp->gc.collecting
             | (uintptr_t)th->switch_trap | (th->tick_budget >= 0)) == 0
-           && slp_runs_in_runner_eval(tstate, th, 0)
-           && !slp_call_monitored(tstate);
+           && slp_runs_in_runner_eval(tstate, th, 0);
 }
 
 /* Park the running tasklet t, whose frames run in the eval loop of the
@@ -725,31 +716,14 @@ slp_push_resume_value(_PyInterpreterFrame *top, PyTaskletObject *t)
     }
 }
 
-/* Switch quickly to `next`, in the runqueue (the current tasklet is where
- * it belongs): the switch is pending for the eval loop to make, as
- * _PyStackless_SoftCall() would leave it after slp_switch_to_soft().
- * Returns slp_soft_switched. */
-static SLP_INLINE PyObject *
-slp_switch_quickly(PyThreadState *tstate, slp_thread *th,
-                   PyTaskletObject *next, PyObject *result)
-{
-    th->head = next;
-    slp_soft_switch_decided(th, next, result);
-    slp_soft_switch_request(tstate, SLP_PENDING_SWITCH, 0);
-    return slp_soft_switched;
-}
-
-/* A quick switch can even be made at once, by the builtin, rather than in
- * two steps (the eval loop makes it after the CALL dropped its inputs),
- * when nothing may run in between nor needs the eval loop:
- * - dropping the CALL's inputs frees none of them: the caller checks that
- *   the other references they have now outlive the switch;
+/* The quick switch can be made at once, by the builtin, when nothing may
+ * run between it and the eval loop, nor needs the eval loop:
  * - no trace or profile function is set, and neither tasklet has one of
  *   its own or an old C stack (no `extra`);
- * - `next` was parked softly, at the version of instrumentation now, and
- *   resumes with a value (no bomb).
- * In a debug build the CALL asserts an exception when it returns NULL:
- * the marker is set, and _PyStackless_SoftSwitch() drops it. */
+ * - `next` was parked softly, at the version of instrumentation now.
+ * The caller checks that `next` resumes with a value (no bomb), and that
+ * the references that the CALL gives it do not keep its inputs alive, so
+ * that it may drop them. */
 static SLP_INLINE int
 slp_can_switch_now(PyThreadState *tstate, PyTaskletObject *cur,
                    PyTaskletObject *next)
@@ -758,14 +732,15 @@ slp_can_switch_now(PyThreadState *tstate, PyTaskletObject *cur,
            && ((uintptr_t)tstate->c_tracefunc | (uintptr_t)tstate->c_profilefunc
                | (uintptr_t)cur->extra | (uintptr_t)next->extra) == 0
            && next->exec.instrumentation_version
-              == slp_instrumentation_version(tstate->interp)
-           && !PyBomb_Check(next->tempval);
+              == slp_instrumentation_version(tstate->interp);
 }
 
-/* Make the quick switch to `next` at once (slp_can_switch_now() said
- * so): the current tasklet is parked, to resume with `result` (stolen)
- * or else its tempval, and `next` comes in, its result pushed.  The eval
- * loop finds the switch made at `error:`.  Returns slp_soft_switched. */
+/* Make the quick switch to `next`, in the runqueue (the current tasklet is
+ * where it belongs), at once (slp_can_switch_now() said so): the current
+ * tasklet is parked, to resume with `result` (stolen) or else its
+ * tempval, and `next` comes in, its result pushed.  Returns
+ * _PyStackless_SWITCHED, for CALL_STACKLESS to go on with the current
+ * frame. */
 static SLP_INLINE PyObject *
 slp_switch_now(PyThreadState *tstate, slp_thread *th, PyTaskletObject *next,
                PyObject *result)
@@ -782,11 +757,7 @@ slp_switch_now(PyThreadState *tstate, slp_thread *th, PyTaskletObject *next,
     Py_DECREF(prev);
     slp_unpark_soft(tstate, next, entry);
     slp_push_resume_value(tstate->current_frame, next);
-    ((_PyThreadStateImpl *)tstate)->stackless_pending = SLP_PENDING_SWITCHED;
-#ifdef Py_DEBUG
-    slp_soft_switch_marker_set(tstate);
-#endif
-    return slp_soft_switched;
+    return _PyStackless_SWITCHED;
 }
 
 /* --- types to ready at module init ------------------------------------ */

@@ -3,6 +3,7 @@ Python code switch without C recursion, their frames are all their state,
 and they interoperate with hard-switched tasklets."""
 
 import cProfile
+import dis
 import io
 import pstats
 import sys
@@ -1365,35 +1366,130 @@ class QuickChannelSwitchTest(SoftTestCase):
             sum(1 for e in log if e[1:] == ("got", ("error", (4,)))), 1)
 
 
+    def test_calls_specialize(self):
+        # Once warm, a CALL of a switching builtin is CALL_STACKLESS: the
+        # methods of a channel, and a function of the module.
+        ch = stackless.channel()
+        levels = []
+
+        def sender():
+            for i in range(10):
+                ch.send(i)
+                stackless.schedule()
+
+        def receiver():
+            for _ in range(10):
+                levels.append(stackless.current.nesting_level)
+                ch.receive()
+
+        self.spawn(sender)
+        self.spawn(receiver)
+        stackless.run()
+        self.assertEqual(levels, [0] * 10)
+        for fn, n in ((sender, 2), (receiver, 1)):
+            calls = [i.opname for i in
+                     dis.get_instructions(fn, adaptive=True)
+                     if i.opname.startswith("CALL")]
+            with self.subTest(fn=fn.__name__):
+                self.assertEqual(calls.count("CALL_STACKLESS"), n)
+
     def test_channel_freed_by_the_call(self):
         # Once the receiver has left the channel, the sender's call holds
-        # the last reference to it: the call drops it before the switch
-        # (a quick switch made by send() itself would let it go in the
-        # receiver).  Its weakref callback runs in the sender.
+        # the last reference to it: the call drops it in the sender,
+        # before the switch or after it returns, not in the middle of it
+        # (a quick switch made by send() itself would let it go there).
+        # Its weakref callback runs in the sender, and may try to switch.
+        # The first sends warm the call up, the later ones are
+        # CALL_STACKLESS.
         for soft in (False, True):
             with self.subTest(soft=soft):
                 stackless.enable_softswitch(soft)
-                holder = [stackless.channel()]
+                chans = [stackless.channel() for _ in range(6)]
                 log = []
+                s = None
 
                 def freed(ref):
                     log.append(("freed", stackless.current is s))
+                    try:
+                        # Runs other tasklets, where it can.
+                        stackless.schedule()
+                    except RuntimeError:
+                        pass
 
-                ref = weakref.ref(holder[0], freed)
+                refs = [weakref.ref(ch, freed) for ch in chans]
 
-                def receiver():
-                    log.append(("got", holder.pop().receive()))
+                def receiver(i):
+                    log.append(("got", refs[i]().receive()))
 
                 def sender():
-                    ref().send("x")
+                    for i in range(len(refs)):
+                        chans.pop(0).send(i)
                     log.append("sent")
 
-                self.spawn(receiver)
+                for i in range(len(chans)):
+                    self.spawn(receiver, i)
                 s = self.spawn(sender)
                 stackless.run()
-                self.assertIsNone(ref())
+                self.assertEqual([r() for r in refs], [None] * len(refs))
                 self.assertCountEqual(
-                    log, [("freed", True), ("got", "x"), "sent"])
+                    log, [("freed", True)] * 6
+                    + [("got", i) for i in range(6)] + ["sent"])
+
+    def test_bomb_sent_to_waiting_receiver(self):
+        # A bomb sent with send() to a receiver that waits, which runs
+        # first, is raised in the receiver, as with hard switching.
+        def run(soft):
+            stackless.enable_softswitch(soft)
+            ch = stackless.channel()
+            log = []
+
+            def receiver():
+                for _ in range(6):
+                    try:
+                        log.append(("got", ch.receive()))
+                    except ValueError as e:
+                        log.append(("raised", e.args))
+
+            def sender():
+                for i in range(6):
+                    item = stackless.bomb(ValueError, i) if i % 2 else i
+                    ch.send(item)
+                    log.append(("sent", i))
+
+            self.spawn(receiver)
+            self.spawn(sender)
+            stackless.run()
+            return log
+
+        hard = run(False)
+        self.assertEqual(run(True), hard)
+        self.assertIn(("raised", (3,)), hard)
+        self.assertIn(("got", 4), hard)
+
+    def test_call_site_of_other_callables(self):
+        # A CALL that found a switching builtin and then finds another
+        # callable (or a bound send) calls that one.
+        ch = stackless.channel()
+        got = []
+
+        def receiver():
+            while True:
+                got.append(ch.receive())
+
+        def sender():
+            bound = ch.send
+            funcs = [ch.send] * 4 + [got.append, bound, len, bound]
+            for f in funcs:
+                if f is len:
+                    got.append(f("abc"))
+                else:
+                    f(len(got))
+
+        r = self.spawn(receiver)
+        self.spawn(sender)
+        stackless.run()
+        r.kill()
+        self.assertEqual(got, [0, 1, 2, 3, 4, 5, 3, 7])
 
 
 class MonitoredCallTest(SoftTestCase):
