@@ -62,8 +62,9 @@ queue_append(PyChannelObject *ch, PyTaskletObject *t, int dir)
     queue_link(ch, t, dir);
 }
 
-/* Unlink t; the queue's reference goes to the caller. */
-static void
+/* Unlink t; the queue's references to t and to ch (t->channel) go to the
+ * caller. */
+static inline void
 queue_unlink(PyChannelObject *ch, PyTaskletObject *t)
 {
     assert(t->channel == ch && t->blocked != 0);
@@ -83,14 +84,15 @@ queue_unlink(PyChannelObject *ch, PyTaskletObject *t)
     ch->balance -= t->blocked;
     t->blocked = 0;
     t->channel = NULL;
-    Py_DECREF(ch);
 }
 
 /* For kill, throw and the scheduler: t leaves its channel (paused). */
 void
 slp_channel_remove_blocked(PyTaskletObject *t)
 {
-    queue_unlink(t->channel, t);
+    PyChannelObject *ch = t->channel;
+    queue_unlink(ch, t);
+    Py_DECREF(ch);
     Py_DECREF(t);
 }
 
@@ -133,10 +135,11 @@ finish_switch(slp_thread *th, PyTaskletObject *next, PyObject *result,
 /* The partner p, first in the queue, leaves it, its reference ours now.
  * Returns the result of the operation: None for a send, whose value p
  * takes (the caller's reference), or the value p sent. */
-static inline PyObject *
+static PyObject *
 hand_over(PyChannelObject *ch, PyTaskletObject *p, int dir, PyObject *value)
 {
     queue_unlink(ch, p);
+    Py_DECREF(ch);
     if (dir > 0) {
         Py_SETREF(p->tempval, value);
         return Py_NewRef(Py_None);
@@ -198,31 +201,44 @@ channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
             Py_DECREF(ch);
             return result;
         }
-        /* The CALL's reference to ch goes, and p's with p: another
-         * one must keep ch alive. */
-        if (Py_REFCNT(ch) <= 2 || !can_switch_now(tstate, th, callable, p)) {
+        /* The CALL's reference to ch goes, and p's with p: another one
+         * must keep ch alive.  A receiver that waits has None in its
+         * tempval, the value to take. */
+        if (Py_REFCNT(ch) <= 2 || (dir > 0 && p->tempval != Py_None)
+            || !can_switch_now(tstate, th, callable, p))
+        {
             return NULL;
         }
-        PyObject *result = hand_over(ch, p, dir, value);
+        queue_unlink(ch, p);
+        PyObject *result;
+        if (dir > 0) {
+            p->tempval = value;
+            result = Py_None;           /* immortal */
+        }
+        else {
+            result = p->tempval;
+            p->tempval = Py_None;
+        }
         /* p runs right after the caller, which resumes after a full
-         * cycle; the runqueue takes our reference. */
+         * cycle; the runqueue takes the queue's reference. */
         slp_runqueue_link_after(th, cur, p);
-        Py_DECREF(callable);
-        Py_DECREF(ch);
+        slp_decref_alive(callable);
+        slp_decref_alive((PyObject *)ch);
+        slp_decref_alive((PyObject *)ch);
         return slp_switch_now(tstate, th, p, result);
     }
     if (cur->block_trap || ch->closing || cur->next == cur
-        || PyBomb_Check(cur->next->tempval)
+        || cur->tempval != Py_None || PyBomb_Check(cur->next->tempval)
         || !can_switch_now(tstate, th, callable, cur->next))
     {
         return NULL;
     }
     /* The caller blocks: the runqueue's reference to it and the CALL's to
-     * ch go to the channel's queue. */
+     * ch go to the channel's queue, and the value sent to its tempval. */
     slp_runqueue_unlink(th, cur);
-    Py_SETREF(cur->tempval, dir > 0 ? value : Py_NewRef(Py_None));
+    cur->tempval = dir > 0 ? value : Py_None;
     queue_link(ch, cur, dir);
-    Py_DECREF(callable);
+    slp_decref_alive(callable);
     return slp_switch_now(tstate, th, th->head, NULL);
 }
 

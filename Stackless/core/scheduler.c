@@ -1871,6 +1871,10 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
         preempted_at(th, frame);
     }
     slp_park_soft(tstate, prev);
+    if (prev->extra != NULL && prev->extra->cstack.data != NULL) {
+        /* An old copy, of no use now. */
+        slp_cstack_clear(&prev->extra->cstack);
+    }
     save_tracing(tstate, prev);
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)prev;

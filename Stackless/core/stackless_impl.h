@@ -371,6 +371,21 @@ extern int slp_thread_state_by_id(PyObject *thread_id, PyThreadState **result);
 /* The state of tstate if it has one, else NULL (no error). */
 extern slp_thread *slp_thread_of(PyThreadState *tstate);
 
+/* Drop a reference to op, which has others (the caller knows it): no
+ * deallocation to check for, nor code to call. */
+static SLP_INLINE void
+slp_decref_alive(PyObject *op)
+{
+    assert(Py_REFCNT(op) > 1);
+#ifdef Py_REF_DEBUG
+    Py_DECREF(op);              /* which counts the references */
+#else
+    if (!_Py_IsImmortal(op)) {
+        op->ob_refcnt--;
+    }
+#endif
+}
+
 /* Append t to the runqueue, which takes a new reference. */
 static inline void
 slp_runqueue_append(slp_thread *th, PyTaskletObject *t)
@@ -677,10 +692,6 @@ slp_park_soft(PyThreadState *tstate, PyTaskletObject *t)
     slp_frames_save(tstate, &t->exec);
     t->base_frame->previous = NULL;
     t->soft_parked = 1;
-    if (t->extra != NULL && t->extra->cstack.data != NULL) {
-        /* An old copy, of no use now. */
-        slp_cstack_clear(&t->extra->cstack);
-    }
 }
 
 /* The reverse, in the eval loop whose entry frame is `entry`. */
@@ -720,17 +731,21 @@ slp_push_resume_value(_PyInterpreterFrame *top, PyTaskletObject *t)
  * run between it and the eval loop, nor needs the eval loop:
  * - no trace or profile function is set, and neither tasklet has one of
  *   its own or an old C stack (no `extra`);
- * - `next` was parked softly, at the version of instrumentation now.
- * The caller checks that `next` resumes with a value (no bomb), and that
- * the references that the CALL gives it do not keep its inputs alive, so
- * that it may drop them. */
+ * - `next` was parked softly, at the version of instrumentation now, and
+ *   resumes with the builtin's result: its resume_value, or else its
+ *   tempval (no bomb, which the caller checks where it gives `next` a
+ *   value), and not both (the tempval of a tasklet that runs is None).
+ * The caller checks that the references that the CALL gives it do not
+ * keep its inputs alive, so that it may drop them, and that the tempvals
+ * it replaces are None: the switch drops no last reference. */
 static SLP_INLINE int
 slp_can_switch_now(PyThreadState *tstate, PyTaskletObject *cur,
                    PyTaskletObject *next)
 {
-    return next->soft_parked
+    return next->soft_parked && next->resume_push
            && ((uintptr_t)tstate->c_tracefunc | (uintptr_t)tstate->c_profilefunc
                | (uintptr_t)cur->extra | (uintptr_t)next->extra) == 0
+           && (next->resume_value == NULL || next->tempval == Py_None)
            && next->exec.instrumentation_version
               == slp_instrumentation_version(tstate->interp);
 }
@@ -748,15 +763,25 @@ slp_switch_now(PyThreadState *tstate, slp_thread *th, PyTaskletObject *next,
     PyTaskletObject *prev = th->current;
     _PyInterpreterFrame *entry = prev->base_frame->previous;
     assert(prev->resume_value == NULL && th->soft_next == NULL);
+    assert(prev->extra == NULL && next->extra == NULL);
     th->head = next;
     slp_park_soft(tstate, prev);
     prev->resume_value = result;
     prev->resume_push = 1;
     /* prev is in the runqueue or in a channel, which keeps it alive. */
     th->current = (PyTaskletObject *)Py_NewRef(next);
-    Py_DECREF(prev);
+    slp_decref_alive((PyObject *)prev);
     slp_unpark_soft(tstate, next, entry);
-    slp_push_resume_value(tstate->current_frame, next);
+    /* What slp_push_resume_value() does, where it drops nothing. */
+    PyObject *val = next->resume_value;
+    if (val != NULL) {
+        next->resume_value = NULL;
+    }
+    else {
+        val = next->tempval;
+        next->tempval = Py_None;        /* immortal */
+    }
+    _PyFrame_StackPush(tstate->current_frame, val);
     return _PyStackless_SWITCHED;
 }
 

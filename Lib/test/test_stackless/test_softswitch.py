@@ -1466,6 +1466,53 @@ class QuickChannelSwitchTest(SoftTestCase):
         self.assertIn(("raised", (3,)), hard)
         self.assertIn(("got", 4), hard)
 
+    def test_tempvals_set_by_hand(self):
+        # What a tempval set by hand holds is dropped where the switch
+        # replaces it, as with hard switching: the blocking tasklet's own,
+        # that of a receiver that waits, that of a sender that resumes.
+        class Obj:
+            pass
+
+        def run(soft):
+            stackless.enable_softswitch(soft)
+            ch = stackless.channel()
+            log = []
+            refs = []
+
+            def held():
+                o = Obj()
+                refs.append(weakref.ref(o))
+                return o
+
+            def receiver():
+                for i in range(8):
+                    if i % 4 == 1:
+                        stackless.current.tempval = held()
+                    log.append(("got", ch.receive()))
+
+            def sender():
+                for i in range(8):
+                    if i % 4 == 2:
+                        r.tempval = held()
+                    elif i % 4 == 3:
+                        stackless.current.tempval = held()
+                    ch.send(i)
+                    log.append(("sent", i, [ref() for ref in refs]))
+                    if i % 4 == 0:
+                        s.tempval = held()
+
+            r = self.spawn(receiver)
+            s = self.spawn(sender)
+            stackless.run()
+            return log, [ref() for ref in refs]
+
+        hard, hard_left = run(False)
+        soft, soft_left = run(True)
+        self.assertEqual(soft, hard)
+        self.assertEqual(len(soft), 16)
+        self.assertEqual(len(soft_left), 8)
+        self.assertEqual(soft_left, [None] * 8)
+
     def test_call_site_of_other_callables(self):
         # A CALL that found a switching builtin and then finds another
         # callable (or a bound send) calls that one.
