@@ -447,6 +447,10 @@ _stackless_channel_send_sequence(PyChannelObject *self, PyObject *seq)
     if (it == NULL) {
         return NULL;
     }
+    if (slp_send_sequence_soft(th, (PyObject *)self, it)) {
+        Py_DECREF(it);
+        return NULL;        /* the eval loop goes on with its frame */
+    }
     Py_ssize_t n = 0;
     PyObject *item;
     while ((item = PyIter_Next(it)) != NULL) {
@@ -734,11 +738,11 @@ PyMethodDef slp_channel_soft_methods[] = {
     _STACKLESS_CHANNEL_RECEIVE_METHODDEF
     _STACKLESS_CHANNEL_SEND_EXCEPTION_METHODDEF
     _STACKLESS_CHANNEL_SEND_THROW_METHODDEF
+    _STACKLESS_CHANNEL_SEND_SEQUENCE_METHODDEF
     {NULL}
 };
 
 static PyMethodDef channel_methods[] = {
-    _STACKLESS_CHANNEL_SEND_SEQUENCE_METHODDEF
     _STACKLESS_CHANNEL_CLOSE_METHODDEF
     _STACKLESS_CHANNEL_OPEN_METHODDEF
     {NULL}

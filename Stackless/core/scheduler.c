@@ -55,10 +55,12 @@
 #include "pycore_interp.h"
 #include "pycore_pyerrors.h"
 #include "pycore_tstate.h"        // _PyThreadStateImpl
+#include "opcode.h"               // NB_ADD
 #include "pycore_opcode_utils.h"  // RESUME, JUMP_BACKWARD
 #include "pycore_code.h"          // _Py_GetBaseOpcode()
 #include "pycore_frame.h"         // _PyFrame_PushTrampolineUnchecked()
 #include "pycore_genobject.h"     // _PyGen_SetStopIterationValue()
+#include "pycore_long.h"          // _PyLong_GetZero()
 
 /* Drop the reference the old current held, once the switch is made. */
 static inline void
@@ -105,6 +107,7 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
     Py_CLEAR(si->gen_shim);
     Py_CLEAR(si->gen_default_shim);
     Py_CLEAR(si->context_shim);
+    Py_CLEAR(si->send_sequence_shim);
     interp->stackless = NULL;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
          ts != NULL; ts = PyThreadState_Next(ts))
@@ -1439,18 +1442,27 @@ static PyMethodDef gen_returned_def = {
     "next", gen_returned, METH_O, NULL
 };
 
-/* A shim's code object, made on first use and kept in *slot (the
- * interpreter's): `ncode` code units, the constant of `helper` (a
- * function of the module; None if NULL), no location, `exctable`.  NULL
- * if there is no memory for it. */
+/* The constants of a shim: the function `helper` of the module, or None
+ * if NULL; NULL if there is no memory for them. */
+static PyObject *
+helper_consts(PyMethodDef *helper)
+{
+    PyObject *func = helper != NULL ? PyCFunction_New(helper, NULL)
+                                    : Py_NewRef(Py_None);
+    PyObject *consts = func != NULL ? PyTuple_Pack(1, func) : NULL;
+    Py_XDECREF(func);
+    return consts;
+}
+
+/* A shim's code object, made on first use (the caller checks *slot) and
+ * kept in *slot (the interpreter's): `ncode` code units, the constants
+ * `consts` (a tuple, stolen; NULL makes no code), no location,
+ * `exctable`.  NULL if there is no memory for it. */
 static PyCodeObject *
 shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
-          int ncode, PyMethodDef *helper, int stacksize,
+          int ncode, PyObject *consts, int stacksize,
           const char *exctable, Py_ssize_t exctable_size)
 {
-    if (*slot != NULL) {
-        return (PyCodeObject *)*slot;
-    }
     /* No location: entries of up to 8 code units without one. */
     char lines[16];
     int nlines = 0;
@@ -1463,9 +1475,6 @@ shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
     PyCodeObject *co = NULL;
     PyObject *bytes = PyBytes_FromStringAndSize(
         (const char *)code, ncode * sizeof(_Py_CODEUNIT));
-    PyObject *func = helper != NULL ? PyCFunction_New(helper, NULL)
-                                    : Py_NewRef(Py_None);
-    PyObject *consts = func != NULL ? PyTuple_Pack(1, func) : NULL;
     PyObject *uname = PyUnicode_FromString(name);
     PyObject *file = PyUnicode_FromString("<stackless>");
     PyObject *linetable = PyBytes_FromStringAndSize(lines, nlines);
@@ -1480,7 +1489,6 @@ shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
             linetable, table);
     }
     Py_XDECREF(bytes);
-    Py_XDECREF(func);
     Py_XDECREF(consts);
     Py_XDECREF(uname);
     Py_XDECREF(file);
@@ -1512,8 +1520,11 @@ gen_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},
         {.op = {RESUME, 0}},                    /* never reached */
     };
+    if (si->gen_shim != NULL) {
+        return (PyCodeObject *)si->gen_shim;
+    }
     return shim_code(&si->gen_shim, "next", code, (int)Py_ARRAY_LENGTH(code),
-                     &gen_returned_def, 3, "", 0);
+                     helper_consts(&gen_returned_def), 3, "", 0);
 }
 
 /* next(gen, default): the default waits under the generator.  Where the
@@ -1535,16 +1546,21 @@ gen_default_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},
         {.op = {RESUME, 0}},                    /* never reached */
     };
+    if (si->gen_default_shim != NULL) {
+        return (PyCodeObject *)si->gen_default_shim;
+    }
     return shim_code(&si->gen_default_shim, "next", code,
-                     (int)Py_ARRAY_LENGTH(code), NULL, 3, "", 0);
+                     (int)Py_ARRAY_LENGTH(code), helper_consts(NULL), 3, "",
+                     0);
 }
 
-/* Push a shim frame of `code` whose stack holds `obj` (over `under`, if
- * not NULL), waiting at `wait` for a frame to return `return_offset` code
- * units further; NULL if there is no memory for it (no error set). */
+/* Push a shim frame of `code` whose stack holds the `n` objects `objs`
+ * (new references), waiting at `wait` for a frame to return
+ * `return_offset` code units further (or to start there, at 0); NULL if
+ * there is no memory for it (no error set). */
 static _PyInterpreterFrame *
-push_shim(PyThreadState *tstate, PyCodeObject *code, PyObject *under,
-          PyObject *obj, int wait, int return_offset)
+push_shim(PyThreadState *tstate, PyCodeObject *code, PyObject *const *objs,
+          int n, int wait, int return_offset)
 {
     if (code == NULL
         || !_PyStackless_HasStackSpace(tstate, code->co_framesize))
@@ -1552,14 +1568,12 @@ push_shim(PyThreadState *tstate, PyCodeObject *code, PyObject *under,
         PyErr_Clear();
         return NULL;
     }
-    int depth = under != NULL ? 2 : 1;
     _PyInterpreterFrame *sf = _PyFrame_PushTrampolineUnchecked(tstate, code,
-                                                               depth);
+                                                               n);
     sf->f_globals = sf->f_builtins = NULL;   /* set by debug builds only */
-    if (under != NULL) {
-        sf->localsplus[0] = Py_NewRef(under);
+    for (int i = 0; i < n; i++) {
+        sf->localsplus[i] = Py_NewRef(objs[i]);
     }
-    sf->localsplus[depth - 1] = Py_NewRef(obj);
     sf->instr_ptr = _PyCode_CODE(code) + wait;
     sf->return_offset = (uint16_t)return_offset;
     sf->previous = NULL;
@@ -1759,11 +1773,12 @@ _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
     PyObject *thrown = exc ? _PyErr_GetRaisedException(tstate) : NULL;
     PyObject *dflt = th->armed_default;
     th->armed_default = NULL;
+    PyObject *objs[] = {dflt, (PyObject *)gen};
     _PyInterpreterFrame *sf = dflt == NULL
-        ? push_shim(tstate, gen_shim_code(th->si), NULL, (PyObject *)gen, 0,
+        ? push_shim(tstate, gen_shim_code(th->si), objs + 1, 1, 0,
                     GEN_SHIM_RETURN)
-        : push_shim(tstate, gen_default_shim_code(th->si), dflt,
-                    (PyObject *)gen, 0, GEN_DEFAULT_SHIM_RETURN);
+        : push_shim(tstate, gen_default_shim_code(th->si), objs, 2, 0,
+                    GEN_DEFAULT_SHIM_RETURN);
     if (sf == NULL) {
         /* The call through C reports a lack of memory. */
         if (thrown != NULL) {
@@ -1958,9 +1973,13 @@ context_shim_code(slp_interp *si)
     /* Code units 0 and 1, to 16, at depth 1, without lasti (see
      * Objects/exception_handling_notes.txt). */
     static const char table[] = {(char)(0x80 | 0), 2, 16, 1 << 1};
+    if (si->context_shim != NULL) {
+        return (PyCodeObject *)si->context_shim;
+    }
     return shim_code(&si->context_shim, "run", code,
-                     (int)Py_ARRAY_LENGTH(code), &context_exit_def, 5,
-                     table, sizeof(table));
+                     (int)Py_ARRAY_LENGTH(code),
+                     helper_consts(&context_exit_def), 5, table,
+                     sizeof(table));
 }
 
 int
@@ -1989,7 +2008,7 @@ _PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
         return 0;
     }
     _PyInterpreterFrame *sf = push_shim(tstate, context_shim_code(th->si),
-                                        NULL, ctx, CTX_SHIM_CALL,
+                                        &ctx, 1, CTX_SHIM_CALL,
                                         1 + INLINE_CACHE_ENTRIES_CALL);
     if (sf == NULL) {
         return 0;           /* the call through C reports a lack of memory */
@@ -2024,6 +2043,76 @@ _PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
     f->previous = sf;
     tstate->py_recursion_remaining -= 2;    /* as start_frame does */
     enter_request(th, f, sf, NULL, 1);
+    return 1;
+}
+
+/* --- channel.send_sequence() --------------------------------------------
+ *
+ * ch.send_sequence(iterable), called by a CALL of the eval loop of a
+ * tasklet that switches softly, pushes a shim frame whose code
+ * (send_sequence_shim_code) sends the items with channel.send, softly as
+ * any send there, and returns how many it sent.  It starts at once, and is
+ * as invisible as the other shims; an exception goes through it.
+ */
+
+#define SEQ_SHIM_END_FOR 19     /* where the iteration ends */
+
+static PyCodeObject *
+send_sequence_shim_code(slp_interp *si)
+{
+    /* Stack: the channel, the count, the iterator. */
+    static const _Py_CODEUNIT code[] = {
+        {.op = {FOR_ITER, SEQ_SHIM_END_FOR - 2}},
+        {.op = {CACHE, 0}},
+        {.op = {LOAD_CONST, 0}},            /* channel.send(ch, item) */
+        {.op = {PUSH_NULL, 0}},
+        {.op = {COPY, 6}},
+        {.op = {COPY, 4}},
+        {.op = {CALL, 2}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {POP_TOP, 0}},               /* its result */
+        {.op = {POP_TOP, 0}},               /* the item */
+        {.op = {SWAP, 2}},                  /* the count + 1 */
+        {.op = {LOAD_CONST, 1}},
+        {.op = {BINARY_OP, NB_ADD}},
+        {.op = {CACHE, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {JUMP_BACKWARD, SEQ_SHIM_END_FOR}},      /* to 0 */
+        {.op = {CACHE, 0}},
+        {.op = {END_FOR, 0}},               /* skipped: [ch, count] */
+        {.op = {POP_TOP, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {POP_TOP, 0}},
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {RESUME, 0}},                /* never reached */
+    };
+    assert(code[SEQ_SHIM_END_FOR].op.code == END_FOR);
+    if (si->send_sequence_shim != NULL) {
+        return (PyCodeObject *)si->send_sequence_shim;
+    }
+    PyObject *send = PyDict_GetItemString(PyChannel_Type.tp_dict, "send");
+    PyObject *consts = send != NULL ? Py_BuildValue("(Oi)", send, 1) : NULL;
+    return shim_code(&si->send_sequence_shim, "send_sequence", code,
+                     (int)Py_ARRAY_LENGTH(code), consts, 8, "", 0);
+}
+
+int
+slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it)
+{
+    PyThreadState *tstate = th->tstate;
+    if (!can_park_softly(th, 1) || tstate->py_recursion_remaining <= 1) {
+        return 0;
+    }
+    PyObject *objs[] = {ch, _PyLong_GetZero(), it};
+    _PyInterpreterFrame *sf = push_shim(
+        tstate, send_sequence_shim_code(th->si), objs, 3, 0, 0);
+    if (sf == NULL) {
+        return 0;           /* the C loop reports a lack of memory */
+    }
+    tstate->py_recursion_remaining--;       /* as start_frame does */
+    enter_request(th, sf, sf, NULL, 0);
     return 1;
 }
 

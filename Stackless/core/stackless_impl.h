@@ -518,6 +518,7 @@ typedef struct _slp_interp {
     PyObject *gen_shim;
     PyObject *gen_default_shim;
     PyObject *context_shim;
+    PyObject *send_sequence_shim;
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);
@@ -627,6 +628,12 @@ extern int slp_softcall_init(void);
  * unused, as in a root chunk: popping a frame does not take it away. */
 extern void slp_push_chunk(PyThreadState *tstate, _PyStackChunk *chunk,
                            size_t size);
+
+/* ch.send_sequence(it) in the eval loop, if the calling builtin was
+ * called by it directly and the current tasklet switches softly: 1 if
+ * the frame that sends the items is pushed, for the eval loop to go on
+ * with (the builtin returns NULL); else 0, and the builtin sends them. */
+extern int slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it);
 
 /* Switch as slp_switch_to(), softly if the calling builtin was called by
  * the eval loop directly and the current tasklet runs no C code of its

@@ -1539,6 +1539,150 @@ class QuickChannelSwitchTest(SoftTestCase):
         self.assertEqual(got, [0, 1, 2, 3, 4, 5, 3, 7])
 
 
+class SendSequenceTest(SoftTestCase):
+    """channel.send_sequence() called by Python code sends its items from
+    the eval loop, where each send switches softly, as send() does.  The
+    frame that sends them is invisible, and it does what the builtin does
+    with hard switching."""
+
+    def sending(self, soft, items, ch=None):
+        """A tasklet sends items with send_sequence(), and blocks before
+        each (nobody waits); main receives them.  Returns what main got,
+        the sender's (nesting_level, restorable) then, and what
+        send_sequence() returned or raised."""
+        stackless.enable_softswitch(soft)
+        ch = ch or stackless.channel()
+        result = []
+
+        def sender():
+            try:
+                result.append(ch.send_sequence(items))
+            except Exception as e:
+                result.append(e)
+
+        s = self.started(sender)
+        got = []
+        levels = []
+        while s.alive:
+            if s.blocked:
+                levels.append((s.nesting_level, s.restorable))
+                got.append(ch.receive())
+            else:
+                stackless.schedule()
+        return got, levels, result
+
+    def test_sender_blocks_softly(self):
+        got, levels, result = self.sending(True, iter(range(5)))
+        self.assertEqual(got, [0, 1, 2, 3, 4])
+        self.assertEqual(result, [5])
+        self.assertEqual(levels, [(0, True)] * 5)
+        hard = self.sending(False, iter(range(5)))
+        self.assertEqual(hard[0], got)
+        self.assertEqual(hard[2], result)
+        self.assertEqual([r for _, r in hard[1]], [False] * 5)
+
+    def test_items_from_a_generator(self):
+        # The generator runs in the eval loop too, and its frame's f_back
+        # is the frame that called send_sequence().
+        backs = []
+
+        def items():
+            for i in range(3):
+                backs.append(sys._getframe(1).f_code.co_name)
+                yield i
+
+        for soft in (True, False):
+            with self.subTest(soft=soft):
+                backs.clear()
+                got, levels, result = self.sending(soft, items())
+                self.assertEqual((got, result), ([0, 1, 2], [3]))
+                self.assertEqual(backs, ["sender"] * 3)
+                if soft:
+                    self.assertEqual(levels, [(0, True)] * 3)
+
+    def test_errors_go_through(self):
+        # An error of the iteration, or of a send, reaches the caller after
+        # the items before it were sent; the traceback has no frame of
+        # send_sequence().
+        def items():
+            yield "a"
+            yield "b"
+            raise ZeroDivisionError("items")
+
+        for soft in (True, False):
+            with self.subTest(soft=soft):
+                got, _, result = self.sending(soft, items())
+                self.assertEqual(got, ["a", "b"])
+                [exc] = result
+                self.assertIsInstance(exc, ZeroDivisionError)
+                files = [f.filename for f in
+                         traceback.extract_tb(exc.__traceback__)]
+                self.assertNotIn("<stackless>", files)
+                self.assertEqual(files[0], __file__)
+
+                ch = stackless.channel()
+                ch.close()
+                got, _, result = self.sending(soft, [1, 2], ch)
+                self.assertEqual(got, [])
+                self.assertIsInstance(result[0], ValueError)
+
+    def test_not_seen_by_tracing(self):
+        # sys.settrace() sees the calls and lines of the sender and of the
+        # generator, none of the frame that sends.
+        def items():
+            yield 1
+            yield 2
+
+        def run(soft):
+            seen = []
+
+            def tracer(frame, event, arg):
+                seen.append((frame.f_code.co_filename, event))
+                return tracer
+
+            ch = stackless.channel()
+            stackless.enable_softswitch(soft)
+
+            def sender():
+                sys.settrace(tracer)
+                try:
+                    return ch.send_sequence(items())
+                finally:
+                    sys.settrace(None)
+
+            s = self.spawn(sender)
+            got = [ch.receive(), ch.receive()]
+            stackless.run()
+            self.assertEqual(got, [1, 2])
+            return seen
+
+        soft = run(True)
+        self.assertTrue(soft)
+        self.assertNotIn("<stackless>", {f for f, _ in soft})
+        self.assertEqual(soft, run(False))
+
+    def test_called_from_c(self):
+        # Called through C (map()), it sends from C, switching hard: the
+        # sender is not restorable while it waits.
+        ch = stackless.channel()
+        levels = []
+        result = []
+
+        def sender():
+            result.extend(map(ch.send_sequence, [[1, 2], [3]]))
+
+        s = self.started(sender)
+        got = []
+        while s.alive:
+            if s.blocked:
+                levels.append(s.restorable)
+                got.append(ch.receive())
+            else:
+                stackless.schedule()
+        self.assertEqual((got, result), ([1, 2, 3], [2, 1]))
+        self.assertEqual(levels, [False] * 3)
+
+
 class MonitoredCallTest(SoftTestCase):
     """A CALL that sys.monitoring watches reports the C_RETURN of the
     builtin it calls when that returns, with its result: channel
