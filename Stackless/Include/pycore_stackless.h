@@ -49,12 +49,13 @@ extern int _PyStackless_IsAtomic(PyThreadState *tstate);
  * loop (Python/bytecodes.c: CALL, CALL_NON_PY_GENERAL, CALL_KW) call them
  * through _PyStackless_Vectorcall().  Either way the builtin knows that
  * the eval loop is its direct caller.  When such a builtin switches
- * softly, it returns NULL with stackless_pending set (and a marker
- * exception, where the code between needs one: a debug build,
- * instrumentation, FOR_ITER); the CALL drops its inputs and goes to
- * `error:`, where the eval loop sees the switch pending for its frame
- * (before anything else) and calls _PyStackless_SoftSwitch(), stack pointer
- * saved and return_offset set as for a Python call.  That parks the frame
+ * softly, it returns NULL with the switch pending for the calling frame
+ * (stackless_pending), and a marker exception where the code between
+ * needs one (a debug build, instrumentation, FOR_ITER); the CALL drops
+ * its inputs and goes to `error:`, where the eval loop sees the switch
+ * pending for its frame (before anything else) and calls
+ * _PyStackless_SoftSwitch(), stack pointer saved and return_offset set as
+ * for a Python call.  That parks the frame
  * chain of the tasklet that leaves and returns the top frame of the
  * tasklet that comes in; the eval loop goes on with it at instr_ptr +
  * return_offset, or at `error:` if an exception is set.
