@@ -132,50 +132,34 @@ finish_switch(slp_thread *th, PyTaskletObject *next, PyObject *result,
     return slp_switch_to_soft(th, next, result);
 }
 
-/* The partner p, first in the queue, leaves it, its reference ours now.
- * Returns the result of the operation: None for a send, whose value p
- * takes (the caller's reference), or the value p sent. */
-static PyObject *
+/* The partner p, first in the queue, leaves it: its references to ch and
+ * p are ours now.  Returns the result of the operation: None for a send,
+ * whose value p takes (the caller's reference), or the value p sent.
+ * Drops p's tempval, where it sends. */
+static inline PyObject *
 hand_over(PyChannelObject *ch, PyTaskletObject *p, int dir, PyObject *value)
 {
     queue_unlink(ch, p);
-    Py_DECREF(ch);
     if (dir > 0) {
         Py_SETREF(p->tempval, value);
-        return Py_NewRef(Py_None);
+        return Py_None;                 /* immortal */
     }
     PyObject *result = p->tempval;
-    p->tempval = Py_NewRef(Py_None);
+    p->tempval = Py_None;
     return result;
 }
 
 /* --- the quick way (CALL_STACKLESS) ------------------------------------- */
-
-/* The quick switch of channel_quick() to `next` can be made at once.  The
- * CALL's inputs are `callable` and the arguments, ch and the value sent:
- * the value outlives the switch (in the tempval of the receiver or of the
- * sender that blocks), and so does ch where the caller blocks (in its
- * t->channel); the caller checks ch otherwise.  The callable must have
- * another reference than the CALL's, which is dropped before the
- * switch. */
-static SLP_INLINE int
-can_switch_now(PyThreadState *tstate, slp_thread *th, PyObject *callable,
-               PyTaskletObject *next)
-{
-    return Py_REFCNT(callable) > 1
-           && slp_can_switch_quickly(tstate, th)
-           && slp_can_switch_now(tstate, th->current, next);
-}
 
 /* The quick way of channel_action() for ch.send(value) (dir 1) and
  * ch.receive() (dir -1, value NULL) called by CALL_STACKLESS, in the
  * common cases: a partner of this thread waits, and runs first (the
  * channel's preference) or later; nobody waits and the caller blocks,
  * another tasklet runnable.  A switch is made at once, and only then (see
- * slp_can_switch_quickly() and slp_can_switch_now()).  Takes the
- * references of the CALL's inputs, callable, ch and value, and returns
- * the result of the operation, or _PyStackless_SWITCHED; or NULL with
- * nothing done (no reference taken) where it is not that simple. */
+ * slp_can_switch_now()).  Takes the references of the CALL's inputs,
+ * callable, ch and value, and returns the result of the operation, or
+ * _PyStackless_SWITCHED; or NULL with nothing done (no reference taken)
+ * where it is not that simple. */
 static SLP_INLINE PyObject *
 channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
               int dir, PyObject *value)
@@ -199,26 +183,20 @@ channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
             slp_runqueue_link_after(th, th->head->prev, p);
             Py_DECREF(callable);
             Py_DECREF(ch);
+            Py_DECREF(ch);
             return result;
         }
         /* The CALL's reference to ch goes, and p's with p: another one
-         * must keep ch alive.  A receiver that waits has None in its
-         * tempval, the value to take. */
-        if (Py_REFCNT(ch) <= 2 || (dir > 0 && p->tempval != Py_None)
-            || !can_switch_now(tstate, th, callable, p))
+         * must keep ch alive, and so must one to the callable.  A
+         * receiver that waits has None in its tempval, which hand_over()
+         * replaces. */
+        if (Py_REFCNT(ch) <= 2 || Py_REFCNT(callable) <= 1
+            || (dir > 0 && p->tempval != Py_None)
+            || !slp_can_switch_now(tstate, th, p))
         {
             return NULL;
         }
-        queue_unlink(ch, p);
-        PyObject *result;
-        if (dir > 0) {
-            p->tempval = value;
-            result = Py_None;           /* immortal */
-        }
-        else {
-            result = p->tempval;
-            p->tempval = Py_None;
-        }
+        PyObject *result = hand_over(ch, p, dir, value);
         /* p runs right after the caller, which resumes after a full
          * cycle; the runqueue takes the queue's reference. */
         slp_runqueue_link_after(th, cur, p);
@@ -227,9 +205,11 @@ channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
         slp_decref_alive((PyObject *)ch);
         return slp_switch_now(tstate, th, p, result);
     }
+    /* The caller's reference to ch, once it waits, keeps ch alive. */
     if (cur->block_trap || ch->closing || cur->next == cur
         || cur->tempval != Py_None || PyBomb_Check(cur->next->tempval)
-        || !can_switch_now(tstate, th, callable, cur->next))
+        || Py_REFCNT(callable) <= 1
+        || !slp_can_switch_now(tstate, th, cur->next))
     {
         return NULL;
     }
@@ -276,6 +256,7 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
         }
         PyObject *result = hand_over(ch, p, dir,
                                      dir > 0 ? Py_NewRef(value) : NULL);
+        Py_DECREF(ch);
         if (p->thread == NULL) {
             Py_DECREF(p);
             Py_DECREF(result);

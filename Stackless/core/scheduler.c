@@ -1442,27 +1442,18 @@ static PyMethodDef gen_returned_def = {
     "next", gen_returned, METH_O, NULL
 };
 
-/* The constants of a shim: the function `helper` of the module, or None
- * if NULL; NULL if there is no memory for them. */
-static PyObject *
-helper_consts(PyMethodDef *helper)
-{
-    PyObject *func = helper != NULL ? PyCFunction_New(helper, NULL)
-                                    : Py_NewRef(Py_None);
-    PyObject *consts = func != NULL ? PyTuple_Pack(1, func) : NULL;
-    Py_XDECREF(func);
-    return consts;
-}
-
-/* A shim's code object, made on first use (the caller checks *slot) and
- * kept in *slot (the interpreter's): `ncode` code units, the constants
- * `consts` (a tuple, stolen; NULL makes no code), no location,
+/* A shim's code object, made on first use and kept in *slot (the
+ * interpreter's): `ncode` code units, the constants the function `helper`
+ * of the module (None if NULL) and the `nextra` of `extra`, no location,
  * `exctable`.  NULL if there is no memory for it. */
 static PyCodeObject *
 shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
-          int ncode, PyObject *consts, int stacksize,
-          const char *exctable, Py_ssize_t exctable_size)
+          int ncode, PyMethodDef *helper, PyObject *const *extra, int nextra,
+          int stacksize, const char *exctable, Py_ssize_t exctable_size)
 {
+    if (*slot != NULL) {
+        return (PyCodeObject *)*slot;
+    }
     /* No location: entries of up to 8 code units without one. */
     char lines[16];
     int nlines = 0;
@@ -1475,6 +1466,15 @@ shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
     PyCodeObject *co = NULL;
     PyObject *bytes = PyBytes_FromStringAndSize(
         (const char *)code, ncode * sizeof(_Py_CODEUNIT));
+    PyObject *func = helper != NULL ? PyCFunction_New(helper, NULL)
+                                    : Py_NewRef(Py_None);
+    PyObject *consts = func != NULL ? PyTuple_New(1 + nextra) : NULL;
+    if (consts != NULL) {
+        PyTuple_SET_ITEM(consts, 0, Py_NewRef(func));
+        for (int i = 0; i < nextra; i++) {
+            PyTuple_SET_ITEM(consts, 1 + i, Py_NewRef(extra[i]));
+        }
+    }
     PyObject *uname = PyUnicode_FromString(name);
     PyObject *file = PyUnicode_FromString("<stackless>");
     PyObject *linetable = PyBytes_FromStringAndSize(lines, nlines);
@@ -1489,6 +1489,7 @@ shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
             linetable, table);
     }
     Py_XDECREF(bytes);
+    Py_XDECREF(func);
     Py_XDECREF(consts);
     Py_XDECREF(uname);
     Py_XDECREF(file);
@@ -1520,11 +1521,8 @@ gen_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},
         {.op = {RESUME, 0}},                    /* never reached */
     };
-    if (si->gen_shim != NULL) {
-        return (PyCodeObject *)si->gen_shim;
-    }
     return shim_code(&si->gen_shim, "next", code, (int)Py_ARRAY_LENGTH(code),
-                     helper_consts(&gen_returned_def), 3, "", 0);
+                     &gen_returned_def, NULL, 0, 3, "", 0);
 }
 
 /* next(gen, default): the default waits under the generator.  Where the
@@ -1546,12 +1544,8 @@ gen_default_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},
         {.op = {RESUME, 0}},                    /* never reached */
     };
-    if (si->gen_default_shim != NULL) {
-        return (PyCodeObject *)si->gen_default_shim;
-    }
     return shim_code(&si->gen_default_shim, "next", code,
-                     (int)Py_ARRAY_LENGTH(code), helper_consts(NULL), 3, "",
-                     0);
+                     (int)Py_ARRAY_LENGTH(code), NULL, NULL, 0, 3, "", 0);
 }
 
 /* Push a shim frame of `code` whose stack holds the `n` objects `objs`
@@ -1973,13 +1967,9 @@ context_shim_code(slp_interp *si)
     /* Code units 0 and 1, to 16, at depth 1, without lasti (see
      * Objects/exception_handling_notes.txt). */
     static const char table[] = {(char)(0x80 | 0), 2, 16, 1 << 1};
-    if (si->context_shim != NULL) {
-        return (PyCodeObject *)si->context_shim;
-    }
     return shim_code(&si->context_shim, "run", code,
-                     (int)Py_ARRAY_LENGTH(code),
-                     helper_consts(&context_exit_def), 5, table,
-                     sizeof(table));
+                     (int)Py_ARRAY_LENGTH(code), &context_exit_def, NULL, 0,
+                     5, table, sizeof(table));
 }
 
 int
@@ -2064,7 +2054,7 @@ send_sequence_shim_code(slp_interp *si)
     static const _Py_CODEUNIT code[] = {
         {.op = {FOR_ITER, SEQ_SHIM_END_FOR - 2}},
         {.op = {CACHE, 0}},
-        {.op = {LOAD_CONST, 0}},            /* channel.send(ch, item) */
+        {.op = {LOAD_CONST, 1}},            /* channel.send(ch, item) */
         {.op = {PUSH_NULL, 0}},
         {.op = {COPY, 6}},
         {.op = {COPY, 4}},
@@ -2075,7 +2065,7 @@ send_sequence_shim_code(slp_interp *si)
         {.op = {POP_TOP, 0}},               /* its result */
         {.op = {POP_TOP, 0}},               /* the item */
         {.op = {SWAP, 2}},                  /* the count + 1 */
-        {.op = {LOAD_CONST, 1}},
+        {.op = {LOAD_CONST, 2}},
         {.op = {BINARY_OP, NB_ADD}},
         {.op = {CACHE, 0}},
         {.op = {SWAP, 2}},
@@ -2089,13 +2079,13 @@ send_sequence_shim_code(slp_interp *si)
         {.op = {RESUME, 0}},                /* never reached */
     };
     assert(code[SEQ_SHIM_END_FOR].op.code == END_FOR);
-    if (si->send_sequence_shim != NULL) {
-        return (PyCodeObject *)si->send_sequence_shim;
-    }
     PyObject *send = PyDict_GetItemString(PyChannel_Type.tp_dict, "send");
-    PyObject *consts = send != NULL ? Py_BuildValue("(Oi)", send, 1) : NULL;
+    if (send == NULL) {
+        return NULL;
+    }
+    PyObject *extra[] = {send, _PyLong_GetOne()};
     return shim_code(&si->send_sequence_shim, "send_sequence", code,
-                     (int)Py_ARRAY_LENGTH(code), consts, 8, "", 0);
+                     (int)Py_ARRAY_LENGTH(code), NULL, extra, 2, 8, "", 0);
 }
 
 int

@@ -666,29 +666,6 @@ slp_runs_in_runner_eval(PyThreadState *tstate, slp_thread *th, int c_calls)
               == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS - c_calls;
 }
 
-/* The quick soft switch.  slp_switch_to_soft() serves every switching
- * builtin, and checks all that may stand in the way.  The switches of
- * channel operations, the most frequent, take a shorter way when nothing
- * stands in it: the channel's entry for CALL_STACKLESS (so that the
- * caller is the running frame) makes the switch at once.  It checks the
- * interpreter's quick_off (soft switching on, no schedule or channel
- * callback), then slp_can_switch_quickly(): no PEP 523 eval function, no
- * collection running, no switch trap, no timed run(), and the tasklet
- * runs no C code of its own.  (Its CALL is not watched: a CALL that
- * sys.monitoring watches is INSTRUMENTED_CALL.)  Then, for the tasklet
- * `next` that it switches to, slp_can_switch_now().  The switch is the
- * one slp_switch_to_soft() would make. */
-static SLP_INLINE int
-slp_can_switch_quickly(PyThreadState *tstate, slp_thread *th)
-{
-    PyInterpreterState *interp = tstate->interp;
-    assert(th->si != NULL && !th->si->quick_off);
-    assert(!slp_call_monitored(tstate));
-    return ((uintptr_t)interp->eval_frame | (uintptr_t)interp->gc.collecting
-            | (uintptr_t)th->switch_trap | (th->tick_budget >= 0)) == 0
-           && slp_runs_in_runner_eval(tstate, th, 0);
-}
-
 /* Park the running tasklet t, whose frames run in the eval loop of the
  * runner: its thread-state fields go into its state, and its chain is cut
  * from the eval loop's entry frame.  The thread state keeps copies until
@@ -712,49 +689,66 @@ slp_unpark_soft(PyThreadState *tstate, PyTaskletObject *t,
     t->soft_parked = 0;
 }
 
-/* The result of the builtin that parked t, pushed on its top frame `top`:
- * its resume_value, or else its tempval (no bomb), both taken from it
- * (the tasklet keeps None and NULL). */
+/* The result of the builtin that parked t, pushed on its top frame `top`
+ * (if resume_push says so): its resume_value, or else its tempval (no
+ * bomb), both taken from it (the tasklet keeps None and NULL).  Where t
+ * has only one of them, nothing is dropped. */
 static SLP_INLINE void
 slp_push_resume_value(_PyInterpreterFrame *top, PyTaskletObject *t)
 {
-    PyObject *val = t->tempval;
-    PyObject *rv = t->resume_value;
-    t->tempval = Py_NewRef(Py_None);
-    t->resume_value = NULL;
+    PyObject *val = t->resume_value;
+    if (val != NULL) {
+        t->resume_value = NULL;
+        Py_SETREF(t->tempval, Py_None);     /* immortal */
+    }
+    else {
+        val = t->tempval;
+        t->tempval = Py_None;
+    }
     if (t->resume_push) {
-        if (rv != NULL) {
-            Py_SETREF(val, rv);
-        }
         _PyFrame_StackPush(top, val);
     }
     else {
         Py_DECREF(val);
-        Py_XDECREF(rv);
     }
 }
 
-/* The quick switch can be made at once, by the builtin, when nothing may
- * run between it and the eval loop, nor needs the eval loop:
+/* The quick soft switch.  slp_switch_to_soft() serves every switching
+ * builtin, and checks all that may stand in the way.  The switches of
+ * channel operations, the most frequent, take a shorter way when nothing
+ * stands in it: the channel's entry for CALL_STACKLESS (so that the
+ * caller is the running frame) makes the switch at once, the one
+ * slp_switch_to_soft() would make, with nothing run in between.  It
+ * checks the interpreter's quick_off (soft switching on, no schedule or
+ * channel callback), then this:
+ * - no PEP 523 eval function, no collection running, no switch trap, no
+ *   timed run(), and the tasklet runs no C code of its own (its CALL is
+ *   not watched: a CALL that sys.monitoring watches is INSTRUMENTED_CALL);
  * - no trace or profile function is set, and neither tasklet has one of
  *   its own or an old C stack (no `extra`);
  * - `next` was parked softly, at the version of instrumentation now, and
  *   resumes with the builtin's result: its resume_value, or else its
- *   tempval (no bomb, which the caller checks where it gives `next` a
- *   value), and not both (the tempval of a tasklet that runs is None).
- * The caller checks that the references that the CALL gives it do not
- * keep its inputs alive, so that it may drop them, and that the tempvals
- * it replaces are None: the switch drops no last reference. */
+ *   tempval, and not both (the tempval of a tasklet that runs is None).
+ * The caller checks that `next` gets no bomb, that the references that
+ * the CALL gives it do not keep its inputs alive, so that it may drop
+ * them, and that the tempvals it replaces are None: the switch drops no
+ * last reference. */
 static SLP_INLINE int
-slp_can_switch_now(PyThreadState *tstate, PyTaskletObject *cur,
+slp_can_switch_now(PyThreadState *tstate, slp_thread *th,
                    PyTaskletObject *next)
 {
-    return next->soft_parked && next->resume_push
-           && ((uintptr_t)tstate->c_tracefunc | (uintptr_t)tstate->c_profilefunc
-               | (uintptr_t)cur->extra | (uintptr_t)next->extra) == 0
+    PyInterpreterState *interp = tstate->interp;
+    assert(th->si != NULL && !th->si->quick_off);
+    assert(!slp_call_monitored(tstate));
+    return ((uintptr_t)interp->eval_frame | (uintptr_t)interp->gc.collecting
+            | (uintptr_t)th->switch_trap | (th->tick_budget >= 0)
+            | (uintptr_t)tstate->c_tracefunc | (uintptr_t)tstate->c_profilefunc
+            | (uintptr_t)th->current->extra | (uintptr_t)next->extra) == 0
+           && slp_runs_in_runner_eval(tstate, th, 0)
+           && next->soft_parked && next->resume_push
            && (next->resume_value == NULL || next->tempval == Py_None)
            && next->exec.instrumentation_version
-              == slp_instrumentation_version(tstate->interp);
+              == slp_instrumentation_version(interp);
 }
 
 /* Make the quick switch to `next`, in the runqueue (the current tasklet is
@@ -779,16 +773,7 @@ slp_switch_now(PyThreadState *tstate, slp_thread *th, PyTaskletObject *next,
     th->current = (PyTaskletObject *)Py_NewRef(next);
     slp_decref_alive((PyObject *)prev);
     slp_unpark_soft(tstate, next, entry);
-    /* What slp_push_resume_value() does, where it drops nothing. */
-    PyObject *val = next->resume_value;
-    if (val != NULL) {
-        next->resume_value = NULL;
-    }
-    else {
-        val = next->tempval;
-        next->tempval = Py_None;        /* immortal */
-    }
-    _PyFrame_StackPush(tstate->current_frame, val);
+    slp_push_resume_value(tstate->current_frame, next);
     return _PyStackless_SWITCHED;
 }
 
