@@ -58,6 +58,7 @@
 #include "opcode.h"               // NB_ADD
 #include "pycore_opcode_utils.h"  // RESUME, JUMP_BACKWARD
 #include "pycore_code.h"          // _Py_GetBaseOpcode()
+#include "pycore_opcode_metadata.h"   // _PyOpcode_Caches
 #include "pycore_frame.h"         // _PyFrame_PushTrampolineUnchecked()
 #include "pycore_genobject.h"     // _PyGen_SetStopIterationValue()
 #include "pycore_long.h"          // _PyLong_GetZero()
@@ -1055,6 +1056,76 @@ resumed(slp_thread *th, PyTaskletObject *t)
     restore_tracing(th->tstate, t);
 }
 
+/* --- where a preempted frame resumes ------------------------------------
+ *
+ * A frame stops at a tick of the eval breaker.  The eval breaker of the
+ * calls (CALL's _CHECK_PERIODIC, CALL_KW, CALL_FUNCTION_EX) runs after
+ * the call's work: a frame preempted softly there is parked as after any
+ * call, and goes on with the next instruction.  That of RESUME and
+ * JUMP_BACKWARD (and their instrumented forms) runs *before* the
+ * instruction's work: the jump is not made yet, the PY_START, PY_RESUME
+ * or JUMP event not given, the code not instrumented anew.  A frame
+ * preempted softly there is parked before its instruction:
+ *
+ *     instr_ptr       the instruction's first code unit (that of its
+ *                     EXTENDED_ARG prefix, if it has one)
+ *     return_offset   0
+ *
+ * and executes the whole instruction when it resumes, as if it had never
+ * stopped.  No other parked frame has a return_offset of 0 (a call's is
+ * past the CALL), so the frame says by itself how it resumes.  Two things
+ * follow, both for deliver_resume():
+ *
+ *   - the eval breaker runs again first, and must not preempt again at
+ *     once, or run(1) would never make progress: the tasklet gets one more
+ *     tick for it;
+ *   - an exception thrown in (kill(), throw(), a collected tasklet) is
+ *     raised *in* the instruction, where an exception of the eval breaker
+ *     (KeyboardInterrupt) is raised on stock CPython, so that the handlers
+ *     around it run: instr_ptr moves over the prefix to the instruction
+ *     proper and return_offset past it, as the eval loop leaves them.
+ */
+
+/* `frame` is preempted in the instruction at instr_ptr, whose oparg (with
+ * its EXTENDED_ARG prefix) is `oparg`: it is parked before it if the
+ * instruction has done nothing yet. */
+static SLP_NOINLINE void
+preempted_at(slp_thread *th, _PyInterpreterFrame *frame, int oparg)
+{
+    th->soft_preempt = 0;
+    PyCodeObject *co = _PyFrame_GetCode(frame);
+    int op = _Py_GetBaseOpcode(co, (int)(frame->instr_ptr
+                                         - _PyCode_CODE(co)));
+    if (op == RESUME || op == JUMP_BACKWARD) {
+        /* Back over the prefix: the compiler gives an oparg the fewest
+         * EXTENDED_ARGs it needs (as tier 2's optimizer assumes too). */
+        while (oparg > 255) {
+            oparg >>= 8;
+            frame->instr_ptr--;
+        }
+        frame->return_offset = 0;
+    }
+}
+
+/* deliver_resume() for `top`, parked before its instruction. */
+static SLP_NOINLINE void
+resume_before(slp_thread *th, PyTaskletObject *t, _PyInterpreterFrame *top)
+{
+    if (PyBomb_Check(t->tempval)) {
+        PyCodeObject *co = _PyFrame_GetCode(top);
+        int index = (int)(top->instr_ptr - _PyCode_CODE(co));
+        while (_Py_GetBaseOpcode(co, index) == EXTENDED_ARG) {
+            index++;
+        }
+        top->instr_ptr = _PyCode_CODE(co) + index;
+        top->return_offset = (uint16_t)(
+            1 + _PyOpcode_Caches[_Py_GetBaseOpcode(co, index)]);
+    }
+    else if (th->tick_budget >= 0) {
+        th->tick_budget++;      /* the tick of the eval breaker run again */
+    }
+}
+
 /* A tasklet parked in the FOR_ITER of a channel (iteration) resumes with
  * StopIteration raised: a sender ended the iteration.  The loop ends, as
  * FOR_ITER ends it when its iterator is exhausted: the iterator is popped
@@ -1085,6 +1156,9 @@ static inline _PyInterpreterFrame *
 deliver_resume(PyThreadState *tstate, PyTaskletObject *t)
 {
     _PyInterpreterFrame *top = tstate->current_frame;
+    if (top->return_offset == 0) {
+        resume_before(t->thread, t, top);
+    }
     if (PyBomb_Check(t->tempval)) {
         PyObject *val = t->tempval;
         t->tempval = Py_NewRef(Py_None);
@@ -1842,24 +1916,9 @@ enter_pushed_frame(slp_thread *th, _PyInterpreterFrame *frame)
     return f;
 }
 
-/* The eval breaker of RESUME and JUMP_BACKWARD runs before the
- * instruction does its work: it is done again on resuming.  That of a
- * call runs after it: the next instruction follows. */
-static SLP_NOINLINE void
-preempted_at(slp_thread *th, _PyInterpreterFrame *frame)
-{
-    th->soft_preempt = 0;
-    PyCodeObject *co = _PyFrame_GetCode(frame);
-    int op = _Py_GetBaseOpcode(co, (int)(frame->instr_ptr
-                                         - _PyCode_CODE(co)));
-    if (op == RESUME || op == JUMP_BACKWARD) {
-        frame->return_offset = 0;
-    }
-}
-
 _PyInterpreterFrame *
 _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
-                        _PyInterpreterFrame *entry)
+                        _PyInterpreterFrame *entry, int oparg)
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     slp_thread *th = ts->stackless;
@@ -1877,7 +1936,7 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
     PyTaskletObject *next = th->soft_next;
     th->soft_next = NULL;
     if (th->soft_preempt) {
-        preempted_at(th, frame);
+        preempted_at(th, frame, oparg);
     }
     slp_park_soft(tstate, prev);
     if (prev->extra != NULL && prev->extra->cstack.data != NULL) {
