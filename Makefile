@@ -4,7 +4,7 @@
 PREFIX ?= /usr/local
 
 .PHONY: all build run test test-fast test-stackless test-leaks baseline stock install \
-        tree export-patches check-patches status clean distclean help
+        tree export-patches check-patches status rebase-upstream clean distclean help
 
 all: build
 
@@ -18,8 +18,10 @@ help:
 	@echo "make tree           lay out cpython/ (upstream + patches/)"
 	@echo "make export-patches [PATCH=name DESC=\"why\"]   cpython/ edits -> patches/"
 	@echo "make check-patches  fail if cpython/ has edits not in patches/"
-	@echo "make stock          build pristine CPython 3.13.5 (build/stock)"
-	@echo "make baseline       measure stock 3.13.5's test failures (tools/stock-baseline.txt)"
+	@echo "make stock          build pristine CPython, the pinned release (build/stock)"
+	@echo "make baseline       measure stock CPython's test failures (tools/stock-baseline.txt)"
+	@echo "make rebase-upstream VERSION=3.13.N   move to another CPython release"
+	@echo "                    (then CONTINUE=1 after resolving conflicts, or ABORT=1)"
 
 build:
 	@tools/build stackless
@@ -60,6 +62,10 @@ export-patches:
 
 check-patches:
 	@tools/tree check
+
+# Move the fork to another CPython release; see README.md.
+rebase-upstream:
+	@tools/rebase-upstream $(if $(CONTINUE),--continue,$(if $(ABORT),--abort,$(VERSION) $(if $(TARBALL),--tarball $(TARBALL))))
 
 status:
 	@tools/tree status

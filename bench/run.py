@@ -4,9 +4,9 @@ Python speed against other interpreters.
     python3 bench/run.py [--quick] [--memory] [PYTHON ...]
 
 PYTHON: interpreters to measure; the default is ./python (ours) and
-build/stock/python (stock 3.13.5 built with the same flags, `make
-stock`). Each benchmark runs TURNS (6) times per interpreter, the
-interpreters taking turns, each time in a fresh process
+build/stock/python (stock CPython of the pinned release, built with the
+same flags, `make stock`). Each benchmark runs TURNS (6) times per
+interpreter, the interpreters taking turns, each time in a fresh process
 (bench/workloads.py) that makes 7 timed runs after a warm-up; the table
 gives min and median of all runs, in ns per operation, and the ratio of
 its min to the min of a plain Python function call on the same
