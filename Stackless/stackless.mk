@@ -20,10 +20,16 @@ STACKLESS_OBJS= \
 		Stackless/core/channel.o \
 		Stackless/core/cstack.o \
 		Stackless/core/execstate.o \
-		Stackless/core/scheduler.o \
+		Stackless/core/runner.o \
+		Stackless/core/runqueue.o \
+		Stackless/core/shims.o \
 		Stackless/core/softcall.o \
+		Stackless/core/softswitch.o \
 		Stackless/core/stackdepth.o \
+		Stackless/core/switch.o \
 		Stackless/core/tasklet.o \
+		Stackless/core/thread.o \
+		Stackless/core/watchdog.o \
 		Stackless/module/_stacklessmodule.o \
 		Stackless/platf/switch.o
 

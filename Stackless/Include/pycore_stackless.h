@@ -40,7 +40,7 @@ extern int _PyStackless_Tick(PyThreadState *tstate);
  * for atomic to end. */
 extern int _PyStackless_IsAtomic(PyThreadState *tstate);
 
-/* --- soft switching (Stackless/core/softcall.c, scheduler.c) -----------
+/* --- soft switching (Stackless/core/softcall.c, softswitch.c) ---------
  *
  * The builtins that switch tasklets (channel.send, schedule, ...) are
  * objects of their own callable type.  CALL specializes its calls of them
@@ -135,7 +135,7 @@ _PyStackless_IterNext(PyThreadState *tstate, PyObject *iter)
     return next(iter);
 }
 
-/* Generators and coroutines resumed by a call (scheduler.c): next(gen)
+/* Generators and coroutines resumed by a call (shims.c): next(gen)
  * (Python/bltinmodule.c), gen.send() and gen.throw() (Objects/
  * genobject.c) arm the thread state for the generator when a CALL of the
  * eval loop of a tasklet that switches softly called them; then
@@ -198,7 +198,7 @@ _PyStackless_GenPushed(PyThreadState *tstate, PyGenObject *gen,
  * called by a CALL of the eval loop of a tasklet that switches softly,
  * runs in that eval loop over a shim frame that exits the context after
  * it: 1 if so (or if its arguments did not fit, an error set), and run()
- * returns NULL (scheduler.c). */
+ * returns NULL (shims.c). */
 extern int _PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
                                    PyObject *const *args, Py_ssize_t nargs,
                                    PyObject *kwnames, PyCFunction meth);

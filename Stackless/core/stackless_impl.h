@@ -3,11 +3,20 @@
 
 /* The Stackless core: data structures shared by its files.
  *
+ *   thread.c      per-interpreter and per-thread state, and their ends
+ *   runqueue.c    the runqueue, and who runs next (deadlock rules)
+ *   switch.c      what every switch does, and the hard switch
+ *   runner.c      where tasklets start and end: the thread's snapshot
+ *   softswitch.c  soft switching: parking and resuming frame chains in
+ *                 the eval loop, where a preempted frame resumes
+ *   shims.c       frames pushed in place of C calls, and shim frames
+ *   watchdog.c    schedule(), run(), the timer and preemption
+ *   softcall.c    the callable type of the switching builtins, and the
+ *                 chunks of the frame data stack
  *   execstate.c   what a tasklet takes with it: the thread-state fields
  *                 saved and restored on every switch
  *   cstack.c      saved C stack slices (hard switching), over platf/
- *   scheduler.c   per-thread state, the runqueue, switching, run(),
- *                 tasklet start and end, deadlock rules
+ *   stackdepth.c  the value stack of a suspended frame, for the collector
  *   tasklet.c     the tasklet type
  *   channel.c     the channel type
  *   bomb.c        the bomb type (an exception in transit)
@@ -296,7 +305,7 @@ extern PyObject *slp_bomb_from_raise_args(PyObject *exc, PyObject *val,
 /* Raise the bomb's exception; returns NULL. */
 extern PyObject *slp_bomb_explode(PyObject *bomb);
 
-/* --- scheduler.c ------------------------------------------------------- */
+/* --- thread.c, runqueue.c, switch.c, runner.c, watchdog.c -------------- */
 
 struct _slp_thread {
     PyThreadState *tstate;
@@ -310,7 +319,7 @@ struct _slp_thread {
     int switch_trap;
     long pickle_flags;
     /* Hard switching: the stack base, and the snapshot where the runner
-     * starts tasklets and resumes soft-switched ones (scheduler.c). */
+     * starts tasklets and resumes soft-switched ones (runner.c). */
     char *cstack_base;
     slp_cstack snapshot;
     int snapshot_c_recursion;   /* c_recursion_remaining at the snapshot */
@@ -514,7 +523,7 @@ typedef struct _slp_interp {
      * by slp_interp_changed(). */
     int quick_off;
     long pickle_flags_default;
-    /* Code of shim frames, created on first use (scheduler.c). */
+    /* Code of shim frames, created on first use (shims.c). */
     PyObject *gen_shim;
     PyObject *gen_default_shim;
     PyObject *context_shim;
@@ -537,7 +546,128 @@ slp_interp_changed(slp_interp *si)
 #define PY_WATCHDOG_IGNORE_NESTING  4
 #define PY_WATCHDOG_TOTALTIMEOUT    8
 
-/* --- soft switching (softcall.c, scheduler.c) -------------------------- */
+/* Drop the reference the old current held, once the switch is made. */
+static inline void
+slp_after_switch(slp_thread *th)
+{
+    PyObject *ob = th->pending_decref;
+    th->pending_decref = NULL;
+    Py_XDECREF(ob);
+}
+
+/* The schedule callback (D-3): cb(prev, next), under a switch trap,
+ * errors reported as unraisable. */
+extern void slp_call_schedule_callback_slow(slp_interp *si, slp_thread *th,
+                                            PyTaskletObject *prev,
+                                            PyTaskletObject *next);
+
+static inline void
+slp_call_schedule_callback(slp_thread *th, PyTaskletObject *prev,
+                           PyTaskletObject *next)
+{
+    slp_interp *si = th->si;
+    if (si != NULL && si->schedule_callback != NULL) {
+        slp_call_schedule_callback_slow(si, th, prev, next);
+    }
+}
+
+/* D-1: the trace and profile functions of the tasklet that leaves are
+ * saved, those of the one that resumes (or starts) installed.  Nothing to
+ * do in the common case, where neither traces. */
+extern void slp_save_tracing_slow(PyThreadState *tstate,
+                                  PyTaskletObject *prev);
+extern void slp_restore_tracing_slow(PyThreadState *tstate,
+                                     PyTaskletObject *me);
+
+static inline void
+slp_save_tracing(PyThreadState *tstate, PyTaskletObject *prev)
+{
+    if (tstate->c_tracefunc != NULL || tstate->c_profilefunc != NULL
+        || (prev->extra != NULL
+            && (prev->extra->trace_obj != NULL
+                || prev->extra->profile_obj != NULL)))
+    {
+        slp_save_tracing_slow(tstate, prev);
+    }
+}
+
+static inline void
+slp_restore_tracing(PyThreadState *tstate, PyTaskletObject *me)
+{
+    if (tstate->c_tracefunc != NULL || tstate->c_profilefunc != NULL
+        || me->extra != NULL)
+    {
+        slp_restore_tracing_slow(tstate, me);
+    }
+}
+
+/* Paused: in no chain (neither runnable nor blocked). */
+static inline int
+slp_is_paused(PyTaskletObject *t)
+{
+    return !t->in_runqueue && t->blocked == 0;
+}
+
+/* The innermost watchdog (a tasklet inside run()), or main. */
+extern PyTaskletObject *slp_innermost_watchdog(slp_thread *th);
+/* run(timeout, soft=True) expired: the watchdog that resumes instead of
+ * the tasklet switched to at the next voluntary switch, or NULL. */
+extern PyTaskletObject *slp_soft_watchdog(slp_thread *th,
+                                          PyTaskletObject *prev);
+
+/* The first part of every switch: the watchdog of a soft run() may take
+ * the place of `next`; next becomes the head of the runqueue; the timer
+ * starts a new timeslice; the schedule callback is called.  Returns the
+ * tasklet to switch to. */
+static inline PyTaskletObject *
+slp_switch_prologue(slp_thread *th, PyTaskletObject *prev,
+                    PyTaskletObject *next)
+{
+    PyTaskletObject *w = th->soft_expired ? slp_soft_watchdog(th, prev)
+                                          : NULL;
+    if (w != NULL && w != next) {
+        th->soft_expired = 0;
+        next = w;
+    }
+    assert(next != prev && next->thread == th);
+    if (!next->in_runqueue) {
+        slp_runqueue_append(th, next);
+    }
+    th->head = next;
+    if (th->tick_budget >= 0
+        && !(th->watchdog_flags & PY_WATCHDOG_TOTALTIMEOUT))
+    {
+        th->tick_budget = th->tick_timeout;
+    }
+    slp_call_schedule_callback(th, prev, next);
+    return next;
+}
+
+/* switch.c: the state of a tasklet that ended is dropped from the thread
+ * state. */
+extern void slp_drop_state(PyThreadState *tstate);
+/* switch.c: run th->current, whose C stack is not here, dropping the
+ * running C stack (a soft-switched tasklet's or a dead one's).  Never
+ * returns. */
+extern void slp_hard_enter(slp_thread *th) SLP_NORETURN;
+
+/* runner.c: take the snapshot new tasklets start from (called once, by
+ * slp_thread_init(), whose frame is the stack base).  Returns normally
+ * once it is taken, -1 if there is no memory for it; every start of a
+ * tasklet resumes it again, and then it runs that tasklet and never
+ * returns. */
+extern int slp_take_snapshot(slp_thread *th);
+/* runner.c: the current tasklet ended, with `result` from its function
+ * (NULL: an exception), where its C stack is not needed: its state is
+ * dropped and the next tasklet made current, not yet running; the caller
+ * starts it, or slp_hard_enter()s it.  Returns it. */
+extern PyTaskletObject *slp_end_current(slp_thread *th, PyObject *result);
+
+/* channel.c: take a tasklet out of the channel it waits in (for kill,
+ * throw and the end of the last tasklet). */
+extern void slp_channel_remove_blocked(PyTaskletObject *t);
+
+/* --- soft switching (softcall.c, softswitch.c, shims.c) ---------------- */
 
 /* What a builtin returns when it switched softly (never seen by Python). */
 extern char slp_soft_switched_token;
@@ -644,6 +774,31 @@ extern int slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it);
 extern PyObject *slp_switch_to_soft(slp_thread *th, PyTaskletObject *next,
                                     PyObject *result);
 
+/* softswitch.c: can the current tasklet be parked softly, in a builtin
+ * called by the eval loop (from_call) or in the eval breaker? */
+extern int slp_can_park_softly(slp_thread *th, int from_call);
+/* The same, `c_calls` units of C recursion taken since the eval loop
+ * called (by the vectorcall of a builtin function, say). */
+extern int slp_can_park_softly_in(slp_thread *th, int from_call,
+                                  int c_calls);
+/* softswitch.c: the function of a bound tasklet, if its frame can be
+ * pushed: a Python function, or a method of one (*self is then set). */
+extern PyFunctionObject *slp_soft_function(slp_thread *th,
+                                           PyTaskletObject *t,
+                                           PyObject **self);
+/* softswitch.c: start a bound tasklet, made current, whose function is a
+ * Python one: its frame pushed on a data stack of its own.  Returns the
+ * frame, or NULL with an exception (the tasklet started and ends). */
+extern _PyInterpreterFrame *slp_start_soft(slp_thread *th,
+                                           PyTaskletObject *t,
+                                           PyFunctionObject *func,
+                                           PyObject *self);
+/* shims.c: the frames pushed for a call (SLP_PENDING_ENTER) are linked
+ * over `frame`, which waits for them as for a call; the frame to go on
+ * with. */
+extern _PyInterpreterFrame *slp_enter_pushed_frame(slp_thread *th,
+                                                   _PyInterpreterFrame *frame);
+
 /* _PyEval_EvalFrameDefault() takes PY_EVAL_C_STACK_UNITS (Python/ceval.c). */
 #define SLP_EVAL_C_STACK_UNITS 2
 
@@ -657,7 +812,7 @@ slp_soft_enabled(slp_thread *th, PyInterpreterState *interp)
 
 /* The current tasklet runs no C code of its own: its frames run in the
  * eval loop of the runner, which has taken `c_calls` units of C recursion
- * since (see scheduler.c, soft switching). */
+ * since (see softswitch.c). */
 static SLP_INLINE int
 slp_runs_in_runner_eval(PyThreadState *tstate, slp_thread *th, int c_calls)
 {

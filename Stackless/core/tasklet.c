@@ -364,7 +364,8 @@ run_or_switch(PyTaskletObject *self, int remove)
             }
         }
         if (self->thread->head != self) {
-            slp_runqueue_remove(self->thread, Py_NewRef(self));
+            slp_runqueue_remove(self->thread,
+                                (PyTaskletObject *)Py_NewRef(self));
             slp_runqueue_insert_next(self->thread, self);
             Py_DECREF(self);
         }

@@ -1,0 +1,798 @@
+/* Frames the eval loop runs in place of C calls, and the shim frames.
+ *
+ * 3.13 makes some Python-to-Python calls through C: __enter__ and
+ * __exit__ of with blocks, a method called with an explicit self, next(),
+ * send() and throw() of generators and coroutines, Context.run(),
+ * channel.send_sequence().  In a tasklet that switches softly they push
+ * frames instead, which run in the tasklet's eval loop like any call, so
+ * that a switch inside them is soft and leaves no C state.  The code that
+ * pushes them asks the eval loop to go on with them (SLP_PENDING_ENTER,
+ * at the `error:` of the calling frame: slp_enter_pushed_frame()); nothing
+ * may switch in between (switch_trap).
+ *
+ * Where the C function did work around the call (turn a generator's
+ * return into StopIteration, exit a context, loop over a sequence), a
+ * shim frame does it: a code object assembled here, made once per
+ * interpreter and kept in slp_interp, which the caller waits for as for
+ * any call.  Like the shim CPython pushes for __init__ (_Py_InitCleanup),
+ * a shim never runs its RESUME, so that tracebacks, frame walkers and
+ * monitoring do not see it.  Each has a name of its own (co_name).
+ */
+
+#include "stackless_impl.h"
+#include "pycore_stackless.h"
+#include "pycore_ceval.h"
+#include "pycore_pyerrors.h"
+#include "pycore_tstate.h"        // _PyThreadStateImpl
+#include "opcode.h"               // NB_ADD
+#include "pycore_opcode_utils.h"
+#include "pycore_code.h"
+#include "pycore_frame.h"         // _PyFrame_PushTrampolineUnchecked()
+#include "pycore_genobject.h"     // _PyGen_SetStopIterationValue()
+#include "pycore_long.h"          // _PyLong_GetZero()
+
+/* --- Python calls that 3.13 makes through C ------------------------------
+ *
+ * In a tasklet that switches softly, two calls of Python methods that the
+ * eval loop of 3.13 makes through C push their frame instead, which runs
+ * in the eval loop like any call, so that a switch in it is soft:
+ * __enter__ in BEFORE_WITH (which jumps to the frame itself), and a bound
+ * method that a generic CALL gets with an explicit first argument, as the
+ * __exit__ of a with block is called (the CALL goes on with the frame at
+ * `error:`, as with a soft switch).  Elsewhere, and when monitoring or
+ * tracing watches the CALL, they go through C as upstream. */
+
+static PyFunctionObject *
+python_method(PyObject *method)
+{
+    PyObject *func = PyMethod_GET_FUNCTION(method);
+    if (Py_IS_TYPE(func, &PyFunction_Type)
+        && ((PyFunctionObject *)func)->vectorcall == _PyFunction_Vectorcall)
+    {
+        return (PyFunctionObject *)func;
+    }
+    return NULL;
+}
+
+/* The frame of func(*argv), pushed, not linked; NULL with an exception if
+ * the arguments do not fit it. */
+static _PyInterpreterFrame *
+push_call(PyThreadState *tstate, PyFunctionObject *func,
+          PyObject *const *argv, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t n = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_INCREF(argv[i]);
+    }
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    PyObject *locals = co->co_flags & CO_OPTIMIZED
+                       ? NULL : Py_NewRef(func->func_globals);
+    /* Steals func, locals and the arguments. */
+    return _PyEvalFramePushAndInit(
+        tstate, (PyFunctionObject *)Py_NewRef((PyObject *)func), locals,
+        argv, nargs, kwnames);
+}
+
+/* Frames are pushed for the CALL that runs: it ends with NULL returned,
+ * and the eval loop goes on with them at `error:` (slp_enter_pushed_frame()).
+ * Nothing may switch in between. */
+static void
+enter_request(slp_thread *th, _PyInterpreterFrame *top,
+              _PyInterpreterFrame *base, PyGenObject *gen, int need_marker)
+{
+    th->soft_enter = top;
+    th->soft_enter_base = base;
+    th->soft_enter_gen = gen;
+    th->switch_trap++;
+    slp_soft_switch_request(th->tstate, SLP_PENDING_ENTER, need_marker);
+}
+
+/* The frame of method(*args), a Python method, for the eval loop to run
+ * as a call (DISPATCH_INLINED), if the running tasklet switches softly;
+ * else NULL, and the instruction calls it through C.  `self_only`: only
+ * if self alone fits it. */
+static _PyInterpreterFrame *
+push_method_frame(PyThreadState *tstate, PyObject *method,
+                  PyObject *const *args, Py_ssize_t nargs, int self_only)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    PyFunctionObject *func = python_method(method);
+    if (func == NULL || !slp_can_park_softly(th, 0)
+        || tstate->py_recursion_remaining <= 1)
+    {
+        return NULL;
+    }
+    PyCodeObject *co = (PyCodeObject *)func->func_code;
+    if (self_only
+        && (co->co_argcount != 1 || co->co_kwonlyargcount != 0
+            || (co->co_flags & (CO_VARARGS | CO_VARKEYWORDS))))
+    {
+        return NULL;
+    }
+    PyObject *argv[4];
+    assert(nargs < 4);
+    argv[0] = PyMethod_GET_SELF(method);
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        argv[i + 1] = args[i];
+    }
+    _PyInterpreterFrame *f = push_call(tstate, func, argv, nargs + 1, NULL);
+    if (f == NULL) {
+        PyErr_Clear();      /* the call through C reports it */
+    }
+    return f;
+}
+
+_PyInterpreterFrame *
+_PyStackless_EnterFrame(PyThreadState *tstate, PyObject *enter)
+{
+    /* Only if self fits: no error to report but a lack of memory. */
+    return push_method_frame(tstate, enter, NULL, 0, 1);
+}
+
+_PyInterpreterFrame *
+_PyStackless_ExitFrame(PyThreadState *tstate, PyObject *exit,
+                       PyObject *const *args)
+{
+    return push_method_frame(tstate, exit, args, 3, 0);
+}
+
+PyObject *
+_PyStackless_CallMethod(PyThreadState *tstate, PyObject *callable,
+                        PyObject *const *args, size_t nargsf,
+                        PyObject *kwnames)
+{
+    slp_thread *th = slp_thread_of(tstate);
+    PyFunctionObject *func = python_method(callable);
+    if (func == NULL || !(nargsf & PY_VECTORCALL_ARGUMENTS_OFFSET)
+        || !slp_can_park_softly(th, 0) || tstate->py_recursion_remaining <= 1)
+    {
+        return PyObject_Vectorcall(callable, args, nargsf, kwnames);
+    }
+    if (slp_call_monitored(tstate)) {
+        /* Monitoring sees a C call, as upstream. */
+        return PyObject_Vectorcall(callable, args, nargsf, kwnames);
+    }
+    /* self goes in the slot before the arguments, which the caller lets
+     * us use (PY_VECTORCALL_ARGUMENTS_OFFSET), as method_vectorcall()
+     * does. */
+    PyObject **argv = (PyObject **)args - 1;
+    PyObject *saved = argv[0];
+    argv[0] = PyMethod_GET_SELF(callable);
+    _PyInterpreterFrame *f = push_call(tstate, func, argv,
+                                       PyVectorcall_NARGS(nargsf) + 1,
+                                       kwnames);
+    argv[0] = saved;
+    if (f == NULL) {
+        return NULL;
+    }
+    tstate->py_recursion_remaining--;   /* as start_frame does */
+    enter_request(th, f, f, NULL, 0);
+    return NULL;
+}
+
+/* --- generators resumed by a call -----------------------------------------
+ *
+ * next(gen), gen.send(value) and gen.throw(exc) of a generator or
+ * coroutine that is not running, called by a CALL of the eval loop of a
+ * tasklet that switches softly, run the generator's frame in that eval
+ * loop, as `yield from` does, instead of in an eval loop of their own.
+ * The builtin, sure of its caller, arms the thread state for the
+ * generator (_PyStackless_ArmGen...()); gen_send_ex2() (Objects/
+ * genobject.c), once it checked the generator's state, pushes its frame
+ * then (_PyStackless_GenEnter()) where it would evaluate it, and returns
+ * an error that the C functions in between pass on: the CALL ends, and
+ * the eval loop goes on with the frame at `error:`.
+ *
+ * The caller waits for a shim frame, whose code (gen_shim_code) waits for
+ * the generator's frame as a SEND does.  Where the generator yields, the
+ * shim returns the value; where it returns, the shim raises StopIteration
+ * as the builtins would; an exception of the generator goes through it.
+ * Like the shim that CPython pushes for __init__ (_Py_InitCleanup), it
+ * never runs its RESUME, so that frame walkers and tracebacks skip it, and
+ * it has no monitoring events.
+ */
+
+#define GEN_SHIM_RETURN 4       /* where a return of the generator goes */
+#define GEN_DEFAULT_SHIM_RETURN 6
+
+/* The shim's CALL: the generator returned `value`. */
+static PyObject *
+gen_returned(PyObject *Py_UNUSED(module), PyObject *value)
+{
+    if (value == Py_None) {
+        PyErr_SetNone(PyExc_StopIteration);
+    }
+    else {
+        _PyGen_SetStopIterationValue(value);
+    }
+    return NULL;
+}
+
+static PyMethodDef gen_returned_def = {
+    "next", gen_returned, METH_O, NULL
+};
+
+/* A shim's code object, made on first use and kept in *slot (the
+ * interpreter's): `ncode` code units, the constants the function `helper`
+ * of the module (None if NULL) and the `nextra` of `extra`, no location,
+ * `exctable`.  NULL if there is no memory for it. */
+static PyCodeObject *
+shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
+          int ncode, PyMethodDef *helper, PyObject *const *extra, int nextra,
+          int stacksize, const char *exctable, Py_ssize_t exctable_size)
+{
+    if (*slot != NULL) {
+        return (PyCodeObject *)*slot;
+    }
+    /* No location: entries of up to 8 code units without one. */
+    char lines[16];
+    int nlines = 0;
+    for (int left = ncode; left > 0; left -= 8) {
+        int n = left < 8 ? left : 8;
+        assert(nlines < (int)sizeof(lines));
+        lines[nlines++] = (char)(128 | (PY_CODE_LOCATION_INFO_NONE << 3)
+                                 | (n - 1));
+    }
+    PyCodeObject *co = NULL;
+    PyObject *bytes = PyBytes_FromStringAndSize(
+        (const char *)code, ncode * sizeof(_Py_CODEUNIT));
+    PyObject *func = helper != NULL ? PyCFunction_New(helper, NULL)
+                                    : Py_NewRef(Py_None);
+    PyObject *consts = func != NULL ? PyTuple_New(1 + nextra) : NULL;
+    if (consts != NULL) {
+        PyTuple_SET_ITEM(consts, 0, Py_NewRef(func));
+        for (int i = 0; i < nextra; i++) {
+            PyTuple_SET_ITEM(consts, 1 + i, Py_NewRef(extra[i]));
+        }
+    }
+    PyObject *uname = PyUnicode_FromString(name);
+    PyObject *file = PyUnicode_FromString("<stackless>");
+    PyObject *linetable = PyBytes_FromStringAndSize(lines, nlines);
+    PyObject *empty = PyTuple_New(0);
+    PyObject *table = PyBytes_FromStringAndSize(exctable, exctable_size);
+    if (bytes != NULL && consts != NULL && uname != NULL && file != NULL
+        && linetable != NULL && empty != NULL && table != NULL)
+    {
+        co = PyUnstable_Code_New(
+            0, 0, 0, stacksize, CO_OPTIMIZED | CO_NO_MONITORING_EVENTS,
+            bytes, consts, empty, empty, empty, empty, file, uname, uname, 0,
+            linetable, table);
+    }
+    Py_XDECREF(bytes);
+    Py_XDECREF(func);
+    Py_XDECREF(consts);
+    Py_XDECREF(uname);
+    Py_XDECREF(file);
+    Py_XDECREF(linetable);
+    Py_XDECREF(empty);
+    Py_XDECREF(table);
+    *slot = (PyObject *)co;
+    return co;
+}
+
+static PyCodeObject *
+gen_shim_code(slp_interp *si)
+{
+    /* Stack: the generator, under what it yields or returns. */
+    static const _Py_CODEUNIT code[] = {
+        {.op = {SEND, GEN_SHIM_RETURN - 2}},    /* waits for the frame */
+        {.op = {CACHE, 0}},
+        {.op = {END_SEND, 0}},                  /* it yielded */
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {END_SEND, 0}},                  /* it returned */
+        {.op = {LOAD_CONST, 0}},                /* gen_returned(value) */
+        {.op = {SWAP, 2}},
+        {.op = {PUSH_NULL, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {CALL, 1}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {RESUME, 0}},                    /* never reached */
+    };
+    return shim_code(&si->gen_shim, "next", code, (int)Py_ARRAY_LENGTH(code),
+                     &gen_returned_def, NULL, 0, 3, "", 0);
+}
+
+/* next(gen, default): the default waits under the generator.  Where the
+ * generator yields, the shim returns the value; where it returns, the
+ * default.  (A generator's frame raises no StopIteration: its code turns
+ * one into RuntimeError.) */
+static PyCodeObject *
+gen_default_shim_code(slp_interp *si)
+{
+    static const _Py_CODEUNIT code[] = {
+        {.op = {SEND, GEN_DEFAULT_SHIM_RETURN - 2}},    /* waits */
+        {.op = {CACHE, 0}},
+        {.op = {END_SEND, 0}},                  /* it yielded */
+        {.op = {SWAP, 2}},
+        {.op = {POP_TOP, 0}},                   /* the default goes */
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {END_SEND, 0}},                  /* it returned */
+        {.op = {POP_TOP, 0}},                   /* the value goes */
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {RESUME, 0}},                    /* never reached */
+    };
+    return shim_code(&si->gen_default_shim, "next", code,
+                     (int)Py_ARRAY_LENGTH(code), NULL, NULL, 0, 3, "", 0);
+}
+
+/* Push a shim frame of `code` whose stack holds the `n` objects `objs`
+ * (new references), waiting at `wait` for a frame to return
+ * `return_offset` code units further (or to start there, at 0); NULL if
+ * there is no memory for it (no error set). */
+static _PyInterpreterFrame *
+push_shim(PyThreadState *tstate, PyCodeObject *code, PyObject *const *objs,
+          int n, int wait, int return_offset)
+{
+    if (code == NULL
+        || !_PyStackless_HasStackSpace(tstate, code->co_framesize))
+    {
+        PyErr_Clear();
+        return NULL;
+    }
+    _PyInterpreterFrame *sf = _PyFrame_PushTrampolineUnchecked(tstate, code,
+                                                               n);
+    sf->f_globals = sf->f_builtins = NULL;   /* set by debug builds only */
+    for (int i = 0; i < n; i++) {
+        sf->localsplus[i] = Py_NewRef(objs[i]);
+    }
+    sf->instr_ptr = _PyCode_CODE(code) + wait;
+    sf->return_offset = (uint16_t)return_offset;
+    sf->previous = NULL;
+    return sf;
+}
+
+/* The value stack of the frame running a CALL of `nargs` arguments, if
+ * it is one of the call instructions in `ops` (0-terminated), else NULL. */
+static PyObject **
+calling_stack(_PyInterpreterFrame *f, Py_ssize_t nargs, const int *ops)
+{
+    if (f == NULL || f->owner == FRAME_OWNED_BY_CSTACK
+        || f->instr_ptr->op.arg != nargs)
+    {
+        return NULL;
+    }
+    int op = f->instr_ptr->op.code;
+    while (*ops != 0 && *ops != op) {
+        ops++;
+    }
+    if (*ops == 0) {
+        return NULL;
+    }
+    PyCodeObject *co = _PyFrame_GetCode(f);
+    return f->localsplus + co->co_nlocalsplus;
+}
+
+/* Is `callable` the builtin method `meth` of obj (gen): a method
+ * descriptor of its type called with obj as self, or bound to obj and
+ * called alone? */
+static int
+is_method_of(PyObject *callable, PyObject *self, PyObject *gen,
+              PyCFunction meth)
+{
+    if (self == gen) {
+        return Py_IS_TYPE(callable, &PyMethodDescr_Type)
+               && ((PyMethodDescrObject *)callable)->d_method->ml_meth == meth
+               && PyDescr_TYPE(callable) == Py_TYPE(gen);
+    }
+    return self == NULL && PyCFunction_CheckExact(callable)
+           && ((PyCFunctionObject *)callable)->m_ml->ml_meth == meth
+           && ((PyCFunctionObject *)callable)->m_self == gen;
+}
+
+/* The eval loop calls a builtin with a pointer into the frame's value
+ * stack, above the callable and the self or NULL of the call, which
+ * identify it: a C caller in between would have its own array, or a bound
+ * method in the slot of the NULL. */
+static int
+called_with(PyThreadState *tstate, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *gen, PyCFunction meth, const int *ops)
+{
+    _PyInterpreterFrame *f = tstate->current_frame;
+    PyObject **stack = calling_stack(f, nargs, ops);
+    if (stack == NULL || args < (PyObject *const *)stack + 2
+        || args + nargs > (PyObject *const *)stack
+                          + _PyFrame_GetCode(f)->co_stacksize)
+    {
+        return 0;
+    }
+    if (gen == NULL) {
+        /* A builtin function that takes the generator: next(). */
+        return args[-1] == NULL && PyCFunction_CheckExact(args[-2])
+               && ((PyCFunctionObject *)args[-2])->m_ml->ml_meth == meth;
+    }
+    return is_method_of(args[-2], args[-1], gen, meth);
+}
+
+/* No monitoring tool wants the PY_THROW event of a throw(). */
+static inline int
+no_throw_events(PyThreadState *tstate)
+{
+    return tstate->interp->monitors.tools[PY_MONITORING_EVENT_PY_THROW] == 0;
+}
+
+/* A builtin that the eval loop of the current tasklet called, directly
+ * or through its vectorcall (which takes a unit of C recursion), can have
+ * a frame run there: that loop is the runner's, there is room for the
+ * frame and a shim, and no monitoring tool waits for the builtin to
+ * return. */
+static int
+can_push_at_call(slp_thread *th)
+{
+    return th->tstate->py_recursion_remaining > 2
+           && (slp_can_park_softly_in(th, 0, 0) || slp_can_park_softly_in(th, 0, 1))
+           && !slp_call_monitored(th->tstate);
+}
+
+/* The generator's frame can run in the tasklet's eval loop. */
+static int
+can_resume_here(slp_thread *th, PyGenObject *gen, int throw)
+{
+    /* A throw() into a `yield from` goes to the generator delegated to,
+     * in C. */
+    return (Py_IS_TYPE(gen, &PyGen_Type) || Py_IS_TYPE(gen, &PyCoro_Type))
+           && gen->gi_frame_state
+              < (throw ? FRAME_SUSPENDED_YIELD_FROM : FRAME_EXECUTING)
+           && can_push_at_call(th);
+}
+
+/* `dflt`: the default of next(gen, default), or NULL. */
+static void
+arm_gen(PyThreadState *tstate, slp_thread *th, PyObject *gen, PyObject *dflt)
+{
+    ((_PyThreadStateImpl *)tstate)->stackless_gen = gen;
+    th->armed_frame = tstate->current_frame;
+    th->armed_instr = tstate->current_frame->instr_ptr;
+    th->armed_default = dflt;
+}
+
+void
+_PyStackless_ArmGenNext(PyObject *const *args, Py_ssize_t nargs,
+                        PyCFunction meth)
+{
+    static const int ops[] = {CALL, CALL_BUILTIN_FAST, 0};
+    PyThreadState *tstate = _PyThreadState_GET();
+    slp_thread *th = slp_thread_of(tstate);
+    if (th != NULL && can_resume_here(th, (PyGenObject *)args[0], 0)
+        && called_with(tstate, args, nargs, NULL, meth, ops))
+    {
+        arm_gen(tstate, th, args[0], nargs == 2 ? args[1] : NULL);
+    }
+}
+
+int
+_PyStackless_ArmGenThrow(PyObject *gen, PyObject *const *args,
+                         Py_ssize_t nargs, PyCFunction meth)
+{
+    static const int ops[] = {CALL, CALL_METHOD_DESCRIPTOR_FAST,
+                              CALL_BUILTIN_FAST, 0};
+    PyThreadState *tstate = _PyThreadState_GET();
+    slp_thread *th = slp_thread_of(tstate);
+    if (th != NULL && can_resume_here(th, (PyGenObject *)gen, 1)
+        && called_with(tstate, args, nargs, gen, meth, ops))
+    {
+        arm_gen(tstate, th, gen, NULL);
+        return 1;
+    }
+    return 0;
+}
+
+void
+_PyStackless_DisarmGen(void)
+{
+    ((_PyThreadStateImpl *)_PyThreadState_GET())->stackless_gen = NULL;
+}
+
+/* gen.send(arg): a METH_O method gets no pointer to its argument, and the
+ * stack depth before the CALL tells where the call's inputs are. */
+void
+_PyStackless_ArmGenSend(PyObject *gen, PyObject *arg, PyCFunction meth)
+{
+    static const int ops[] = {CALL, CALL_METHOD_DESCRIPTOR_O,
+                              CALL_BUILTIN_O, 0};
+    PyThreadState *tstate = _PyThreadState_GET();
+    slp_thread *th = slp_thread_of(tstate);
+    if (th == NULL || !can_resume_here(th, (PyGenObject *)gen, 0)) {
+        return;
+    }
+    _PyInterpreterFrame *f = tstate->current_frame;
+    PyObject **stack = calling_stack(f, 1, ops);
+    if (stack == NULL) {
+        return;
+    }
+    PyCodeObject *co = _PyFrame_GetCode(f);
+    int depth = slp_stack_depth_cached(th, co, _PyInterpreterFrame_LASTI(f));
+    if (depth < 3 || depth > co->co_stacksize) {
+        return;
+    }
+    PyObject **in = stack + depth - 3;
+    if (in[2] == arg && is_method_of(in[0], in[1], gen, meth)) {
+        arm_gen(tstate, th, gen, NULL);
+    }
+}
+
+int
+_PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
+                      int exc)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    slp_thread *th = ts->stackless;
+    int armed = ts->stackless_gen == (PyObject *)gen
+                && th->armed_frame == tstate->current_frame
+                && th->armed_instr == tstate->current_frame->instr_ptr;
+    ts->stackless_gen = NULL;
+    /* gen_send_ex2() reports the errors of other states. */
+    if (!armed || gen->gi_frame_state >= FRAME_EXECUTING
+        || (gen->gi_frame_state == FRAME_CREATED && arg != NULL
+            && arg != Py_None))
+    {
+        return 0;
+    }
+    if (exc && !no_throw_events(tstate)) {
+        return 0;           /* monitoring sees a throw: through C */
+    }
+    /* A thrown exception is set: keep it while the shim is made. */
+    PyObject *thrown = exc ? _PyErr_GetRaisedException(tstate) : NULL;
+    PyObject *dflt = th->armed_default;
+    th->armed_default = NULL;
+    PyObject *objs[] = {dflt, (PyObject *)gen};
+    _PyInterpreterFrame *sf = dflt == NULL
+        ? push_shim(tstate, gen_shim_code(th->si), objs + 1, 1, 0,
+                    GEN_SHIM_RETURN)
+        : push_shim(tstate, gen_default_shim_code(th->si), objs, 2, 0,
+                    GEN_DEFAULT_SHIM_RETURN);
+    if (sf == NULL) {
+        /* The call through C reports a lack of memory. */
+        if (thrown != NULL) {
+            _PyErr_SetRaisedException(tstate, thrown);
+        }
+        return 0;
+    }
+    /* As gen_send_ex2() does; the thread state's handled exception
+     * changes when the frame starts (slp_enter_pushed_frame()). */
+    _PyInterpreterFrame *gf = (_PyInterpreterFrame *)gen->gi_iframe;
+    _PyFrame_StackPush(gf, Py_NewRef(arg != NULL ? arg : Py_None));
+    gen->gi_frame_state = FRAME_EXECUTING;
+    gf->previous = sf;
+    gf->return_offset = 0;
+    tstate->py_recursion_remaining -= 2;    /* as start_frame does */
+    th->soft_enter_exc = thrown;
+    /* The C functions in between pass on an error, not NULL alone. */
+    enter_request(th, gf, sf, gen, 1);
+    return 1;
+}
+
+/* _PyStackless_CallMethod() or _PyStackless_GenEnter() pushed frames:
+ * the caller waits for them as for any call.  A generator's frame starts
+ * as in gen_send_ex2(), with the exception of a throw() raised. */
+SLP_NOINLINE _PyInterpreterFrame *
+slp_enter_pushed_frame(slp_thread *th, _PyInterpreterFrame *frame)
+{
+    PyThreadState *tstate = th->tstate;
+    _PyInterpreterFrame *f = th->soft_enter;
+    PyGenObject *gen = th->soft_enter_gen;
+    PyObject *exc = th->soft_enter_exc;
+    th->soft_enter_base->previous = frame;
+    th->soft_enter = th->soft_enter_base = NULL;
+    th->soft_enter_gen = NULL;
+    th->soft_enter_exc = NULL;
+    th->switch_trap--;
+    if (gen != NULL) {
+        gen->gi_exc_state.previous_item = tstate->exc_info;
+        tstate->exc_info = &gen->gi_exc_state;
+    }
+    tstate->current_frame = f;
+    if (exc != NULL) {
+        /* The eval loop goes to `error:` in the frame, as a throw into
+         * it does (throwflag), which instruments its code first. */
+        _PyErr_SetRaisedException(tstate, exc);
+        _PyErr_ChainStackItem();
+        if (_Py_Instrument(_PyFrame_GetCode(f), tstate->interp) < 0) {
+            PyErr_FormatUnraisable("Exception instrumenting a generator");
+        }
+    }
+    return f;
+}
+
+/* --- contextvars.Context.run() ------------------------------------------
+ *
+ * ctx.run(func, ...) of a Python function, called by a CALL of the eval
+ * loop of a tasklet that switches softly (after it entered the context),
+ * pushes func's frame over a shim frame, whose code (context_shim_code)
+ * waits for it as a CALL does, and exits the context when it returns or
+ * raises.  The shim is as invisible as the generators' one.
+ */
+
+#define CTX_SHIM_CALL 1         /* where the shim waits */
+
+static PyObject *
+context_exit(PyObject *Py_UNUSED(module), PyObject *ctx)
+{
+    if (PyContext_Exit(ctx) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef context_exit_def = {
+    "run", context_exit, METH_O, NULL
+};
+
+static PyCodeObject *
+context_shim_code(slp_interp *si)
+{
+    /* Stack: the context.  An exception of the function is handled at 16
+     * (the exception table): the lookup is made at the instruction before
+     * the waiting CALL, a NOP. */
+    static const _Py_CODEUNIT code[] = {
+        {.op = {NOP, 0}},
+        {.op = {CALL, 0}},                  /* waits for the frame */
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {SWAP, 2}},                  /* it returned: [value, ctx] */
+        {.op = {LOAD_CONST, 0}},            /* context_exit(ctx) */
+        {.op = {SWAP, 2}},
+        {.op = {PUSH_NULL, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {CALL, 1}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {POP_TOP, 0}},
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {LOAD_CONST, 0}},            /* it raised: [ctx, exc] */
+        {.op = {COPY, 3}},
+        {.op = {PUSH_NULL, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {CALL, 1}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {POP_TOP, 0}},
+        {.op = {RERAISE, 0}},
+        {.op = {RESUME, 0}},                /* never reached */
+    };
+    /* Code units 0 and 1, to 16, at depth 1, without lasti (see
+     * Objects/exception_handling_notes.txt). */
+    static const char table[] = {(char)(0x80 | 0), 2, 16, 1 << 1};
+    return shim_code(&si->context_shim, "run", code,
+                     (int)Py_ARRAY_LENGTH(code), &context_exit_def, NULL, 0,
+                     5, table, sizeof(table));
+}
+
+int
+_PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
+                        PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames, PyCFunction meth)
+{
+    static const int ops[] = {CALL, CALL_KW,
+                              CALL_METHOD_DESCRIPTOR_FAST_WITH_KEYWORDS,
+                              CALL_BUILTIN_FAST_WITH_KEYWORDS, 0};
+    slp_thread *th = slp_thread_of(tstate);
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *callable = args[0];
+    PyObject *self = NULL;
+    if (Py_IS_TYPE(callable, &PyMethod_Type)) {
+        self = PyMethod_GET_SELF(callable);
+        callable = PyMethod_GET_FUNCTION(callable);
+    }
+    if (th == NULL || !Py_IS_TYPE(callable, &PyFunction_Type)
+        || ((PyFunctionObject *)callable)->vectorcall != _PyFunction_Vectorcall
+        || tstate->interp->monitors.tools[
+               PY_MONITORING_EVENT_EXCEPTION_HANDLED] != 0
+        || !can_push_at_call(th)
+        || !called_with(tstate, args, nargs + nkw, ctx, meth, ops))
+    {
+        return 0;
+    }
+    _PyInterpreterFrame *sf = push_shim(tstate, context_shim_code(th->si),
+                                        &ctx, 1, CTX_SHIM_CALL,
+                                        1 + INLINE_CACHE_ENTRIES_CALL);
+    if (sf == NULL) {
+        return 0;           /* the call through C reports a lack of memory */
+    }
+    /* func(*args[1:]), with self first for a method: its slot is that of
+     * the function, which stays alive in the caller's stack. */
+    PyObject *const *argv = args + 1;
+    Py_ssize_t n = nargs - 1;
+    PyObject *saved = NULL;
+    if (self != NULL) {
+        argv = args;
+        saved = args[0];
+        ((PyObject **)args)[0] = self;
+        n++;
+    }
+    _PyInterpreterFrame *f = push_call(tstate, (PyFunctionObject *)callable,
+                                       argv, n, kwnames);
+    if (saved != NULL) {
+        ((PyObject **)args)[0] = saved;
+    }
+    if (f == NULL) {
+        /* Its arguments do not fit: the error is the call's, and the
+         * context is exited, as after a call through C. */
+        PyObject *exc = _PyErr_GetRaisedException(tstate);
+        _PyFrame_ClearExceptCode(sf);
+        Py_DECREF(sf->f_executable);
+        _PyThreadState_PopFrame(tstate, sf);
+        (void)PyContext_Exit(ctx);
+        _PyErr_ChainExceptions1(exc);
+        return 1;
+    }
+    f->previous = sf;
+    tstate->py_recursion_remaining -= 2;    /* as start_frame does */
+    enter_request(th, f, sf, NULL, 1);
+    return 1;
+}
+
+/* --- channel.send_sequence() --------------------------------------------
+ *
+ * ch.send_sequence(iterable), called by a CALL of the eval loop of a
+ * tasklet that switches softly, pushes a shim frame whose code
+ * (send_sequence_shim_code) sends the items with channel.send, softly as
+ * any send there, and returns how many it sent.  It starts at once, and is
+ * as invisible as the other shims; an exception goes through it.
+ */
+
+#define SEQ_SHIM_END_FOR 19     /* where the iteration ends */
+
+static PyCodeObject *
+send_sequence_shim_code(slp_interp *si)
+{
+    /* Stack: the channel, the count, the iterator. */
+    static const _Py_CODEUNIT code[] = {
+        {.op = {FOR_ITER, SEQ_SHIM_END_FOR - 2}},
+        {.op = {CACHE, 0}},
+        {.op = {LOAD_CONST, 1}},            /* channel.send(ch, item) */
+        {.op = {PUSH_NULL, 0}},
+        {.op = {COPY, 6}},
+        {.op = {COPY, 4}},
+        {.op = {CALL, 2}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {POP_TOP, 0}},               /* its result */
+        {.op = {POP_TOP, 0}},               /* the item */
+        {.op = {SWAP, 2}},                  /* the count + 1 */
+        {.op = {LOAD_CONST, 2}},
+        {.op = {BINARY_OP, NB_ADD}},
+        {.op = {CACHE, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {JUMP_BACKWARD, SEQ_SHIM_END_FOR}},      /* to 0 */
+        {.op = {CACHE, 0}},
+        {.op = {END_FOR, 0}},               /* skipped: [ch, count] */
+        {.op = {POP_TOP, 0}},
+        {.op = {SWAP, 2}},
+        {.op = {POP_TOP, 0}},
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {RESUME, 0}},                /* never reached */
+    };
+    assert(code[SEQ_SHIM_END_FOR].op.code == END_FOR);
+    PyObject *send = PyDict_GetItemString(PyChannel_Type.tp_dict, "send");
+    if (send == NULL) {
+        return NULL;
+    }
+    PyObject *extra[] = {send, _PyLong_GetOne()};
+    return shim_code(&si->send_sequence_shim, "send_sequence", code,
+                     (int)Py_ARRAY_LENGTH(code), NULL, extra, 2, 8, "", 0);
+}
+
+int
+slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it)
+{
+    PyThreadState *tstate = th->tstate;
+    if (!slp_can_park_softly(th, 1) || tstate->py_recursion_remaining <= 1) {
+        return 0;
+    }
+    PyObject *objs[] = {ch, _PyLong_GetZero(), it};
+    _PyInterpreterFrame *sf = push_shim(
+        tstate, send_sequence_shim_code(th->si), objs, 3, 0, 0);
+    if (sf == NULL) {
+        return 0;           /* the C loop reports a lack of memory */
+    }
+    tstate->py_recursion_remaining--;       /* as start_frame does */
+    enter_request(th, sf, sf, NULL, 0);
+    return 1;
+}
