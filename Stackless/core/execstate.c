@@ -44,6 +44,8 @@
 
 #include "stackless_impl.h"
 #include "pycore_code.h"          // _Py_Instrument()
+#include "pycore_genobject.h"     // _PyFrame_GetGenerator()
+#include "pycore_pyerrors.h"      // _PyErr_ClearExcState()
 #include "pycore_stackless.h"     // _PyStackless_FreeChunk()
 
 /* Take the C stack entry frames out of the chain starting at
@@ -167,6 +169,98 @@ slp_execstate_clear(slp_execstate *st)
     Py_CLEAR(st->exc_state.exc_value);
     Py_CLEAR(st->context);
     st->saved = 0;
+}
+
+/* --- frame chains ------------------------------------------------------
+ *
+ * A suspended chain is the tasklet's alone: no thread state points into
+ * it, and its frames live in the tasklet's data stack, except those of
+ * generators, which live in their generator objects.  The chain refers
+ * to its thread in one place: the exception state of the lowest generator
+ * in it links to the thread state's exc_state, where the generator was
+ * entered (gen_send_ex2() and the SEND and FOR_ITER of generators push a
+ * generator's gi_exc_state on tstate->exc_info).
+ */
+
+/* Clear the frames of a suspended chain that will never run again (the
+ * tasklet is killed without a thread to run its handlers, or freed with
+ * its frames), top down, as the eval loop clears the frames it leaves: a
+ * frame object that outlives its frame (a traceback holds it) takes a
+ * copy of it, with its f_back; a generator whose frame is in the chain is
+ * finished, no longer running, and its frame cleared.  The chain's data
+ * stack is freed after, by slp_execstate_clear().  Finalizers may run. */
+void
+slp_frames_clear(slp_execstate *st)
+{
+    if (!st->saved) {
+        return;     /* stale copies: the frames are those of a thread */
+    }
+    _PyInterpreterFrame *top = st->current_frame;
+    st->current_frame = NULL;
+    st->exc_info = NULL;
+    /* The generators stay alive until their frames are cleared, whoever
+     * drops them meanwhile (a finalizer run by the clearing). */
+    PyObject *gens = NULL;
+    for (_PyInterpreterFrame *f = top; f != NULL; f = f->previous) {
+        if (f->owner != FRAME_OWNED_BY_GENERATOR) {
+            continue;
+        }
+        if (gens == NULL && (gens = PyList_New(0)) == NULL) {
+            break;
+        }
+        if (PyList_Append(gens, (PyObject *)_PyFrame_GetGenerator(f)) < 0) {
+            break;
+        }
+    }
+    if (PyErr_Occurred()) {
+        /* No memory to keep them: the chain is left as it is (leaked). */
+        PyErr_FormatUnraisable("Exception clearing the frames of a tasklet");
+        Py_XDECREF(gens);
+        return;
+    }
+    _PyInterpreterFrame *f = top;
+    while (f != NULL) {
+        _PyInterpreterFrame *previous = f->previous;
+        assert(f->owner != FRAME_OWNED_BY_CSTACK);
+        if (f->stacktop < 0) {
+            /* Stopped in an instruction that called C (a hard switch),
+             * which holds the stack pointer: only the locals are known. */
+            f->stacktop = _PyFrame_GetCode(f)->co_nlocalsplus;
+        }
+        if (f->owner == FRAME_OWNED_BY_GENERATOR) {
+            /* As clear_gen_frame() in Python/ceval.c. */
+            PyGenObject *gen = _PyFrame_GetGenerator(f);
+            gen->gi_frame_state = FRAME_CLEARED;
+            gen->gi_exc_state.previous_item = NULL;
+            f->previous = NULL;
+            _PyFrame_ClearExceptCode(f);
+            _PyErr_ClearExcState(&gen->gi_exc_state);
+        }
+        else {
+            /* As clear_thread_frame(); the chunk goes with the chain. */
+            _PyFrame_ClearExceptCode(f);
+            Py_DECREF(f->f_executable);
+        }
+        f = previous;
+    }
+    Py_XDECREF(gens);
+}
+
+/* The chain of st moves to the thread of `ts` (bind_thread() of a
+ * soft-parked tasklet): the exception state of its lowest generator links
+ * to that thread's exc_state. */
+void
+slp_frames_move_to_thread(slp_execstate *st, PyThreadState *ts)
+{
+    PyGenObject *lowest = NULL;
+    for (_PyInterpreterFrame *f = st->current_frame; f; f = f->previous) {
+        if (f->owner == FRAME_OWNED_BY_GENERATOR) {
+            lowest = _PyFrame_GetGenerator(f);
+        }
+    }
+    if (lowest != NULL) {
+        lowest->gi_exc_state.previous_item = &ts->exc_state;
+    }
 }
 
 void

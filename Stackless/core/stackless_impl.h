@@ -172,6 +172,11 @@ extern void slp_execstate_init(slp_execstate *st, PyObject *context);
 extern void slp_cstate_init(slp_cstate *cst, int c_recursion_remaining);
 /* Release what a dead tasklet's state still owns (its data stack). */
 extern void slp_execstate_clear(slp_execstate *st);
+/* Clear the frames of a suspended chain that will never run again: frame
+ * objects keep copies, generators in it are finished (execstate.c). */
+extern void slp_frames_clear(slp_execstate *st);
+/* The suspended chain moves to the thread of ts (bind_thread()). */
+extern void slp_frames_move_to_thread(slp_execstate *st, PyThreadState *ts);
 extern int slp_execstate_traverse(slp_execstate *st, visitproc visit,
                                   void *arg);
 /* After resuming: re-instrument the tasklet's code if monitoring events

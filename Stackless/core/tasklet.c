@@ -106,6 +106,29 @@ drop_initial_call(PyTaskletObject *t)
     Py_CLEAR(t->context);
 }
 
+/* A started tasklet that can never run again (threadless and killed, or
+ * freed) loses its frames, cleared top down without running a handler,
+ * and its C stack: it is dead (T-10, X-5).  It leaves the channel it is
+ * blocked on. */
+static void
+drop_frames(PyTaskletObject *t)
+{
+    assert(t->state == SLP_STARTED && !t->in_runqueue);
+    if (t->blocked) {
+        slp_channel_remove_blocked(t);
+    }
+    t->state = SLP_NEW;
+    t->base_frame = NULL;
+    t->soft_parked = 0;
+    Py_CLEAR(t->resume_value);
+    if (t->extra != NULL) {
+        slp_cstack_clear(&t->extra->cstack);
+    }
+    slp_frames_clear(&t->exec);
+    slp_execstate_clear(&t->exec);
+    drop_initial_call(t);
+}
+
 static int
 tasklet_bind_impl_(PyTaskletObject *self, PyObject *func, PyObject *args,
                    PyObject *kwargs)
@@ -473,13 +496,14 @@ _stackless_tasklet_bind_thread_impl(PyTaskletObject *self,
         self->thread = th;
         self->thread_id = th->thread_id;
         slp_owned_link(th, self);
+        if (self->state == SLP_STARTED) {
+            slp_frames_move_to_thread(&self->exec, th->tstate);
+        }
     }
     Py_RETURN_NONE;
 }
 
 /* --- exceptions: throw, raise_exception, kill -------------------------- */
-
-extern void slp_channel_remove_blocked(PyTaskletObject *t);
 
 /* Deliver `bomb` (stolen) to the tasklet (T-8 after validation). */
 static PyObject *
@@ -507,8 +531,12 @@ deliver(PyTaskletObject *self, PyObject *bomb, int pending, int is_exit)
         }
         Py_DECREF(bomb);
         if (self->thread == NULL) {
-            if (is_exit && self->state != SLP_NEW) {
+            if (is_exit && self->state == SLP_STARTED) {
                 /* Threadless with frames: they are dropped, no handlers. */
+                drop_frames(self);
+                Py_RETURN_NONE;
+            }
+            if (is_exit && self->state == SLP_BOUND) {
                 drop_initial_call(self);
                 self->state = SLP_NEW;
                 Py_RETURN_NONE;
@@ -1153,6 +1181,11 @@ static int
 tasklet_clear(PyTaskletObject *t)
 {
     Py_SETREF(t->tempval, Py_NewRef(Py_None));
+    if (t->state == SLP_STARTED && t->thread == NULL && !t->in_runqueue) {
+        /* Garbage, and no thread can run it: its frames go, cleared. */
+        drop_frames(t);
+        return 0;
+    }
     if (t->state == SLP_STARTED) {
         /* Its C stack uses the initial call and its frames: they go when
          * it ends (it is killed, see tasklet_finalize()). */
@@ -1219,9 +1252,9 @@ tasklet_dealloc(PyTaskletObject *t)
     assert(!t->in_runqueue && t->blocked == 0);
     slp_owned_unlink(t);
     if (t->state == SLP_STARTED) {
-        /* Could not be ended: its C stack, and what it holds, are lost. */
-        t->exec.current_frame = NULL;
-        slp_execstate_clear(&t->exec);
+        /* Could not be ended: its frames are cleared without running a
+         * handler; what its C stack holds is lost. */
+        drop_frames(t);
     }
     extra_free(t);
     Py_CLEAR(t->tempval);

@@ -12,9 +12,11 @@ Deadlock error instead of waiting for ever.
 """
 
 import gc
+import sys
 import textwrap
 import threading
 import time
+import traceback
 import unittest
 import weakref
 
@@ -1321,6 +1323,165 @@ class ThreadlessTaskletTest(ThreadTestCase):
         t.bind_thread()
         self.assertFalse(t.alive)
         self.assertEqual(self.ran, [])
+
+
+class ThreadlessStartedTaskletTest(ThreadTestCase):
+    """X-5, T-10, T-14: a tasklet that was parked softly in a thread that
+    then ended keeps its frames.  Killing it, or collecting it, clears
+    them as the eval loop would (frame objects keep copies, generators in
+    them end); bind_thread() moves the whole frame chain, with the
+    exception state of the generators in it."""
+
+    both_modes = False          # only soft-parked tasklets outlive a thread
+
+    def setUp(self):
+        super().setUp()
+        old = stackless.enable_softswitch(True)
+        self.addCleanup(stackless.enable_softswitch, old)
+
+    def test_kill_clears_frames(self):
+        ch = channel()
+        freed = []
+
+        class Canary:
+            pass
+
+        def stubborn():
+            c = Canary()
+            weakref.finalize(c, freed.append, "canary")
+            while True:
+                try:
+                    ch.receive()
+                except TaskletExit:
+                    pass
+
+        def body():
+            t = tasklet(stubborn)()
+            stackless.run()
+            return t
+
+        t = self.start(body).join(self)
+        self.assertEqual(t.thread_id, -1)
+        self.assertTrue(t.blocked)
+        self.assertEqual(ch.balance, -1)
+        self.assertIsNone(t.kill())
+        self.assertFalse(t.alive)
+        self.assertFalse(t.blocked)         # it left the channel
+        self.assertEqual(ch.balance, 0)
+        self.assertIsNone(t.frame)
+        self.assertEqual(freed, ["canary"])
+
+    def test_collected_tasklet_ends_its_generator(self):
+        ch = channel()
+        saved = {}
+
+        def gen():
+            while True:
+                try:
+                    ch.receive()
+                except TaskletExit:
+                    continue
+                yield 1
+
+        def stubborn():
+            try:
+                1 / 0
+            except ZeroDivisionError as e:
+                saved["exc"] = e            # its traceback holds our frame
+            g = gen()
+            saved["gen"] = g
+            next(g)
+
+        def body():
+            tasklet(stubborn)()
+            stackless.run()
+
+        self.start(body).join(self)
+        self.assertTrue(saved["gen"].gi_running)
+        ch = None
+        gc.collect()                        # the tasklet goes, with its chunk
+        junk = [bytearray(n) for n in range(40, 400) for _ in range(20)]
+        g = saved["gen"]
+        self.assertFalse(g.gi_running)
+        self.assertIsNone(g.gi_frame)
+        with self.assertRaises(StopIteration):
+            next(g)
+        tb = saved["exc"].__traceback__
+        self.assertEqual(tb.tb_frame.f_code, stubborn.__code__)
+        self.assertIsNone(tb.tb_frame.f_back)
+        text = "".join(traceback.format_exception(saved["exc"]))
+        self.assertIn("1 / 0", text)
+        del junk
+
+    def test_bind_thread_moves_generator_exception_state(self):
+        # The generator in the moved chain sees the handled exception of
+        # its new thread, not the one its old thread handles meanwhile.
+        ch = channel()
+        box = {}
+        in_except = threading.Event()
+        finish = threading.Event()
+
+        def gen():
+            ch.receive()
+            yield sys.exc_info()[1]
+
+        def task():
+            box["seen"] = next(gen())
+
+        def body():
+            box["t"] = tasklet(task)()
+            stackless.run()                 # it blocks inside gen
+            try:
+                raise ValueError("handled by the old thread")
+            except ValueError:
+                in_except.set()
+                must_wait(finish)
+
+        w = self.start(body)
+        self.assertTrue(in_except.wait(TIMEOUT))
+        t = self.track(box["t"])
+        t.bind_thread()
+        ch.send(None)                       # t resumes here
+        finish.set()
+        w.join(self)
+        self.assertIsNone(box["seen"])
+
+    def test_bind_thread_after_thread_end(self):
+        # The old thread's state is freed: nothing in the chain may point
+        # at it (a debug build asserts, a release build reads freed memory).
+        ch = channel()
+        box = {}
+
+        def gen():
+            while True:
+                try:
+                    ch.receive()
+                except TaskletExit:
+                    continue            # survives the kills at thread end
+                yield sys.exc_info()
+
+        def task():
+            g = gen()
+            box["info"] = next(g)
+            try:
+                raise KeyError("k")
+            except KeyError:
+                pass
+            box["done"] = True
+
+        def body():
+            box["t"] = tasklet(task)()
+            stackless.run()
+
+        self.start(body).join(self)
+        t = self.track(box["t"])
+        self.assertEqual(t.thread_id, -1)
+        t.bind_thread()
+        junk = [bytearray(n) for n in range(40, 400) for _ in range(20)]
+        ch.send(None)
+        del junk
+        self.assertEqual(box["info"], (None, None, None))
+        self.assertIs(box.get("done"), True)
 
 
 class ReleaseInThreadTest(ThreadTestCase):
