@@ -90,5 +90,139 @@ class _StacklessModule(_types.ModuleType):
 
 _sys.modules[__name__].__class__ = _StacklessModule
 
+
+# --- pickling: what sits on frames and CPython cannot pickle (spec P) ---
+#
+# The reducers are registered with copyreg; what they reduce to is rebuilt
+# by the helpers of stackless._wrap (P-1), which pickles refer to by name.
+# A code object carries the bytecode magic number of the Python that
+# pickled it: another Python's bytecode is refused, with both named.
+
+import copyreg as _copyreg
+import importlib as _importlib
+import importlib.util as _importlib_util
+
+_wrap = _types.ModuleType(
+    __name__ + "._wrap",
+    "Helpers that rebuild the objects stackless pickles (spec P-1).")
+_sys.modules[_wrap.__name__] = _wrap
+
+
+def _in_wrap(func):
+    """Make func (named _wrap_<name>) stackless._wrap.<name>."""
+    func.__module__ = _wrap.__name__
+    func.__qualname__ = func.__name__ = func.__name__.removeprefix("_wrap_")
+    setattr(_wrap, func.__name__, func)
+    return func
+
+
+def _reduce_code(co):
+    # P-6: every constructor field; nested code objects in co_consts are
+    # reduced in turn.
+    return (_wrap.code, (_importlib_util.MAGIC_NUMBER, co.co_argcount,
+                         co.co_posonlyargcount, co.co_kwonlyargcount,
+                         co.co_nlocals, co.co_stacksize, co.co_flags,
+                         co.co_code, co.co_consts, co.co_names,
+                         co.co_varnames, co.co_filename, co.co_name,
+                         co.co_qualname, co.co_firstlineno, co.co_linetable,
+                         co.co_exceptiontable, co.co_freevars,
+                         co.co_cellvars))
+
+
+@_in_wrap
+def _wrap_code(magic, *fields):
+    """Rebuild a code object pickled by stackless (spec P-6)."""
+    if magic != _importlib_util.MAGIC_NUMBER:
+        raise ValueError(
+            "code object pickled by a Python with bytecode magic number "
+            f"{magic!r}; this Python's is {_importlib_util.MAGIC_NUMBER!r}")
+    return _types.CodeType(*fields)
+
+
+def _reduce_cell(cell):
+    # P-8: the contents come after the cell exists (the third part of the
+    # reduce value), so that a cell in a cycle through its contents (a
+    # recursive closure) pickles.
+    try:
+        contents = cell.cell_contents
+    except ValueError:
+        return (_wrap.cell, ())                 # empty
+    return (_wrap.cell, (), (contents,), None, None, _wrap.cell_set)
+
+
+@_in_wrap
+def _wrap_cell():
+    """An empty cell, for stackless's pickles (spec P-8): the type of
+    cells has no name pickle could find."""
+    return _types.CellType()
+
+
+@_in_wrap
+def _wrap_cell_set(cell, state):
+    """Fill a cell pickled by stackless (spec P-8)."""
+    (cell.cell_contents,) = state
+
+
+def _reduce_module(module):
+    # P-9: a module of sys.modules by name; another one by name and dict.
+    name = module.__name__
+    if _sys.modules.get(name) is module:
+        return (_importlib.import_module, (name,))
+    return (_wrap.module, (name,), module.__dict__)
+
+
+@_in_wrap
+def _wrap_module(name):
+    """A new module, for a module stackless pickled that was not in
+    sys.modules (spec P-9); its dict follows."""
+    return _types.ModuleType(name)
+
+
+def _reduce_function(func):
+    # P-7: pickle found no function of this name (a lambda, a nested
+    # function, a closure): by value.  The globals of a module of
+    # sys.modules go by the module's name; the rest of the function after
+    # it exists.
+    globals_ = func.__globals__
+    name = globals_.get("__name__")
+    module = _sys.modules.get(name) if isinstance(name, str) else None
+    if module is not None and getattr(module, "__dict__", None) is globals_:
+        globals_ = name
+    state = {
+        "__qualname__": func.__qualname__,
+        "__module__": func.__module__,
+        "__doc__": func.__doc__,
+        "__kwdefaults__": func.__kwdefaults__,
+        "__annotations__": func.__annotations__,
+        "__dict__": func.__dict__,
+    }
+    if func.__type_params__:
+        state["__type_params__"] = func.__type_params__
+    return (_wrap.function, (func.__code__, globals_, func.__name__,
+                             func.__defaults__, func.__closure__),
+            state, None, None, _wrap.function_setstate)
+
+
+@_in_wrap
+def _wrap_function(code, globals_, name, defaults, closure):
+    """Rebuild a function stackless pickled by value (spec P-7): its
+    globals are the dict of the module so named, or a dict."""
+    if isinstance(globals_, str):
+        globals_ = _importlib.import_module(globals_).__dict__
+    return _types.FunctionType(code, globals_, name, defaults, closure)
+
+
+@_in_wrap
+def _wrap_function_setstate(func, state):
+    """Set the attributes of a function stackless pickled by value."""
+    for key, value in state.items():
+        setattr(func, key, value)
+
+
+_copyreg.pickle(_types.FunctionType, _reduce_function)
+_copyreg.pickle(_types.CodeType, _reduce_code)
+_copyreg.pickle(_types.CellType, _reduce_cell)
+_copyreg.pickle(_types.ModuleType, _reduce_module)
+
 #: The module itself, as in the original (``stackless.stackless``).
 stackless = _sys.modules[__name__]
