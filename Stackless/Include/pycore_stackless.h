@@ -256,12 +256,10 @@ _PyStackless_PushExitFrame(PyThreadState *tstate, PyObject *exit,
     (((_PyThreadStateImpl *)(tstate))->stackless_pending == (frame))
 
 /* Python/ceval.c, after `error:` saw it: the frame to go on with; the
- * marker, if set, is dropped.  `oparg` is the eval loop's, the whole oparg
- * of the instruction at frame->instr_ptr (a frame preempted before its
- * instruction resumes at its EXTENDED_ARG prefix). */
+ * marker, if set, is dropped. */
 extern struct _PyInterpreterFrame *_PyStackless_SoftSwitch(
     PyThreadState *tstate, struct _PyInterpreterFrame *frame,
-    struct _PyInterpreterFrame *entry_frame, int oparg);
+    struct _PyInterpreterFrame *entry_frame);
 
 /* The throwflag of _PyEval_EvalFrameDefault() with which the scheduler
  * resumes a soft-switched tasklet in a new call of the eval loop: `frame`

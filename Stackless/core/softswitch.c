@@ -136,23 +136,36 @@ resumed(slp_thread *th, PyTaskletObject *t)
  *     proper and return_offset past it, as the eval loop leaves them.
  */
 
-/* `frame` is preempted in the instruction at instr_ptr, whose oparg (with
- * its EXTENDED_ARG prefix) is `oparg`: it is parked before it if the
- * instruction has done nothing yet. */
+/* The first code unit of the instruction at `index` (that of its
+ * EXTENDED_ARG prefix, if it has one), found by walking the code from its
+ * start: the unit before an instruction may be a cache entry of the one
+ * before, which can hold anything.  Linear in the code's size, and only
+ * run when a frame is preempted: the eval loop keeps nothing for it. */
+static int
+instruction_start(PyCodeObject *co, int index)
+{
+    int start = 0;
+    for (int i = 0; i < index; ) {
+        int op = _Py_GetBaseOpcode(co, i);
+        i += 1 + _PyOpcode_Caches[op];
+        if (op != EXTENDED_ARG) {
+            start = i;
+        }
+    }
+    return start;
+}
+
+/* `frame` is preempted in the instruction at instr_ptr: it is parked
+ * before it if the instruction has done nothing yet. */
 static SLP_NOINLINE void
-preempted_at(slp_thread *th, _PyInterpreterFrame *frame, int oparg)
+preempted_at(slp_thread *th, _PyInterpreterFrame *frame)
 {
     th->soft_preempt = 0;
     PyCodeObject *co = _PyFrame_GetCode(frame);
-    int op = _Py_GetBaseOpcode(co, (int)(frame->instr_ptr
-                                         - _PyCode_CODE(co)));
+    int index = (int)(frame->instr_ptr - _PyCode_CODE(co));
+    int op = _Py_GetBaseOpcode(co, index);
     if (op == RESUME || op == JUMP_BACKWARD) {
-        /* Back over the prefix: the compiler gives an oparg the fewest
-         * EXTENDED_ARGs it needs (as tier 2's optimizer assumes too). */
-        while (oparg > 255) {
-            oparg >>= 8;
-            frame->instr_ptr--;
-        }
+        frame->instr_ptr = _PyCode_CODE(co) + instruction_start(co, index);
         frame->return_offset = 0;
     }
 }
@@ -401,7 +414,7 @@ drop_marker(PyThreadState *tstate)
 
 _PyInterpreterFrame *
 _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
-                        _PyInterpreterFrame *entry, int oparg)
+                        _PyInterpreterFrame *entry)
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     slp_thread *th = ts->stackless;
@@ -419,7 +432,7 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
     PyTaskletObject *next = th->soft_next;
     th->soft_next = NULL;
     if (th->soft_preempt) {
-        preempted_at(th, frame, oparg);
+        preempted_at(th, frame);
     }
     slp_park_soft(tstate, prev);
     if (prev->extra != NULL && prev->extra->cstack.data != NULL) {
