@@ -99,6 +99,7 @@ _sys.modules[__name__].__class__ = _StacklessModule
 # pickled it: another Python's bytecode is refused, with both named.
 
 import copyreg as _copyreg
+import gc as _gc
 import importlib as _importlib
 import importlib.util as _importlib_util
 
@@ -219,6 +220,30 @@ def _wrap_function_setstate(func, state):
         setattr(func, key, value)
 
 
+_VIEW_KINDS = {type({}.keys()): "keys", type({}.values()): "values",
+               type({}.items()): "items"}
+
+
+def _reduce_dict_view(view):
+    # P-12: a view by its dict, which the view alone refers to.
+    referents = _gc.get_referents(view)
+    if len(referents) != 1 or not isinstance(referents[0], dict):
+        raise TypeError(f"cannot pickle {type(view).__name__!r} object")
+    return (_wrap.dict_view, (referents[0], _VIEW_KINDS[type(view)]))
+
+
+@_in_wrap
+def _wrap_dict_view(mapping, kind):
+    """Rebuild a dict view stackless pickled (spec P-12): keys, values or
+    items of `mapping`, a dict."""
+    if kind not in ("keys", "values", "items"):
+        raise ValueError(f"not a kind of dict view: {kind!r}")
+    return getattr(dict, kind)(mapping)
+
+
+for _view_type in _VIEW_KINDS:
+    _copyreg.pickle(_view_type, _reduce_dict_view)
+del _view_type
 _copyreg.pickle(_types.FunctionType, _reduce_function)
 _copyreg.pickle(_types.CodeType, _reduce_code)
 _copyreg.pickle(_types.CellType, _reduce_cell)

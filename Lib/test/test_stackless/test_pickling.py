@@ -1,6 +1,7 @@
 """Pickling of what sits on frames and CPython cannot pickle (spec P-1,
-P-6 .. P-9): code objects, functions by value, cells and modules, rebuilt
-by the helpers of stackless._wrap, with both picklers and every protocol.
+P-6 .. P-9, P-12): code objects, functions by value, cells, modules and
+dict views, rebuilt by the helpers of stackless._wrap, with both picklers
+and every protocol.
 """
 
 import copy
@@ -58,7 +59,7 @@ class WrapTest(unittest.TestCase):
         import stackless._wrap as wrap
         self.assertIs(wrap, stackless._wrap)
         for name in ("code", "cell", "cell_set", "module", "function",
-                     "function_setstate"):
+                     "function_setstate", "dict_view"):
             helper = getattr(wrap, name)
             self.assertEqual(helper.__module__, "stackless._wrap")
             self.assertEqual(helper.__qualname__, name)
@@ -281,6 +282,40 @@ class FunctionTest(unittest.TestCase):
                 "    print('refused')\n")
         rc, out, err = script_helper.assert_python_ok("-c", code)
         self.assertEqual(out.strip(), b"refused")
+
+
+class DictSubclass(dict):
+    def keys(self):
+        raise AssertionError("not called")
+
+
+class DictViewTest(unittest.TestCase):
+    """P-12: dict views, by their dict."""
+
+    def test_views(self):
+        d = {"a": 1, "b": [2]}
+        for kind in ("keys", "values", "items"):
+            view = getattr(d, kind)()
+            for copy_ in every_round_trip(self, view):
+                self.assertIs(type(copy_), type(view))
+                self.assertEqual(list(copy_), list(view))
+
+    def test_view_shares_its_dict(self):
+        d = {"a": 1}
+        for d2, keys, items in every_round_trip(self, (d, d.keys(),
+                                                       d.items())):
+            d2["b"] = 2
+            self.assertEqual(sorted(keys), ["a", "b"])
+            self.assertEqual(sorted(items), [("a", 1), ("b", 2)])
+
+    def test_view_of_dict_subclass(self):
+        d = DictSubclass(x=1)
+        copy_ = c_round_trip(dict.keys(d), pickle.HIGHEST_PROTOCOL)
+        self.assertEqual(list(copy_), ["x"])
+
+    def test_bad_kind(self):
+        with self.assertRaises(ValueError):
+            stackless._wrap.dict_view({}, "clear")
 
 
 class ModuleTest(unittest.TestCase):
