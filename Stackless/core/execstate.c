@@ -198,25 +198,21 @@ slp_frames_clear(slp_execstate *st)
     _PyInterpreterFrame *top = st->current_frame;
     st->current_frame = NULL;
     st->exc_info = NULL;
+    PyObject *exc = PyErr_GetRaisedException();
     /* The generators stay alive until their frames are cleared, whoever
-     * drops them meanwhile (a finalizer run by the clearing). */
+     * drops them meanwhile (a finalizer run by the clearing).  Without
+     * memory for that, the frames are cleared all the same. */
     PyObject *gens = NULL;
     for (_PyInterpreterFrame *f = top; f != NULL; f = f->previous) {
         if (f->owner != FRAME_OWNED_BY_GENERATOR) {
             continue;
         }
-        if (gens == NULL && (gens = PyList_New(0)) == NULL) {
+        if ((gens == NULL && (gens = PyList_New(0)) == NULL)
+            || PyList_Append(gens, (PyObject *)_PyFrame_GetGenerator(f)) < 0)
+        {
+            PyErr_Clear();
             break;
         }
-        if (PyList_Append(gens, (PyObject *)_PyFrame_GetGenerator(f)) < 0) {
-            break;
-        }
-    }
-    if (PyErr_Occurred()) {
-        /* No memory to keep them: the chain is left as it is (leaked). */
-        PyErr_FormatUnraisable("Exception clearing the frames of a tasklet");
-        Py_XDECREF(gens);
-        return;
     }
     _PyInterpreterFrame *f = top;
     while (f != NULL) {
@@ -244,6 +240,7 @@ slp_frames_clear(slp_execstate *st)
         f = previous;
     }
     Py_XDECREF(gens);
+    PyErr_SetRaisedException(exc);
 }
 
 /* The chain of st moves to the thread of `ts` (bind_thread() of a
