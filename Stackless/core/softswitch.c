@@ -140,7 +140,8 @@ resumed(slp_thread *th, PyTaskletObject *t)
  * EXTENDED_ARG prefix, if it has one), found by walking the code from its
  * start: the unit before an instruction may be a cache entry of the one
  * before, which can hold anything.  Linear in the code's size, and only
- * run when a frame is preempted: the eval loop keeps nothing for it. */
+ * run when a frame is preempted or a channel iteration ends: the eval
+ * loop keeps nothing for it. */
 static int
 instruction_start(PyCodeObject *co, int index)
 {
@@ -201,12 +202,9 @@ end_for_iter(_PyInterpreterFrame *top)
     if (_Py_GetBaseOpcode(co, index) != FOR_ITER) {
         return;
     }
-    int oparg = top->instr_ptr->op.arg;
-    for (int i = index - 1, shift = 8;
-         i >= 0 && _Py_GetBaseOpcode(co, i) == EXTENDED_ARG;
-         i--, shift += 8)
-    {
-        oparg |= _PyCode_CODE(co)[i].op.arg << shift;
+    int oparg = 0;
+    for (int i = instruction_start(co, index); i <= index; i++) {
+        oparg = (oparg << 8) | _PyCode_CODE(co)[i].op.arg;
     }
     PyErr_Clear();
     Py_DECREF(_PyFrame_StackPop(top));

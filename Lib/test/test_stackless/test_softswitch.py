@@ -506,6 +506,25 @@ class ChannelIterationTest(SoftTestCase):
         self.assertEqual(got, [0, 1, 2, "after"])
         self.assertFalse(t.alive)
 
+    def test_iteration_ends_in_a_long_loop(self):
+        # The loop's FOR_ITER jumps over a body long enough to need an
+        # EXTENDED_ARG: the end of the iteration reads its whole oparg.
+        ch = stackless.channel()
+        body = "\n".join("        n = n + %d" % (i % 5) for i in range(150))
+        ns = {"ch": ch}
+        exec("def consumer(got):\n    n = 0\n    for x in ch:\n"
+             + body + "\n        got.append(x)\n    got.append('after')\n", ns)
+        self.assertTrue(any(i.opname == "FOR_ITER" and i.arg > 255
+                            for i in dis.get_instructions(ns["consumer"])))
+        got = []
+        t = self.spawn(ns["consumer"], got)
+        stackless.run()
+        ch.send(1)
+        ch.send_exception(StopIteration)
+        stackless.run()
+        self.assertEqual(got, [1, "after"])
+        self.assertFalse(t.alive)
+
     def test_loop_in_nested_frames_and_with_else(self):
         ch = stackless.channel()
         got = []
