@@ -107,6 +107,7 @@ _wrap = _types.ModuleType(
     __name__ + "._wrap",
     "Helpers that rebuild the objects stackless pickles (spec P-1).")
 _sys.modules[_wrap.__name__] = _wrap
+_wrap.frame = _stackless._wrap_frame
 
 
 def _in_wrap(func):

@@ -31,6 +31,9 @@ STACKLESS_OBJS= \
 		Stackless/core/thread.o \
 		Stackless/core/watchdog.o \
 		Stackless/module/_stacklessmodule.o \
+		Stackless/pickling/frames.o \
+		Stackless/pickling/tasklets.o \
+		Stackless/pickling/verify.o \
 		Stackless/platf/switch.o
 
 # Out-of-tree builds: configure does not create our object directories.

@@ -96,6 +96,13 @@ slp_channel_remove_blocked(PyTaskletObject *t)
     Py_DECREF(t);
 }
 
+/* For unpickling: t, paused, joins the queue in direction dir. */
+void
+slp_channel_link_blocked(PyChannelObject *ch, PyTaskletObject *t, int dir)
+{
+    queue_append(ch, t, dir);
+}
+
 /* --- the channel callback (D-4) ------------------------------------------ */
 
 static void
@@ -171,7 +178,7 @@ channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
     PyTaskletObject *cur = th->current;
     if (dir > 0 ? ch->balance < 0 : ch->balance > 0) {
         PyTaskletObject *p = ch->head;
-        if (p->thread != th || ch->schedule_all
+        if (p->thread != th || ch->schedule_all || p->state == SLP_NEW
             || PyBomb_Check(dir > 0 ? value : p->tempval))
         {
             return NULL;
@@ -238,6 +245,11 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
         return NULL;
     }
     PyTaskletObject *cur = th->current;
+    /* A tasklet that a pickled channel linked, whose own state never came
+     * (pickling/tasklets.c), has no frame waiting here: it leaves. */
+    while (ch->head != NULL && ch->head->state == SLP_NEW) {
+        slp_channel_remove_blocked(ch->head);
+    }
     int partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
 
     if (si != NULL && si->channel_callback != NULL) {
@@ -723,9 +735,27 @@ PyMethodDef slp_channel_soft_methods[] = {
     {NULL}
 };
 
+static PyObject *
+channel_reduce(PyChannelObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return slp_channel_reduce(self);
+}
+
+static PyObject *
+channel_setstate(PyChannelObject *self, PyObject *state)
+{
+    return slp_channel_setstate(self, state);
+}
+
 static PyMethodDef channel_methods[] = {
     _STACKLESS_CHANNEL_CLOSE_METHODDEF
     _STACKLESS_CHANNEL_OPEN_METHODDEF
+    {"__reduce__", (PyCFunction)channel_reduce, METH_NOARGS,
+     PyDoc_STR("__reduce__()\n--\n\nPickle the channel with its blocked "
+               "tasklets (spec P-4).")},
+    {"__setstate__", (PyCFunction)channel_setstate, METH_O,
+     PyDoc_STR("__setstate__(state)\n--\n\nRestore a pickled channel: "
+               "its blocked tasklets join its queue.")},
     {NULL}
 };
 

@@ -796,3 +796,100 @@ slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it)
     enter_request(th, sf, sf, NULL, 0);
     return 1;
 }
+
+/* --- frames that cannot run: the invalid shim ---------------------------
+ *
+ * A frame that was pickled while it ran C code (a tasklet suspended with
+ * its C stack) cannot be restored: what the C code held is lost.  It comes
+ * back as a shim frame in its place (spec P-3), whose stack holds the
+ * message.  It waits as a caller does, at 0 for 1: whatever its callee
+ * returns, or if it is the top frame the value it is resumed with, it
+ * raises RuntimeError, which goes on to the frames below. */
+
+static PyObject *
+invalid_frame_raise(PyObject *Py_UNUSED(module), PyObject *message)
+{
+    PyErr_SetObject(PyExc_RuntimeError, message);
+    return NULL;
+}
+
+static PyMethodDef invalid_frame_raise_def = {
+    "invalid_frame", invalid_frame_raise, METH_O, NULL
+};
+
+PyCodeObject *
+slp_invalid_shim_code(slp_interp *si)
+{
+    /* Stack: the message. */
+    static const _Py_CODEUNIT code[] = {
+        {.op = {NOP, 0}},                   /* waits */
+        {.op = {POP_TOP, 0}},               /* what it was given */
+        {.op = {LOAD_CONST, 0}},            /* invalid_frame_raise(msg) */
+        {.op = {PUSH_NULL, 0}},
+        {.op = {COPY, 3}},
+        {.op = {CALL, 1}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {RETURN_VALUE, 0}},          /* never reached */
+        {.op = {RESUME, 0}},                /* never reached */
+    };
+    return shim_code(&si->invalid_shim, "invalid_frame", code,
+                     (int)Py_ARRAY_LENGTH(code), &invalid_frame_raise_def,
+                     NULL, 0, 4, "", 0);
+}
+
+/* --- the registry of shims, for pickling (spec P-13) --------------------
+ *
+ * A pickled shim frame names its code; the code is this interpreter's. */
+
+extern const struct _PyCode_DEF(8) _Py_InitCleanup;
+
+static const char *const shim_names[] = {
+    "gen_next", "gen_next_default", "context_run", "send_sequence",
+    "init_cleanup", "invalid_frame", NULL
+};
+
+static PyCodeObject *
+shim_by_index(slp_interp *si, int i)
+{
+    switch (i) {
+    case 0: return gen_shim_code(si);
+    case 1: return gen_default_shim_code(si);
+    case 2: return context_shim_code(si);
+    case 3: return send_sequence_shim_code(si);
+    case 4: return (PyCodeObject *)&_Py_InitCleanup;
+    case 5: return slp_invalid_shim_code(si);
+    }
+    return NULL;
+}
+
+PyCodeObject *
+slp_shim_code_by_name(slp_interp *si, PyObject *name)
+{
+    for (int i = 0; shim_names[i] != NULL; i++) {
+        if (PyUnicode_CompareWithASCIIString(name, shim_names[i]) == 0) {
+            PyCodeObject *co = shim_by_index(si, i);
+            if (co == NULL && !PyErr_Occurred()) {
+                PyErr_NoMemory();
+            }
+            return co;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "unknown resume function %R", name);
+    return NULL;
+}
+
+const char *
+slp_shim_name(slp_interp *si, PyCodeObject *co)
+{
+    PyObject *mine[] = {si->gen_shim, si->gen_default_shim, si->context_shim,
+                        si->send_sequence_shim,
+                        (PyObject *)&_Py_InitCleanup, si->invalid_shim};
+    for (int i = 0; i < (int)Py_ARRAY_LENGTH(mine); i++) {
+        if ((PyObject *)co == mine[i]) {
+            return shim_names[i];
+        }
+    }
+    return NULL;
+}

@@ -533,6 +533,7 @@ typedef struct _slp_interp {
     PyObject *gen_default_shim;
     PyObject *context_shim;
     PyObject *send_sequence_shim;
+    PyObject *invalid_shim;
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);
@@ -671,6 +672,9 @@ extern PyTaskletObject *slp_end_current(slp_thread *th, PyObject *result);
 /* channel.c: take a tasklet out of the channel it waits in (for kill,
  * throw and the end of the last tasklet). */
 extern void slp_channel_remove_blocked(PyTaskletObject *t);
+/* For unpickling: t, paused, joins ch's queue in direction dir. */
+extern void slp_channel_link_blocked(PyChannelObject *ch, PyTaskletObject *t,
+                                     int dir);
 
 /* --- soft switching (softcall.c, softswitch.c, shims.c) ---------------- */
 
@@ -769,6 +773,14 @@ extern void slp_push_chunk(PyThreadState *tstate, _PyStackChunk *chunk,
  * the frame that sends the items is pushed, for the eval loop to go on
  * with (the builtin returns NULL); else 0, and the builtin sends them. */
 extern int slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it);
+
+/* The shims by name, for pickling (spec P-13): the code of the shim so
+ * named (NULL with ValueError if none is), the name of a shim's code
+ * (NULL if it is none). */
+extern PyCodeObject *slp_shim_code_by_name(slp_interp *si, PyObject *name);
+extern const char *slp_shim_name(slp_interp *si, PyCodeObject *co);
+/* The shim that stands in for a frame that cannot be restored. */
+extern PyCodeObject *slp_invalid_shim_code(slp_interp *si);
 
 /* Switch as slp_switch_to(), softly if the calling builtin was called by
  * the eval loop directly and the current tasklet runs no C code of its
@@ -940,5 +952,73 @@ slp_switch_now(PyThreadState *tstate, slp_thread *th, PyTaskletObject *next,
 /* --- types to ready at module init ------------------------------------ */
 
 extern int slp_init_types(PyObject *module);
+
+/* --- pickling/ -----------------------------------------------------------
+ *
+ *   pickling/verify.c   is a frame safe to run: its code executed
+ *                       abstractly from where it resumes
+ *   pickling/frames.c   the frame state type (stackless._wrap.frame):
+ *                       frames into pickles and back into chains
+ *   pickling/tasklets.c tasklets and channels: __reduce__, __setstate__
+ */
+
+/* The version of the pickled state of tasklets and generators: the format
+ * and the interpreter's bytecode magic number. */
+#define SLP_PICKLE_FORMAT 1
+extern long slp_pickle_version(void);
+/* Check a pickled version: -1 with ValueError naming both if it is not
+ * ours. */
+extern int slp_check_pickle_version(PyObject *v, const char *what);
+
+/* How a frame goes on when it resumes (see verify.c). */
+enum {
+    SLP_RESUME_BEFORE,
+    SLP_RESUME_PUSH,
+    SLP_RESUME_NOPUSH,
+    SLP_RESUME_GEN,
+};
+
+typedef struct {
+    PyCodeObject *code;
+    int index;                  /* instr_ptr, in code units */
+    int return_offset;
+    int mode;                   /* SLP_RESUME_* */
+    int depth;                  /* of its value stack */
+    int shim;                   /* its code is one of our shims */
+    PyObject *const *slots;     /* locals, then the stack; NULL allowed */
+} slp_frame_check;
+
+/* 0 if the frame is safe to run, else -1 with ValueError. */
+extern int slp_verify_frame(slp_frame_check *fc);
+
+/* The state of a frame, as pickled (stackless._wrap.frame). */
+typedef struct {
+    PyObject_VAR_HEAD           /* ob_size: the slots */
+    PyCodeObject *code;
+    PyObject *shim;             /* the name of a shim's code, or NULL */
+    PyObject *func;             /* f_funcobj: a function, or None */
+    PyObject *locals;           /* f_locals, or NULL */
+    int index;                  /* instr_ptr, in code units */
+    int return_offset;
+    int valid;                  /* 0: it ran C code, has no stack */
+    PyObject *slots[1];         /* locals, then the stack; NULL allowed */
+} slp_frame_state;
+
+extern PyTypeObject slp_FrameState_Type;
+#define slp_FrameState_Check(op) Py_IS_TYPE(op, &slp_FrameState_Type)
+
+/* The state of a suspended frame (not a generator's); NULL with an
+ * exception. */
+extern PyObject *slp_frame_state_of(slp_interp *si, _PyInterpreterFrame *f);
+/* Fill the frame memory f (code->co_framesize) from fs, which is valid;
+ * the caller sets f->previous. */
+extern void slp_frame_state_install(slp_frame_state *fs,
+                                    _PyInterpreterFrame *f);
+
+/* tasklets.c: the pickling methods of tasklets and channels. */
+extern PyObject *slp_tasklet_reduce(PyTaskletObject *t);
+extern PyObject *slp_tasklet_setstate(PyTaskletObject *t, PyObject *state);
+extern PyObject *slp_channel_reduce(PyChannelObject *ch);
+extern PyObject *slp_channel_setstate(PyChannelObject *ch, PyObject *state);
 
 #endif /* !Py_STACKLESS_IMPL_H */

@@ -1286,7 +1286,25 @@ PyMethodDef slp_tasklet_soft_methods[] = {
     {NULL}
 };
 
+static PyObject *
+tasklet_reduce(PyTaskletObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return slp_tasklet_reduce(self);
+}
+
+static PyObject *
+tasklet_setstate(PyTaskletObject *self, PyObject *state)
+{
+    return slp_tasklet_setstate(self, state);
+}
+
 static PyMethodDef tasklet_methods[] = {
+    {"__reduce__", (PyCFunction)tasklet_reduce, METH_NOARGS,
+     PyDoc_STR("__reduce__()\n--\n\nPickle the tasklet with its frames "
+               "(spec P-2); not the current one.")},
+    {"__setstate__", (PyCFunction)tasklet_setstate, METH_O,
+     PyDoc_STR("__setstate__(state)\n--\n\nRestore a pickled tasklet "
+               "into this new one, paused (spec P-3).")},
     _STACKLESS_TASKLET_BIND_METHODDEF
     {"setup", (PyCFunction)(void (*)(void))tasklet_setup,
      METH_VARARGS | METH_KEYWORDS,

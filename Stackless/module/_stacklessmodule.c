@@ -563,6 +563,9 @@ _stackless_exec(PyObject *module)
         || PyModule_AddType(module, &PyChannel_Type) < 0
         || PyModule_AddType(module, &PyBomb_Type) < 0
         || PyModule_AddType(module, &PyCStack_Type) < 0
+        || PyType_Ready(&slp_FrameState_Type) < 0
+        || PyModule_AddObjectRef(module, "_wrap_frame",
+                                 (PyObject *)&slp_FrameState_Type) < 0
         || slp_add_soft_methods(&PyTasklet_Type, slp_tasklet_soft_methods,
                                 NULL) < 0
         || slp_add_soft_methods(&PyChannel_Type, slp_channel_soft_methods,

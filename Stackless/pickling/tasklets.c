@@ -1,0 +1,466 @@
+/* Tasklets and channels in pickles (spec P-2, P-3, P-4).
+ *
+ * A tasklet reduces to (type(t), (), state), with the state
+ *
+ *     (version, flags, tempval, content, exc[, resume_value])
+ *
+ *   version       format and bytecode magic number (frames.c)
+ *   flags         atomic 1, ignore_nesting 2, block_trap 4, pending_irq 8,
+ *                 resume_push 16 (its top frame takes the result of the
+ *                 builtin it stopped in)
+ *   content       a started tasklet: the list of its frames' states, the
+ *                 outermost first; a bound one: (func, args, kwargs); else
+ *                 None (new, or dead)
+ *   exc           the exception its frames handle, or None
+ *   resume_value  the result its top frame resumes with, when it has one
+ *                 of its own (else its tempval is that result)
+ *
+ * __setstate__ rebuilds the tasklet: it must be new, and it stays paused,
+ * in the unpickling thread; insert() or run() it.  Every frame is checked
+ * before anything changes (verify.c): a state that does not fit raises
+ * ValueError or TypeError and leaves the tasklet as it was.  A frame that
+ * ran C code when it was pickled comes back as the invalid shim, which
+ * raises RuntimeError when the tasklet gets there.
+ *
+ * A channel reduces to (type(ch), (), (balance, flags, [blocked tasklets])),
+ * flags closing 1, schedule_all 2, preference + 1 shifted by 2.  Its
+ * __setstate__ links the tasklets listed into its queue, in order.  It may
+ * run before the tasklets' own __setstate__ (a tasklet's frame refers to
+ * the channel it waits on): those are linked while still new, and stay
+ * blocked when their state comes.  One whose state never comes (a pickle
+ * made by hand) is dropped from the channel by the first operation that
+ * finds it there (channel.c).
+ */
+
+#include "../core/stackless_impl.h"
+#include "pycore_code.h"
+#include "pycore_frame.h"
+
+#define F_ATOMIC        1
+#define F_IGNORE_NEST   2
+#define F_BLOCK_TRAP    4
+#define F_PENDING_IRQ   8
+#define F_RESUME_PUSH   16
+
+static int
+is_current(PyTaskletObject *t)
+{
+    return t->thread != NULL && t->thread->current == t;
+}
+
+/* --- tasklet.__reduce__ -------------------------------------------------- */
+
+static PyObject *
+frames_of(PyTaskletObject *t)
+{
+    slp_interp *si = t->thread != NULL ? t->thread->si
+                                       : slp_get_thread()->si;
+    PyObject *frames = PyList_New(0);
+    if (frames == NULL) {
+        return NULL;
+    }
+    for (_PyInterpreterFrame *f = t->exec.current_frame; f; f = f->previous) {
+        if (f->owner == FRAME_OWNED_BY_GENERATOR) {
+            PyErr_SetString(PyExc_TypeError,
+                            "cannot pickle a tasklet inside a generator or "
+                            "coroutine yet");
+            goto error;
+        }
+        PyObject *fs = slp_frame_state_of(si, f);
+        if (fs == NULL) {
+            goto error;
+        }
+        int r = PyList_Append(frames, fs);
+        Py_DECREF(fs);
+        if (r < 0) {
+            goto error;
+        }
+    }
+    if (PyList_Reverse(frames) < 0) {
+        goto error;
+    }
+    return frames;
+
+error:
+    Py_DECREF(frames);
+    return NULL;
+}
+
+PyObject *
+slp_tasklet_reduce(PyTaskletObject *t)
+{
+    if (is_current(t)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "You cannot __reduce__ the tasklet which is current.");
+        return NULL;
+    }
+    long flags = (t->atomic ? F_ATOMIC : 0)
+                 | (t->ignore_nesting ? F_IGNORE_NEST : 0)
+                 | (t->block_trap ? F_BLOCK_TRAP : 0)
+                 | (t->pending_irq ? F_PENDING_IRQ : 0)
+                 | (t->resume_push ? F_RESUME_PUSH : 0);
+    PyObject *content, *exc = Py_None;
+    if (t->state == SLP_STARTED && t->exec.saved) {
+        content = frames_of(t);
+        if (t->exec.exc_state.exc_value != NULL) {
+            exc = t->exec.exc_state.exc_value;
+        }
+    }
+    else if (t->state == SLP_BOUND) {
+        content = PyTuple_Pack(3, t->func, t->args,
+                               t->kwargs != NULL ? t->kwargs : Py_None);
+    }
+    else {
+        content = Py_NewRef(Py_None);
+    }
+    if (content == NULL) {
+        return NULL;
+    }
+    PyObject *state;
+    if (t->resume_value != NULL) {
+        state = Py_BuildValue("(llONOO)", slp_pickle_version(), flags,
+                              t->tempval, content, exc, t->resume_value);
+    }
+    else {
+        state = Py_BuildValue("(llONO)", slp_pickle_version(), flags,
+                              t->tempval, content, exc);
+    }
+    if (state == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(O()N)", (PyObject *)Py_TYPE(t), state);
+}
+
+/* --- tasklet.__setstate__ -------------------------------------------------- */
+
+static int
+is_generator_code(PyCodeObject *co)
+{
+    return (co->co_flags & (CO_GENERATOR | CO_COROUTINE
+                            | CO_ASYNC_GENERATOR)) != 0;
+}
+
+/* Check the frames (a list of frame states, the outermost first) of a
+ * tasklet whose top frame resumes as `resume_push` says; the size of the
+ * data stack they need in *size (in pointers). */
+static int
+check_frames(PyObject *frames, int resume_push, size_t *size)
+{
+    Py_ssize_t n = PyList_GET_SIZE(frames);
+    if (n == 0) {
+        PyErr_SetString(PyExc_ValueError, "a started tasklet without frames");
+        return -1;
+    }
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return -1;
+    }
+    *size = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(frames, i);
+        if (!slp_FrameState_Check(item)) {
+            PyErr_Format(PyExc_TypeError,
+                         "a tasklet's frame must be a frame state, "
+                         "not '%.200s'", Py_TYPE(item)->tp_name);
+            return -1;
+        }
+        slp_frame_state *fs = (slp_frame_state *)item;
+        PyCodeObject *co = fs->code;
+        if (is_generator_code(co)) {
+            PyErr_Format(PyExc_ValueError,
+                         "the frame of generator %R outside its generator",
+                         co->co_name);
+            return -1;
+        }
+        if (!fs->valid) {
+            *size += slp_invalid_shim_code(th->si)->co_framesize;
+            continue;
+        }
+        int top = i == n - 1;
+        slp_frame_check fc = {
+            .code = co,
+            .index = fs->index,
+            .return_offset = fs->return_offset,
+            .mode = !top ? SLP_RESUME_PUSH
+                    : fs->return_offset == 0 ? SLP_RESUME_BEFORE
+                    : resume_push ? SLP_RESUME_PUSH : SLP_RESUME_NOPUSH,
+            .depth = (int)Py_SIZE(fs) - co->co_nlocalsplus,
+            .shim = fs->shim != NULL,
+            .slots = fs->slots,
+        };
+        if (top && fs->return_offset == 0 && resume_push) {
+            PyErr_Format(PyExc_ValueError,
+                         "frame of %R: stopped before its instruction, it "
+                         "takes no result", co->co_name);
+            return -1;
+        }
+        if (slp_verify_frame(&fc) < 0) {
+            return -1;
+        }
+        *size += co->co_framesize;
+    }
+    return 0;
+}
+
+/* Build the chain of `frames` in a new data stack, for t->exec. */
+static int
+build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
+{
+    slp_thread *th = slp_get_thread();
+    size_t bytes = offsetof(_PyStackChunk, data)
+                   + (1 + size) * sizeof(PyObject *);
+    /* Room for the frames, data[0] unused as in a root chunk. */
+    _PyStackChunk *chunk = _PyStackless_AllocChunk(bytes);
+    if (chunk == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    chunk->previous = NULL;
+    chunk->size = bytes;
+    chunk->top = 0;
+    PyObject **top = &chunk->data[1];
+    _PyInterpreterFrame *below = NULL, *base = NULL;
+    Py_ssize_t n = PyList_GET_SIZE(frames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        slp_frame_state *fs = (slp_frame_state *)PyList_GET_ITEM(frames, i);
+        _PyInterpreterFrame *f = (_PyInterpreterFrame *)top;
+        if (fs->valid) {
+            slp_frame_state_install(fs, f);
+            top += fs->code->co_framesize;
+        }
+        else {
+            PyCodeObject *shim = slp_invalid_shim_code(th->si);
+            PyObject *msg = PyUnicode_FromFormat(
+                "cannot execute invalid frame with %R: frame had a C state "
+                "that can't be restored.", fs->code->co_name);
+            if (msg == NULL) {
+                msg = Py_NewRef(Py_None);   /* still raises */
+                PyErr_Clear();
+            }
+            f->f_executable = Py_NewRef(shim);
+            f->f_funcobj = Py_NewRef(Py_None);
+            f->f_globals = f->f_builtins = NULL;
+            f->f_locals = NULL;
+            f->frame_obj = NULL;
+            f->instr_ptr = _PyCode_CODE(shim);
+            f->return_offset = 1;
+            f->owner = FRAME_OWNED_BY_THREAD;
+            f->localsplus[0] = msg;
+            f->stacktop = 1;
+            top += shim->co_framesize;
+        }
+        f->previous = below;
+        if (base == NULL) {
+            base = f;
+        }
+        below = f;
+    }
+    slp_execstate *st = &t->exec;
+    slp_execstate_init(st, NULL);
+    st->current_frame = below;
+    st->datastack_chunk = chunk;
+    st->datastack_top = top;
+    st->datastack_limit = (PyObject **)((char *)chunk + bytes);
+    st->py_recursion_depth = (int)n;
+    st->exc_state.exc_value = exc == Py_None ? NULL : Py_NewRef(exc);
+    st->exc_info = NULL;
+    /* Its code is instrumented as the interpreter wants when it resumes. */
+    st->instrumentation_version = 0;
+    t->base_frame = base;
+    t->soft_parked = 1;
+    t->state = SLP_STARTED;
+    return 0;
+}
+
+static int
+flag_bits(PyObject *v, long *flags)
+{
+    if (!PyLong_CheckExact(v)) {
+        PyErr_Format(PyExc_TypeError, "tasklet flags must be an int, not "
+                     "'%.200s'", Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    *flags = PyLong_AsLong(v);
+    if (*flags == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (*flags < 0 || *flags >= 32) {
+        PyErr_Format(PyExc_ValueError, "bad tasklet flags %ld", *flags);
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
+{
+    if (!PyTuple_Check(state)
+        || (PyTuple_GET_SIZE(state) != 5 && PyTuple_GET_SIZE(state) != 6))
+    {
+        PyErr_SetString(PyExc_TypeError,
+                        "a tasklet's state must be a tuple of 5 or 6 items");
+        return NULL;
+    }
+    if (slp_check_pickle_version(PyTuple_GET_ITEM(state, 0), "tasklet") < 0) {
+        return NULL;
+    }
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    if (t->state != SLP_NEW || t->func != NULL || t->in_runqueue
+        || is_current(t) || t->is_main || t->thread != th)
+    {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "only a new tasklet of this thread takes a state");
+        return NULL;
+    }
+    long flags;
+    if (flag_bits(PyTuple_GET_ITEM(state, 1), &flags) < 0) {
+        return NULL;
+    }
+    PyObject *tempval = PyTuple_GET_ITEM(state, 2);
+    PyObject *content = PyTuple_GET_ITEM(state, 3);
+    PyObject *exc = PyTuple_GET_ITEM(state, 4);
+    PyObject *resume_value = PyTuple_GET_SIZE(state) == 6
+                             ? PyTuple_GET_ITEM(state, 5) : NULL;
+    if (exc != Py_None && !PyExceptionInstance_Check(exc)) {
+        PyErr_Format(PyExc_TypeError, "a tasklet's handled exception must "
+                     "be an exception or None, not '%.200s'",
+                     Py_TYPE(exc)->tp_name);
+        return NULL;
+    }
+    int push = (flags & F_RESUME_PUSH) != 0;
+    if (PyList_Check(content)) {
+        size_t size;
+        if (check_frames(content, push, &size) < 0) {
+            return NULL;
+        }
+        slp_frame_state *topfs = (slp_frame_state *)PyList_GET_ITEM(
+            content, PyList_GET_SIZE(content) - 1);
+        if (!topfs->valid) {
+            push = 1;           /* the invalid shim takes a value */
+        }
+        if (build_chain(t, content, size, exc) < 0) {
+            return NULL;
+        }
+    }
+    else if (PyTuple_Check(content) && PyTuple_GET_SIZE(content) == 3) {
+        PyObject *res = PyObject_CallMethod(
+            (PyObject *)t, "bind", "OOO", PyTuple_GET_ITEM(content, 0),
+            PyTuple_GET_ITEM(content, 1), PyTuple_GET_ITEM(content, 2));
+        if (res == NULL) {
+            return NULL;
+        }
+        Py_DECREF(res);
+    }
+    else if (content != Py_None) {
+        PyErr_Format(PyExc_TypeError, "a tasklet's frames must be a list, "
+                     "not '%.200s'", Py_TYPE(content)->tp_name);
+        return NULL;
+    }
+    if (t->blocked && t->state != SLP_STARTED) {
+        /* A channel linked it, but it has no frame waiting there. */
+        slp_channel_remove_blocked(t);
+    }
+    t->atomic = (flags & F_ATOMIC) != 0;
+    t->ignore_nesting = (flags & F_IGNORE_NEST) != 0;
+    t->block_trap = (flags & F_BLOCK_TRAP) != 0;
+    t->pending_irq = (flags & F_PENDING_IRQ) != 0;
+    t->resume_push = push;
+    Py_SETREF(t->tempval, Py_NewRef(tempval));
+    Py_XSETREF(t->resume_value, Py_XNewRef(resume_value));
+    Py_RETURN_NONE;
+}
+
+/* --- channels ---------------------------------------------------------- */
+
+PyObject *
+slp_channel_reduce(PyChannelObject *ch)
+{
+    PyObject *blocked = PyList_New(0);
+    if (blocked == NULL) {
+        return NULL;
+    }
+    for (PyTaskletObject *t = ch->head; t != NULL; t = t->next) {
+        if (PyList_Append(blocked, (PyObject *)t) < 0) {
+            Py_DECREF(blocked);
+            return NULL;
+        }
+    }
+    long flags = (ch->closing ? 1 : 0) | (ch->schedule_all ? 2 : 0)
+                 | ((long)(ch->preference + 1) << 2);
+    return Py_BuildValue("(O()(nlN))", (PyObject *)Py_TYPE(ch), ch->balance,
+                         flags, blocked);
+}
+
+PyObject *
+slp_channel_setstate(PyChannelObject *ch, PyObject *state)
+{
+    Py_ssize_t balance;
+    long flags;
+    PyObject *blocked;
+    if (!PyTuple_Check(state)
+        || !PyArg_ParseTuple(state, "nlO!;a channel's state", &balance,
+                             &flags, &PyList_Type, &blocked))
+    {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError,
+                            "a channel's state must be a tuple");
+        }
+        return NULL;
+    }
+    if (flags < 0 || flags >= 12 || (flags >> 2) > 2) {
+        PyErr_Format(PyExc_ValueError, "bad channel flags %ld", flags);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(blocked);
+    if (balance != n && balance != -n) {
+        PyErr_Format(PyExc_ValueError, "a channel's balance %zd with %zd "
+                     "blocked tasklets", balance, n);
+        return NULL;
+    }
+    if (ch->head != NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "a channel with blocked tasklets takes no state");
+        return NULL;
+    }
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    int dir = balance > 0 ? 1 : -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(blocked, i);
+        if (!PyTasklet_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "a channel's blocked tasklet must "
+                         "be a tasklet, not '%.200s'",
+                         Py_TYPE(item)->tp_name);
+            return NULL;
+        }
+        PyTaskletObject *t = (PyTaskletObject *)item;
+        if (t->blocked && t->channel == ch) {
+            continue;
+        }
+        int paused_frames = t->state == SLP_STARTED && t->soft_parked;
+        int awaiting_state = t->state == SLP_NEW && t->func == NULL;
+        if (t->blocked || t->in_runqueue || t->thread != th || t->is_main
+            || is_current(t) || !(paused_frames || awaiting_state))
+        {
+            PyErr_SetString(PyExc_ValueError,
+                            "a channel can take only paused tasklets of "
+                            "this thread, or new ones");
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTaskletObject *t = (PyTaskletObject *)PyList_GET_ITEM(blocked, i);
+        if (!t->blocked) {
+            slp_channel_link_blocked(ch, t, dir);
+        }
+    }
+    ch->closing = (flags & 1) != 0;
+    ch->schedule_all = (flags & 2) != 0;
+    ch->preference = (int)(flags >> 2) - 1;
+    Py_RETURN_NONE;
+}
