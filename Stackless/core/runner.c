@@ -233,6 +233,6 @@ slp_end_current(slp_thread *th, PyObject *result)
     slp_drop_state(th->tstate);
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)t;
-    th->current = (PyTaskletObject *)Py_NewRef(next);
+    slp_set_current(th, (PyTaskletObject *)Py_NewRef(next));
     return next;
 }

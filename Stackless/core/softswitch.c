@@ -440,7 +440,7 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
     slp_save_tracing(tstate, prev);
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)prev;
-    th->current = next;                 /* soft_next's reference */
+    slp_set_current(th, next);          /* soft_next's reference */
     return enter_soft(th, entry);
 }
 

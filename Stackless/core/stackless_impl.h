@@ -319,6 +319,10 @@ struct _slp_thread {
     PyTaskletObject *main;
     PyTaskletObject *current;
     PyTaskletObject *head;      /* of the runqueue: runs now or next */
+    /* From the schedule callback of a switch until the switch is made:
+     * the tasklet it goes to (borrowed), which must stay in the
+     * runqueue (remove() refuses it). */
+    PyTaskletObject *switching_to;
     Py_ssize_t runcount;
     PyObject *watchdogs;        /* list, innermost last */
     int switch_trap;
@@ -551,6 +555,15 @@ slp_interp_changed(slp_interp *si)
 #define PY_WATCHDOG_IGNORE_NESTING  4
 #define PY_WATCHDOG_TOTALTIMEOUT    8
 
+/* `next`, to which a switch was begun by slp_switch_prologue(), becomes
+ * current (it takes the caller's reference). */
+static inline void
+slp_set_current(slp_thread *th, PyTaskletObject *next)
+{
+    th->current = next;
+    th->switching_to = NULL;
+}
+
 /* Drop the reference the old current held, once the switch is made. */
 static inline void
 slp_after_switch(slp_thread *th)
@@ -644,7 +657,11 @@ slp_switch_prologue(slp_thread *th, PyTaskletObject *prev,
     {
         th->tick_budget = th->tick_timeout;
     }
+    /* The callback may release the GIL: neither it nor another thread
+     * may take `next` out of the runqueue until it runs. */
+    th->switching_to = next;
     slp_call_schedule_callback(th, prev, next);
+    assert(next->in_runqueue && th->head == next);
     return next;
 }
 

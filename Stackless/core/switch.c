@@ -252,7 +252,7 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     }
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)prev;  /* the old current's reference */
-    th->current = (PyTaskletObject *)Py_NewRef(next);
+    slp_set_current(th, (PyTaskletObject *)Py_NewRef(next));
 
     if (slp_cstack_switch(th->cstack_base, save, target) < 0) {
         Py_FatalError("Stackless: out of memory saving a tasklet's C stack");

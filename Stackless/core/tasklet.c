@@ -334,6 +334,13 @@ _stackless_tasklet_remove_impl(PyTaskletObject *self)
                         "The current tasklet cannot be removed.");
         return NULL;
     }
+    if (self->thread->switching_to == self) {
+        /* A schedule callback runs, here or in its thread (which may
+         * have released the GIL in it): the switch to it goes on. */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "The tasklet being switched to cannot be removed.");
+        return NULL;
+    }
     if (self->in_runqueue) {
         slp_runqueue_remove(self->thread, self);
     }

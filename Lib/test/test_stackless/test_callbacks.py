@@ -257,6 +257,77 @@ class ScheduleCallbackTest(CallbackTestCase):
         self.assertEqual(out, [0, 1, 2])
         self.assertEqual(len(calls), 7)
 
+    def test_callback_cannot_remove_next(self):
+        # Issue 18: the tasklet being switched to stays in the runqueue
+        # until it runs: remove() in the callback raises RuntimeError,
+        # and the switch goes on (the runqueue holds the only reference).
+        errors = []
+        runs = []
+
+        def cb(prev, nxt):
+            if (nxt is not None and not nxt.is_main and nxt.scheduled
+                    and not nxt.is_current):
+                try:
+                    nxt.remove()
+                except RuntimeError as e:
+                    errors.append(str(e))
+
+        stackless.set_schedule_callback(cb)
+        tasklet(lambda: runs.append(stackless.getcurrent().scheduled))()
+        stackless.schedule()
+        stackless.set_schedule_callback(None)
+        self.assertEqual(runs, [True])
+        self.assertEqual(
+            errors, ["The tasklet being switched to cannot be removed."])
+
+    def test_foreign_remove_of_next_during_callback(self):
+        # Issue 18: another thread, which runs while the callback waits
+        # without the GIL, cannot remove the tasklet being switched to
+        # either; it stays in the runqueue and runs.
+        entered = threading.Event()
+        removed = threading.Event()
+        errors = []
+        out = []
+
+        def f():
+            out.append(("f", stackless.getcurrent().scheduled))
+
+        t = self.spawn(f)
+
+        def cb(prev, nxt):
+            if nxt is t and not entered.is_set():
+                entered.set()
+                removed.wait(TIMEOUT)           # the GIL is released
+
+        def other_thread():
+            entered.wait(TIMEOUT)
+            try:
+                t.remove()
+            except RuntimeError as e:
+                errors.append(str(e))
+            removed.set()
+
+        def a():
+            stackless.schedule()                # soft, in a tasklet
+            out.append("a")
+
+        self.spawn(a)
+        t.remove()
+        t.insert()                              # runqueue: main, a, t
+        stackless.set_schedule_callback(cb)
+        th = threading.Thread(target=other_thread)
+        th.start()
+        try:
+            stackless.run()
+        finally:
+            removed.set()
+            th.join(TIMEOUT)
+            stackless.set_schedule_callback(None)
+        self.assertFalse(th.is_alive())
+        self.assertEqual(out, [("f", True), "a"])
+        self.assertEqual(
+            errors, ["The tasklet being switched to cannot be removed."])
+
     def test_main_start_in_new_thread(self):
         # D-3: cb(None, main) when the main tasklet of a thread starts,
         # before any switch of that thread; switches of other threads are
