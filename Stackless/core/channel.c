@@ -242,6 +242,10 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
 
     if (si != NULL && si->channel_callback != NULL) {
         call_channel_callback(si, ch, cur, dir > 0, !partner_waiting);
+        /* The callback may have changed the channel (killed the partner,
+         * closed it, ...): the operation goes by what it finds now. */
+        cur = th->current;
+        partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
     }
 
     if (partner_waiting) {

@@ -505,6 +505,55 @@ class ChannelCallbackTest(CallbackTestCase):
         self.assertEqual(got, ["still"])
         self.assertEqual(ch.balance, 0)
 
+    def test_callback_kills_partner(self):
+        # Issue 18: a callback that takes the partner the operation found
+        # waiting out of the channel (kill(pending=True)).  The operation
+        # goes by what it finds after the callback: the next receiver
+        # gets the value; without one the sender blocks, and with nothing
+        # else to run it gets the deadlock RuntimeError.
+        ch = channel()
+        got = []
+
+        def receiver(tag):
+            try:
+                got.append((tag, ch.receive()))
+            except TaskletExit:
+                got.append((tag, "killed"))
+                raise
+
+        r1 = self.spawn(receiver, "r1")
+        r2 = self.spawn(receiver, "r2")
+        stackless.run()
+        self.assertEqual(ch.balance, -2)
+
+        def cb(chan, t, sending, willblock):
+            if sending and not willblock and r1.blocked:
+                r1.kill(pending=True)
+
+        stackless.set_channel_callback(cb)
+        ch.send(42)
+        stackless.run()
+        self.assertEqual(got, [("r2", 42), ("r1", "killed")])
+        self.assertEqual(ch.balance, 0)
+
+        got.clear()
+        r3 = self.spawn(receiver, "r3")
+        stackless.set_channel_callback(None)
+        stackless.run()
+        self.assertEqual(ch.balance, -1)
+
+        def cb2(chan, t, sending, willblock):
+            if sending and not willblock:
+                r3.kill(pending=True)
+
+        stackless.set_channel_callback(cb2)
+        with self.assertRaisesRegex(RuntimeError, "without a receiver"):
+            ch.send(43)
+        stackless.set_channel_callback(None)
+        self.assertEqual(got, [("r3", "killed")])
+        self.assertFalse(r3.alive)
+        self.assertEqual(ch.balance, 0)
+
     def test_cross_thread_partner(self):
         # D-4, X-4: operations of tasklets of other threads are reported
         # too, with the tasklet that does the operation.
