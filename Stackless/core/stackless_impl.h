@@ -573,6 +573,28 @@ slp_after_switch(slp_thread *th)
     Py_XDECREF(ob);
 }
 
+/* The same, in `t`, which resumes (is current now).  Dropping the last
+ * reference may run code (the finalizer of a suspended tasklet kills it),
+ * which may switch from t and back: the value t resumes with, in its
+ * tempval, is kept from that switch, which would take it. */
+static inline void
+slp_after_switch_in(slp_thread *th, PyTaskletObject *t)
+{
+    PyObject *ob = th->pending_decref;
+    if (ob == NULL) {
+        return;
+    }
+    th->pending_decref = NULL;
+    if (Py_REFCNT(ob) > 1) {
+        slp_decref_alive(ob);
+        return;
+    }
+    PyObject *val = t->tempval;
+    t->tempval = Py_NewRef(Py_None);
+    Py_DECREF(ob);
+    Py_SETREF(t->tempval, val);
+}
+
 /* The schedule callback (D-3): cb(prev, next), under a switch trap,
  * errors reported as unraisable. */
 extern void slp_call_schedule_callback_slow(slp_interp *si, slp_thread *th,

@@ -258,7 +258,7 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
         Py_FatalError("Stackless: out of memory saving a tasklet's C stack");
     }
     /* Resumed: somebody switched back to prev. */
-    slp_after_switch(th);
+    slp_after_switch_in(th, prev);
     assert(th->current == prev);
     if (th->exit_main && prev == th->main) {
         /* The interpreter exits (kill_other_threads()). */
