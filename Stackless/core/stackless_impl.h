@@ -205,6 +205,8 @@ extern int slp_frames_traverse(_PyInterpreterFrame *f, visitproc visit,
                                void *arg);
 /* Free what a C state owns apart from the state itself. */
 extern void slp_cstate_free(slp_cstate *cst);
+/* Room in cst to hide n entry frames: 0, or -1 (no memory). */
+extern int slp_cstate_reserve(slp_cstate *cst, int n);
 
 /* --- the tasklet ------------------------------------------------------- */
 
@@ -467,6 +469,11 @@ slp_runqueue_unlink(slp_thread *th, PyTaskletObject *t)
     t->in_runqueue = 0;
     th->runcount--;
 }
+
+/* Make room for the C stack of the current tasklet, and what else a hard
+ * switch from it needs, so that a switch begun here cannot run out of
+ * memory when it saves them: 0, or -1 with MemoryError. */
+extern int slp_switch_reserve(slp_thread *th);
 
 /* Switch from the current tasklet to `next`, which becomes current and
  * the head of the runqueue.  The caller has put the current tasklet where
