@@ -284,7 +284,8 @@ slp_cstate_free(slp_cstate *cst)
 }
 
 int
-slp_execstate_traverse(slp_execstate *st, visitproc visit, void *arg)
+slp_execstate_traverse(slp_execstate *st, _PyInterpreterFrame *calling,
+                       visitproc visit, void *arg)
 {
     if (!st->saved) {
         return 0;
@@ -294,5 +295,5 @@ slp_execstate_traverse(slp_execstate *st, visitproc visit, void *arg)
      * point to stays alive, which is safe. */
     Py_VISIT(st->exc_state.exc_value);
     Py_VISIT(st->context);
-    return slp_frames_traverse(st->current_frame, visit, arg);
+    return slp_frames_traverse(st->current_frame, calling, visit, arg);
 }

@@ -85,6 +85,10 @@ typedef struct {
     slp_hidden_link *hidden;
     int nhidden;
     int hidden_capacity;
+    /* While suspended: the top frame, if the switch was made by a
+     * builtin its CALL called, whose inputs are then intact; else NULL
+     * (see stackdepth.c). */
+    _PyInterpreterFrame *calling_frame;
 } slp_cstate;
 
 /* A hard switch saves and restores both parts. */
@@ -177,8 +181,9 @@ extern void slp_execstate_clear(slp_execstate *st);
 extern void slp_frames_clear(slp_execstate *st);
 /* The suspended chain moves to the thread of ts (bind_thread()). */
 extern void slp_frames_move_to_thread(slp_execstate *st, PyThreadState *ts);
-extern int slp_execstate_traverse(slp_execstate *st, visitproc visit,
-                                  void *arg);
+extern int slp_execstate_traverse(slp_execstate *st,
+                                  _PyInterpreterFrame *calling,
+                                  visitproc visit, void *arg);
 /* After resuming: re-instrument the tasklet's code if monitoring events
  * changed while it was suspended. */
 extern int slp_reinstrument_frames(PyThreadState *ts);
@@ -197,12 +202,17 @@ slp_reinstrument(PyThreadState *ts, slp_execstate *st)
 /* stackdepth.c: the depth of the value stack before the instruction at
  * `index` (in code units), or -1 if it cannot be known. */
 extern int slp_stack_depth(PyCodeObject *co, int index);
-/* The same, cached for the thread (freed with it). */
+/* The same, less the inputs of that instruction: the slots that hold
+ * references while a frame is stopped in it (-1 if unknown). */
+extern int slp_stack_depth_live(PyCodeObject *co, int index);
+/* slp_stack_depth(), cached for the thread (freed with it). */
 extern int slp_stack_depth_cached(slp_thread *th, PyCodeObject *co,
                                   int index);
-/* Visit what the frames of a suspended chain hold (locals, value stack). */
-extern int slp_frames_traverse(_PyInterpreterFrame *f, visitproc visit,
-                               void *arg);
+/* Visit what the frames of a suspended chain hold (locals, value stack).
+ * `calling`: a frame stopped in a CALL whose inputs are intact, or NULL. */
+extern int slp_frames_traverse(_PyInterpreterFrame *f,
+                               _PyInterpreterFrame *calling,
+                               visitproc visit, void *arg);
 /* Free what a C state owns apart from the state itself. */
 extern void slp_cstate_free(slp_cstate *cst);
 /* Room in cst to hide n entry frames: 0, or -1 (no memory). */
@@ -370,6 +380,9 @@ struct _slp_thread {
     int soft_preempt;
     /* The reference the old current held, dropped after the switch. */
     PyObject *pending_decref;
+    /* The frame whose CALL called the switching builtin that runs now,
+     * when it was not called softly (softcall.c), or NULL. */
+    _PyInterpreterFrame *calling_frame;
     _PyStackChunk *spare_chunk;     /* of the frame data stack (softcall.c) */
 };
 
@@ -569,6 +582,8 @@ slp_set_current(slp_thread *th, PyTaskletObject *next)
 {
     th->current = next;
     th->switching_to = NULL;
+    /* Its own, if it resumes in a builtin: do_switch() restores it. */
+    th->calling_frame = NULL;
 }
 
 /* Drop the reference the old current held, once the switch is made. */

@@ -288,6 +288,7 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     PyThreadState *tstate = th->tstate;
     PyTaskletObject *prev = th->current;
     slp_cstack *save = NULL;
+    _PyInterpreterFrame *calling = th->calling_frame;
 
     if (!dead && slp_switch_reserve(th) < 0) {
         /* Nothing is done yet: the caller's step 1 is undone. */
@@ -299,6 +300,11 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
         slp_drop_state(tstate);
     }
     else {
+        /* Switched by a builtin that its CALL called (stackdepth.c)? */
+        _PyInterpreterFrame *top = tstate->current_frame;
+        prev->extra->cstate.calling_frame =
+            top != NULL && (slp_softcall_active(tstate)
+                            || th->calling_frame == top) ? top : NULL;
         slp_execstate_save(tstate, &prev->exec, &prev->extra->cstate);
         prev->soft_parked = 0;
         save = &prev->extra->cstack;
@@ -315,6 +321,7 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
         Py_FatalError("Stackless: out of memory saving a tasklet's C stack");
     }
     /* Resumed: somebody switched back to prev. */
+    th->calling_frame = calling;
     slp_after_switch_in(th, prev);
     assert(th->current == prev);
     if (th->exit_main && prev == th->main) {

@@ -1179,7 +1179,11 @@ tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
     Py_VISIT(t->resume_value);
     if (t->state == SLP_STARTED) {
         /* Only a suspended tasklet's state is in t->exec. */
-        return slp_execstate_traverse(&t->exec, visit, arg);
+        _PyInterpreterFrame *calling = NULL;
+        if (!t->soft_parked && t->extra != NULL) {
+            calling = t->extra->cstate.calling_frame;
+        }
+        return slp_execstate_traverse(&t->exec, calling, visit, arg);
     }
     return 0;
 }
