@@ -96,6 +96,14 @@ slp_channel_remove_blocked(PyTaskletObject *t)
     Py_DECREF(t);
 }
 
+static void
+drop_unrestored(PyChannelObject *ch)
+{
+    while (ch->head != NULL && ch->head->state == SLP_NEW) {
+        slp_channel_remove_blocked(ch->head);
+    }
+}
+
 /* For unpickling: t, paused, joins the queue in direction dir. */
 void
 slp_channel_link_blocked(PyChannelObject *ch, PyTaskletObject *t, int dir)
@@ -229,6 +237,14 @@ channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
     return slp_switch_now(tstate, th, th->head, NULL);
 }
 
+static inline void
+drop_tempval(PyTaskletObject *t)
+{
+    if (t->tempval != Py_None) {
+        Py_SETREF(t->tempval, Py_NewRef(Py_None));
+    }
+}
+
 /* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
  * receive, and `value` is NULL.  Returns None or the value received. */
 static PyObject *
@@ -247,13 +263,21 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
     PyTaskletObject *cur = th->current;
     /* A tasklet that a pickled channel linked, whose own state never came
      * (pickling/tasklets.c), has no frame waiting here: it leaves. */
-    while (ch->head != NULL && ch->head->state == SLP_NEW) {
-        slp_channel_remove_blocked(ch->head);
-    }
+    drop_unrestored(ch);
+    /* An old tempval goes first: dropping it may run code (a finalizer
+     * that kills a tasklet, and switches), which must not come between
+     * the choices made below and the switch. */
+    drop_tempval(cur);
     int partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
 
     if (si != NULL && si->channel_callback != NULL) {
         call_channel_callback(si, ch, cur, dir > 0, !partner_waiting);
+        /* The callback may have changed the channel (killed the partner,
+         * closed it, ...): the operation goes by what it finds now. */
+        cur = th->current;
+        drop_unrestored(ch);
+        drop_tempval(cur);
+        partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
     }
 
     if (partner_waiting) {
@@ -318,7 +342,8 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
         return NULL;
     }
     /* Join the queue first: while this thread waits for others (S-12),
-     * they must find the tasklet there. */
+     * they must find the tasklet there.  The tempval is None (see
+     * above): nothing is dropped. */
     slp_runqueue_remove(th, cur);       /* `current` keeps it alive */
     Py_SETREF(cur->tempval, Py_NewRef(dir > 0 ? value : Py_None));
     queue_append(ch, cur, dir);
@@ -328,11 +353,11 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
         if (cur->blocked) {
             slp_channel_remove_blocked(cur);
         }
-        Py_SETREF(cur->tempval, Py_NewRef(Py_None));
         if (!cur->in_runqueue) {
             slp_runqueue_append(th, cur);
         }
         th->head = cur;
+        Py_SETREF(cur->tempval, Py_NewRef(Py_None));
         return NULL;
     }
     return slp_switch_to_soft(th, next, NULL);

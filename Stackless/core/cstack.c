@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__GNUC__)
+#  define SLP_CSTACK_NOINLINE __attribute__((noinline))
+#else
+#  define SLP_CSTACK_NOINLINE
+#endif
+
 /* The switch in progress on this thread.  Not on the stack: the restore
  * phase overwrites the stack of the code that left. */
 static _Thread_local struct {
@@ -64,6 +70,27 @@ slp_cstack_switch(char *base, slp_cstack *save, const slp_cstack *target)
     transfer.target = target;
     transfer.error = 0;
     return (int)(intptr_t)slp_switch_stack(transfer_callback, NULL);
+}
+
+SLP_CSTACK_NOINLINE int
+slp_cstack_reserve(slp_cstack *save, char *base, size_t slack)
+{
+    char here = 0;
+    char *sp = (char *)&here;
+    size_t size = (base > sp ? (size_t)(base - sp) : 0) + slack;
+    if (size <= save->capacity) {
+        return 0;
+    }
+    /* Not a copy anybody needs: it is made by the switch. */
+    char *data = malloc(size);
+    if (data == NULL) {
+        return -1;
+    }
+    free(save->data);
+    save->data = data;
+    save->capacity = size;
+    save->size = 0;
+    return 0;
 }
 
 void

@@ -47,6 +47,12 @@ typedef struct slp_cstack {
 extern int slp_cstack_switch(char *base, slp_cstack *save,
                              const slp_cstack *target);
 
+/* Make room in `save` for the slice [here, base) and `slack` bytes more,
+ * where `here` is the caller's stack pointer, so that a switch made from
+ * at most `slack` bytes deeper needs no memory.  Returns -1 if there is
+ * none; `save` is unchanged then. */
+extern int slp_cstack_reserve(slp_cstack *save, char *base, size_t slack);
+
 /* Free the copy (the slot can be reused). */
 extern void slp_cstack_clear(slp_cstack *cst);
 

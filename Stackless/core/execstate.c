@@ -61,15 +61,11 @@ hide_entry_frames(slp_execstate *st, slp_cstate *cst)
             link = &f->previous;
             continue;
         }
-        if (cst->nhidden == cst->hidden_capacity) {
-            int cap = cst->hidden_capacity ? 2 * cst->hidden_capacity : 8;
-            slp_hidden_link *h = PyMem_RawRealloc(cst->hidden,
-                                                  cap * sizeof(*h));
-            if (h == NULL) {
-                Py_FatalError("Stackless: out of memory saving a frame chain");
-            }
-            cst->hidden = h;
-            cst->hidden_capacity = cap;
+        if (cst->nhidden == cst->hidden_capacity
+            && slp_cstate_reserve(cst, cst->nhidden + 1) < 0)
+        {
+            /* slp_switch_reserve() made room before the switch. */
+            Py_FatalError("Stackless: out of memory saving a frame chain");
         }
         cst->hidden[cst->nhidden].link = link;
         cst->hidden[cst->nhidden].entry = f;
@@ -260,6 +256,25 @@ slp_frames_move_to_thread(slp_execstate *st, PyThreadState *ts)
     }
 }
 
+int
+slp_cstate_reserve(slp_cstate *cst, int n)
+{
+    if (n <= cst->hidden_capacity) {
+        return 0;
+    }
+    int cap = cst->hidden_capacity ? 2 * cst->hidden_capacity : 8;
+    while (cap < n) {
+        cap *= 2;
+    }
+    slp_hidden_link *h = PyMem_RawRealloc(cst->hidden, cap * sizeof(*h));
+    if (h == NULL) {
+        return -1;
+    }
+    cst->hidden = h;
+    cst->hidden_capacity = cap;
+    return 0;
+}
+
 void
 slp_cstate_free(slp_cstate *cst)
 {
@@ -269,7 +284,8 @@ slp_cstate_free(slp_cstate *cst)
 }
 
 int
-slp_execstate_traverse(slp_execstate *st, visitproc visit, void *arg)
+slp_execstate_traverse(slp_execstate *st, _PyInterpreterFrame *calling,
+                       visitproc visit, void *arg)
 {
     if (!st->saved) {
         return 0;
@@ -279,5 +295,5 @@ slp_execstate_traverse(slp_execstate *st, visitproc visit, void *arg)
      * point to stays alive, which is safe. */
     Py_VISIT(st->exc_state.exc_value);
     Py_VISIT(st->context);
-    return slp_frames_traverse(st->current_frame, visit, arg);
+    return slp_frames_traverse(st->current_frame, calling, visit, arg);
 }

@@ -56,7 +56,7 @@ start_hard(slp_thread *th, PyTaskletObject *t)
     t->context = NULL;
     tstate->context_ver++;
     t->state = SLP_STARTED;
-    slp_after_switch(th);
+    slp_after_switch_in(th, t);
     slp_restore_tracing(tstate, t);     /* new tasklets start untraced */
     /* The initial call stays in the tasklet while it runs, where the
      * collector sees it (the C variables here are borrowed). */
@@ -233,6 +233,6 @@ slp_end_current(slp_thread *th, PyObject *result)
     slp_drop_state(th->tstate);
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)t;
-    th->current = (PyTaskletObject *)Py_NewRef(next);
+    slp_set_current(th, (PyTaskletObject *)Py_NewRef(next));
     return next;
 }

@@ -161,6 +161,30 @@ call_method(PyThreadState *tstate, slp_function *f, PyObject *const *args,
     }
 }
 
+/* Called by a CALL of the running frame (one not specialized yet), whose
+ * callable, self and arguments sit on the frame's value stack, and stay
+ * there, intact, until the call returns? */
+static int
+called_by_frame(PyThreadState *tstate, PyObject *callable,
+                PyObject *const *args)
+{
+    _PyInterpreterFrame *f = tstate->current_frame;
+    if (f == NULL || f->owner == FRAME_OWNED_BY_CSTACK || args == NULL) {
+        return 0;
+    }
+    PyCodeObject *co = _PyFrame_GetCode(f);
+    PyObject **base = f->localsplus + co->co_nlocalsplus;
+    PyObject **end = base + co->co_stacksize;
+    if (args < (PyObject *const *)base + 1
+        || args >= (PyObject *const *)end)
+    {
+        return 0;
+    }
+    return args[-1] == callable
+           || (args[-1] == NULL && args - 2 >= (PyObject *const *)base
+               && args[-2] == callable);
+}
+
 /* Every caller but the eval loop's CALL instructions. */
 static PyObject *
 function_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
@@ -170,8 +194,18 @@ function_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
     _PyInterpreterFrame *outer = ts->stackless_softcall;
     ts->stackless_softcall = NULL;
+    slp_thread *th = ts->stackless;
+    _PyInterpreterFrame *outer_calling = NULL;
+    if (th != NULL) {
+        outer_calling = th->calling_frame;
+        th->calling_frame = called_by_frame(tstate, callable, args)
+                            ? tstate->current_frame : NULL;
+    }
     PyObject *res = call_method(tstate, (slp_function *)callable, args,
                                 nargsf, kwnames);
+    if (th != NULL) {
+        th->calling_frame = outer_calling;
+    }
     ts->stackless_softcall = outer;
     assert(res != slp_soft_switched);
     return res;

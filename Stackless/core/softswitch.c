@@ -99,7 +99,7 @@ slp_switch_to_soft(slp_thread *th, PyTaskletObject *next, PyObject *result)
 static inline void
 resumed(slp_thread *th, PyTaskletObject *t)
 {
-    slp_after_switch(th);
+    slp_after_switch_in(th, t);
     if (slp_reinstrument(th->tstate, &t->exec) < 0) {
         PyErr_FormatUnraisable("Exception instrumenting a resumed tasklet");
     }
@@ -440,7 +440,7 @@ _PyStackless_SoftSwitch(PyThreadState *tstate, _PyInterpreterFrame *frame,
     slp_save_tracing(tstate, prev);
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)prev;
-    th->current = next;                 /* soft_next's reference */
+    slp_set_current(th, next);          /* soft_next's reference */
     return enter_soft(th, entry);
 }
 

@@ -14,6 +14,21 @@
  * unknown (-1), and the caller visits the locals only: the collector must
  * never be shown a slot above the real top, which may hold a dangling
  * pointer, while leaving out a reference only keeps objects alive.
+ *
+ * Nor is the collector shown the inputs of the instruction the frame is
+ * stopped in: nothing tells how far it got with them.  A CALL drops its
+ * callable and arguments after the call, one by one, and a finalizer run
+ * by one of them may switch: the slots of those dropped before are
+ * dangling.  STORE_FAST stores the new value in its local before it drops
+ * the old one (whose finalizer may switch): its input slot is a stale
+ * second copy.  BEFORE_WITH drops the manager before it calls __enter__.
+ * The slots below the inputs are the instruction's callers' business, and
+ * stay as they are until it ends.  Its inputs that are still alive are
+ * left out (they stay alive), and so are its outputs, which are written
+ * at its end.  One case is known for sure, the common one: the top frame
+ * of a tasklet that a switching builtin hard-switched, called by the
+ * frame's CALL, whose inputs are intact until the builtin returns
+ * (slp_cstate.calling_frame, set by the switch).
  */
 
 #include "stackless_impl.h"
@@ -65,8 +80,38 @@ reach(flow *fl, int i, int d)
     }
 }
 
+/* The number of stack items the instruction at `index` of `code` pops. */
+static int
+inputs_of(const _Py_CODEUNIT *code, int index)
+{
+    int opcode = code[index].op.code;
+    int oparg = code[index].op.arg;
+    for (int j = index, shift = 8;
+         j > 0 && code[j - 1].op.code == EXTENDED_ARG; j--, shift += 8)
+    {
+        oparg |= code[j - 1].op.arg << shift;
+    }
+    return _PyOpcode_num_popped(opcode, oparg);
+}
+
+static int stack_depth(PyCodeObject *co, int index, int live);
+
 int
 slp_stack_depth(PyCodeObject *co, int index)
+{
+    return stack_depth(co, index, 0);
+}
+
+int
+slp_stack_depth_live(PyCodeObject *co, int index)
+{
+    return stack_depth(co, index, 1);
+}
+
+/* The depth before the instruction at `index`; with `live`, less its
+ * inputs (-1 if that is less than 0). */
+static int
+stack_depth(PyCodeObject *co, int index, int live)
 {
     PyObject *bytes = _PyCode_GetCode(co);
     if (bytes == NULL) {
@@ -147,6 +192,10 @@ slp_stack_depth(PyCodeObject *co, int index)
     }
     if (!fl.broken) {
         result = fl.depth[index];
+        if (live && result >= 0) {
+            int n = inputs_of(code, index);
+            result = n >= 0 && n <= result ? result - n : -1;
+        }
     }
 
 done:
@@ -202,7 +251,8 @@ slp_stack_depth_cached(slp_thread *th, PyCodeObject *co, int index)
 /* Visit what the frames of a suspended chain hold.  Frames owned by a
  * generator are its business (its own traversal). */
 int
-slp_frames_traverse(_PyInterpreterFrame *f, visitproc visit, void *arg)
+slp_frames_traverse(_PyInterpreterFrame *f, _PyInterpreterFrame *calling,
+                    visitproc visit, void *arg)
 {
     for (; f != NULL; f = f->previous) {
         if (f->owner != FRAME_OWNED_BY_THREAD) {
@@ -215,7 +265,12 @@ slp_frames_traverse(_PyInterpreterFrame *f, visitproc visit, void *arg)
         PyCodeObject *co = _PyFrame_GetCode(f);
         int top = f->stacktop;
         if (top < 0) {
-            int depth = slp_stack_depth(co, _PyInterpreterFrame_LASTI(f));
+            /* Stopped in an instruction that called C: the slots below
+             * its inputs (see above), or with them if it is the CALL of
+             * the builtin that switched. */
+            int index = _PyInterpreterFrame_LASTI(f);
+            int depth = f == calling ? slp_stack_depth(co, index)
+                                     : slp_stack_depth_live(co, index);
             top = co->co_nlocalsplus + (depth > 0 ? depth : 0);
         }
         for (int i = 0; i < top; i++) {

@@ -85,6 +85,10 @@ typedef struct {
     slp_hidden_link *hidden;
     int nhidden;
     int hidden_capacity;
+    /* While suspended: the top frame, if the switch was made by a
+     * builtin its CALL called, whose inputs are then intact; else NULL
+     * (see stackdepth.c). */
+    _PyInterpreterFrame *calling_frame;
 } slp_cstate;
 
 /* A hard switch saves and restores both parts. */
@@ -177,8 +181,9 @@ extern void slp_execstate_clear(slp_execstate *st);
 extern void slp_frames_clear(slp_execstate *st);
 /* The suspended chain moves to the thread of ts (bind_thread()). */
 extern void slp_frames_move_to_thread(slp_execstate *st, PyThreadState *ts);
-extern int slp_execstate_traverse(slp_execstate *st, visitproc visit,
-                                  void *arg);
+extern int slp_execstate_traverse(slp_execstate *st,
+                                  _PyInterpreterFrame *calling,
+                                  visitproc visit, void *arg);
 /* After resuming: re-instrument the tasklet's code if monitoring events
  * changed while it was suspended. */
 extern int slp_reinstrument_frames(PyThreadState *ts);
@@ -197,14 +202,21 @@ slp_reinstrument(PyThreadState *ts, slp_execstate *st)
 /* stackdepth.c: the depth of the value stack before the instruction at
  * `index` (in code units), or -1 if it cannot be known. */
 extern int slp_stack_depth(PyCodeObject *co, int index);
-/* The same, cached for the thread (freed with it). */
+/* The same, less the inputs of that instruction: the slots that hold
+ * references while a frame is stopped in it (-1 if unknown). */
+extern int slp_stack_depth_live(PyCodeObject *co, int index);
+/* slp_stack_depth(), cached for the thread (freed with it). */
 extern int slp_stack_depth_cached(slp_thread *th, PyCodeObject *co,
                                   int index);
-/* Visit what the frames of a suspended chain hold (locals, value stack). */
-extern int slp_frames_traverse(_PyInterpreterFrame *f, visitproc visit,
-                               void *arg);
+/* Visit what the frames of a suspended chain hold (locals, value stack).
+ * `calling`: a frame stopped in a CALL whose inputs are intact, or NULL. */
+extern int slp_frames_traverse(_PyInterpreterFrame *f,
+                               _PyInterpreterFrame *calling,
+                               visitproc visit, void *arg);
 /* Free what a C state owns apart from the state itself. */
 extern void slp_cstate_free(slp_cstate *cst);
+/* Room in cst to hide n entry frames: 0, or -1 (no memory). */
+extern int slp_cstate_reserve(slp_cstate *cst, int n);
 
 /* --- the tasklet ------------------------------------------------------- */
 
@@ -319,6 +331,10 @@ struct _slp_thread {
     PyTaskletObject *main;
     PyTaskletObject *current;
     PyTaskletObject *head;      /* of the runqueue: runs now or next */
+    /* From the schedule callback of a switch until the switch is made:
+     * the tasklet it goes to (borrowed), which must stay in the
+     * runqueue (remove() refuses it). */
+    PyTaskletObject *switching_to;
     Py_ssize_t runcount;
     PyObject *watchdogs;        /* list, innermost last */
     int switch_trap;
@@ -364,6 +380,9 @@ struct _slp_thread {
     int soft_preempt;
     /* The reference the old current held, dropped after the switch. */
     PyObject *pending_decref;
+    /* The frame whose CALL called the switching builtin that runs now,
+     * when it was not called softly (softcall.c), or NULL. */
+    _PyInterpreterFrame *calling_frame;
     _PyStackChunk *spare_chunk;     /* of the frame data stack (softcall.c) */
 };
 
@@ -464,6 +483,11 @@ slp_runqueue_unlink(slp_thread *th, PyTaskletObject *t)
     th->runcount--;
 }
 
+/* Make room for the C stack of the current tasklet, and what else a hard
+ * switch from it needs, so that a switch begun here cannot run out of
+ * memory when it saves them: 0, or -1 with MemoryError. */
+extern int slp_switch_reserve(slp_thread *th);
+
 /* Switch from the current tasklet to `next`, which becomes current and
  * the head of the runqueue.  The caller has put the current tasklet where
  * it belongs (runqueue, channel, nowhere).  Returns the caller's tempval
@@ -552,6 +576,17 @@ slp_interp_changed(slp_interp *si)
 #define PY_WATCHDOG_IGNORE_NESTING  4
 #define PY_WATCHDOG_TOTALTIMEOUT    8
 
+/* `next`, to which a switch was begun by slp_switch_prologue(), becomes
+ * current (it takes the caller's reference). */
+static inline void
+slp_set_current(slp_thread *th, PyTaskletObject *next)
+{
+    th->current = next;
+    th->switching_to = NULL;
+    /* Its own, if it resumes in a builtin: do_switch() restores it. */
+    th->calling_frame = NULL;
+}
+
 /* Drop the reference the old current held, once the switch is made. */
 static inline void
 slp_after_switch(slp_thread *th)
@@ -559,6 +594,28 @@ slp_after_switch(slp_thread *th)
     PyObject *ob = th->pending_decref;
     th->pending_decref = NULL;
     Py_XDECREF(ob);
+}
+
+/* The same, in `t`, which resumes (is current now).  Dropping the last
+ * reference may run code (the finalizer of a suspended tasklet kills it),
+ * which may switch from t and back: the value t resumes with, in its
+ * tempval, is kept from that switch, which would take it. */
+static inline void
+slp_after_switch_in(slp_thread *th, PyTaskletObject *t)
+{
+    PyObject *ob = th->pending_decref;
+    if (ob == NULL) {
+        return;
+    }
+    th->pending_decref = NULL;
+    if (Py_REFCNT(ob) > 1) {
+        slp_decref_alive(ob);
+        return;
+    }
+    PyObject *val = t->tempval;
+    t->tempval = Py_NewRef(Py_None);
+    Py_DECREF(ob);
+    Py_SETREF(t->tempval, val);
 }
 
 /* The schedule callback (D-3): cb(prev, next), under a switch trap,
@@ -645,7 +702,11 @@ slp_switch_prologue(slp_thread *th, PyTaskletObject *prev,
     {
         th->tick_budget = th->tick_timeout;
     }
+    /* The callback may release the GIL: neither it nor another thread
+     * may take `next` out of the runqueue until it runs. */
+    th->switching_to = next;
     slp_call_schedule_callback(th, prev, next);
+    assert(next->in_runqueue && th->head == next);
     return next;
 }
 

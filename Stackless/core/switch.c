@@ -225,6 +225,61 @@ slp_hard_enter(slp_thread *th)
     Py_FatalError("Stackless: a dropped C stack was resumed");
 }
 
+/* The C stack below the place where slp_switch_reserve() is called that
+ * a switch begun there may take: the calls down to the copy of the stack
+ * (slp_switch_to_soft(), slp_switch_to(), slp_cstack_switch() and the
+ * platform's switch), with room to spare. */
+#ifdef Py_DEBUG
+#  define SWITCH_SLACK (16 * 1024)
+#else
+#  define SWITCH_SLACK (4 * 1024)
+#endif
+
+int
+slp_switch_reserve(slp_thread *th)
+{
+    PyTaskletObject *cur = th->current;
+    slp_tasklet_extra *x = slp_tasklet_extra_get(cur);
+    if (x == NULL) {
+        return -1;
+    }
+    if (slp_cstack_reserve(&x->cstack, th->cstack_base, SWITCH_SLACK) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    /* Room to hide the entry frames of its chain (execstate.c). */
+    int n = 0;
+    for (_PyInterpreterFrame *f = th->tstate->current_frame; f != NULL;
+         f = f->previous)
+    {
+        n += f->owner == FRAME_OWNED_BY_CSTACK;
+    }
+    if (slp_cstate_reserve(&x->cstate, n) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* A hard switch from `prev`, the current tasklet, failed before anything
+ * was done (no memory to save its C stack): the caller's step 1 is
+ * undone, as far as it is known here.  prev stays current and runnable,
+ * out of the channel it was to block on, its tempval None. */
+static void
+switch_failed(slp_thread *th, PyTaskletObject *prev)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    if (prev->blocked) {
+        slp_channel_remove_blocked(prev);   /* `current` keeps it alive */
+    }
+    if (!prev->in_runqueue) {
+        slp_runqueue_append(th, prev);
+    }
+    th->head = prev;
+    Py_SETREF(prev->tempval, Py_NewRef(Py_None));
+    PyErr_SetRaisedException(exc);
+}
+
 /* A hard switch from the running tasklet, which keeps its C stack (or,
  * `dead`, has ended). */
 static PyObject *
@@ -233,8 +288,11 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     PyThreadState *tstate = th->tstate;
     PyTaskletObject *prev = th->current;
     slp_cstack *save = NULL;
+    _PyInterpreterFrame *calling = th->calling_frame;
 
-    if (!dead && slp_tasklet_extra_get(prev) == NULL) {
+    if (!dead && slp_switch_reserve(th) < 0) {
+        /* Nothing is done yet: the caller's step 1 is undone. */
+        switch_failed(th, prev);
         return NULL;
     }
     next = slp_switch_prologue(th, prev, next);
@@ -242,6 +300,11 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
         slp_drop_state(tstate);
     }
     else {
+        /* Switched by a builtin that its CALL called (stackdepth.c)? */
+        _PyInterpreterFrame *top = tstate->current_frame;
+        prev->extra->cstate.calling_frame =
+            top != NULL && (slp_softcall_active(tstate)
+                            || th->calling_frame == top) ? top : NULL;
         slp_execstate_save(tstate, &prev->exec, &prev->extra->cstate);
         prev->soft_parked = 0;
         save = &prev->extra->cstack;
@@ -252,13 +315,14 @@ do_switch(slp_thread *th, PyTaskletObject *next, int dead)
     }
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)prev;  /* the old current's reference */
-    th->current = (PyTaskletObject *)Py_NewRef(next);
+    slp_set_current(th, (PyTaskletObject *)Py_NewRef(next));
 
     if (slp_cstack_switch(th->cstack_base, save, target) < 0) {
         Py_FatalError("Stackless: out of memory saving a tasklet's C stack");
     }
     /* Resumed: somebody switched back to prev. */
-    slp_after_switch(th);
+    th->calling_frame = calling;
+    slp_after_switch_in(th, prev);
     assert(th->current == prev);
     if (th->exit_main && prev == th->main) {
         /* The interpreter exits (kill_other_threads()). */

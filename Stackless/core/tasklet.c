@@ -334,6 +334,13 @@ _stackless_tasklet_remove_impl(PyTaskletObject *self)
                         "The current tasklet cannot be removed.");
         return NULL;
     }
+    if (self->thread->switching_to == self) {
+        /* A schedule callback runs, here or in its thread (which may
+         * have released the GIL in it): the switch to it goes on. */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "The tasklet being switched to cannot be removed.");
+        return NULL;
+    }
     if (self->in_runqueue) {
         slp_runqueue_remove(self->thread, self);
     }
@@ -1172,7 +1179,11 @@ tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
     Py_VISIT(t->resume_value);
     if (t->state == SLP_STARTED) {
         /* Only a suspended tasklet's state is in t->exec. */
-        return slp_execstate_traverse(&t->exec, visit, arg);
+        _PyInterpreterFrame *calling = NULL;
+        if (!t->soft_parked && t->extra != NULL) {
+            calling = t->extra->cstate.calling_frame;
+        }
+        return slp_execstate_traverse(&t->exec, calling, visit, arg);
     }
     return 0;
 }

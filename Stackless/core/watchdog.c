@@ -51,15 +51,20 @@ slp_schedule(PyObject *retval, int remove)
                                                  : slp_soft_watchdog(th, cur);
         return slp_switch_to_soft(th, next, NULL);
     }
+    /* The old tempval goes first, while the tasklet still runs: dropping
+     * it may run code (a finalizer that kills a tasklet, and switches),
+     * which must not come between choosing the next tasklet and the
+     * switch to it. */
+    Py_SETREF(cur->tempval, Py_NewRef(retval));
     slp_runqueue_unlink(th, cur);
     PyTaskletObject *next = slp_next_after_leaving(th, cur);
     if (next == NULL) {
         slp_runqueue_append(th, cur);
         th->head = cur;
         Py_DECREF(cur);
+        Py_SETREF(cur->tempval, Py_NewRef(Py_None));
         return NULL;
     }
-    Py_SETREF(cur->tempval, Py_NewRef(retval));
     Py_DECREF(cur);     /* the runqueue's; `current` keeps it alive */
     return slp_switch_to_soft(th, next, NULL);
 }

@@ -147,15 +147,17 @@ static int
 check_frames(PyObject *frames, int resume_push, size_t *size)
 {
     Py_ssize_t n = PyList_GET_SIZE(frames);
-    if (n == 0) {
-        PyErr_SetString(PyExc_ValueError, "a started tasklet without frames");
-        return -1;
-    }
     slp_thread *th = slp_get_thread();
     if (th == NULL) {
         return -1;
     }
     *size = 0;
+    if (n == 0) {
+        /* A tasklet of a C function, suspended in it: the invalid shim
+         * alone. */
+        *size = slp_invalid_shim_code(th->si)->co_framesize;
+        return 0;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(frames, i);
         if (!slp_FrameState_Check(item)) {
@@ -221,18 +223,22 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
     PyObject **top = &chunk->data[1];
     _PyInterpreterFrame *below = NULL, *base = NULL;
     Py_ssize_t n = PyList_GET_SIZE(frames);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        slp_frame_state *fs = (slp_frame_state *)PyList_GET_ITEM(frames, i);
+    for (Py_ssize_t i = 0; i < (n > 0 ? n : 1); i++) {
+        slp_frame_state *fs = n > 0 ? (slp_frame_state *)PyList_GET_ITEM(
+            frames, i) : NULL;
         _PyInterpreterFrame *f = (_PyInterpreterFrame *)top;
-        if (fs->valid) {
+        if (fs != NULL && fs->valid) {
             slp_frame_state_install(fs, f);
             top += fs->code->co_framesize;
         }
         else {
             PyCodeObject *shim = slp_invalid_shim_code(th->si);
-            PyObject *msg = PyUnicode_FromFormat(
+            PyObject *msg = fs != NULL ? PyUnicode_FromFormat(
                 "cannot execute invalid frame with %R: frame had a C state "
-                "that can't be restored.", fs->code->co_name);
+                "that can't be restored.", fs->code->co_name)
+                : PyUnicode_FromString(
+                "cannot execute invalid frame of C code: it had a C state "
+                "that can't be restored.");
             if (msg == NULL) {
                 msg = Py_NewRef(Py_None);   /* still raises */
                 PyErr_Clear();
@@ -261,7 +267,7 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
     st->datastack_chunk = chunk;
     st->datastack_top = top;
     st->datastack_limit = (PyObject **)((char *)chunk + bytes);
-    st->py_recursion_depth = (int)n;
+    st->py_recursion_depth = n > 0 ? (int)n : 1;
     st->exc_state.exc_value = exc == Py_None ? NULL : Py_NewRef(exc);
     st->exc_info = NULL;
     /* Its code is instrumented as the interpreter wants when it resumes. */
@@ -336,9 +342,10 @@ slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
         if (check_frames(content, push, &size) < 0) {
             return NULL;
         }
-        slp_frame_state *topfs = (slp_frame_state *)PyList_GET_ITEM(
-            content, PyList_GET_SIZE(content) - 1);
-        if (!topfs->valid) {
+        Py_ssize_t n = PyList_GET_SIZE(content);
+        if (n == 0
+            || !((slp_frame_state *)PyList_GET_ITEM(content, n - 1))->valid)
+        {
             push = 1;           /* the invalid shim takes a value */
         }
         if (build_chain(t, content, size, exc) < 0) {

@@ -820,6 +820,16 @@ waits_for_frame(int op)
     return 0;
 }
 
+/* The depth the compiler gives the stack at code unit t must be d. */
+static int
+compiler_depth(analysis *a, int t, int d)
+{
+    if (t < 0 || t >= a->n || slp_stack_depth(a->co, t) != d) {
+        return fail(a, t, "the stack depth is not the compiler's there");
+    }
+    return 0;
+}
+
 static int
 seed(analysis *a, slp_frame_check *fc, kind *k)
 {
@@ -845,6 +855,9 @@ seed(analysis *a, slp_frame_check *fc, kind *k)
         if (op != RESUME && op != JUMP_BACKWARD) {
             return fail(a, index, "a frame preempted where it cannot be");
         }
+        if (compiler_depth(a, index, d) < 0) {
+            return -1;
+        }
         return reach(a, index, k, d);
     case SLP_RESUME_GEN:
         if (index < 1 || !a->start[index - 1]
@@ -853,7 +866,9 @@ seed(analysis *a, slp_frame_check *fc, kind *k)
         {
             return fail(a, index, "a generator stopped after no yield");
         }
-        if (raise_at(a, index - 1, k, d) < 0) {
+        if (compiler_depth(a, index, d + 1) < 0
+            || raise_at(a, index - 1, k, d) < 0)
+        {
             return -1;
         }
         k[a->nlocals + d] = K_ANY;
@@ -884,6 +899,11 @@ seed(analysis *a, slp_frame_check *fc, kind *k)
              && !((op == SEND || op == FOR_ITER) && ro == span + oparg))
     {
         return fail(a, index, "a return offset that does not fit");
+    }
+    if (compiler_depth(a, index + ro,
+                       d + (fc->mode == SLP_RESUME_PUSH)) < 0)
+    {
+        return -1;
     }
     /* The callee raises (resume_with_error() looks up the handler of the
      * unit before instr_ptr), or a bomb is thrown in (the unit before the

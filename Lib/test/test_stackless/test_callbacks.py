@@ -257,6 +257,77 @@ class ScheduleCallbackTest(CallbackTestCase):
         self.assertEqual(out, [0, 1, 2])
         self.assertEqual(len(calls), 7)
 
+    def test_callback_cannot_remove_next(self):
+        # Issue 18: the tasklet being switched to stays in the runqueue
+        # until it runs: remove() in the callback raises RuntimeError,
+        # and the switch goes on (the runqueue holds the only reference).
+        errors = []
+        runs = []
+
+        def cb(prev, nxt):
+            if (nxt is not None and not nxt.is_main and nxt.scheduled
+                    and not nxt.is_current):
+                try:
+                    nxt.remove()
+                except RuntimeError as e:
+                    errors.append(str(e))
+
+        stackless.set_schedule_callback(cb)
+        tasklet(lambda: runs.append(stackless.getcurrent().scheduled))()
+        stackless.schedule()
+        stackless.set_schedule_callback(None)
+        self.assertEqual(runs, [True])
+        self.assertEqual(
+            errors, ["The tasklet being switched to cannot be removed."])
+
+    def test_foreign_remove_of_next_during_callback(self):
+        # Issue 18: another thread, which runs while the callback waits
+        # without the GIL, cannot remove the tasklet being switched to
+        # either; it stays in the runqueue and runs.
+        entered = threading.Event()
+        removed = threading.Event()
+        errors = []
+        out = []
+
+        def f():
+            out.append(("f", stackless.getcurrent().scheduled))
+
+        t = self.spawn(f)
+
+        def cb(prev, nxt):
+            if nxt is t and not entered.is_set():
+                entered.set()
+                removed.wait(TIMEOUT)           # the GIL is released
+
+        def other_thread():
+            entered.wait(TIMEOUT)
+            try:
+                t.remove()
+            except RuntimeError as e:
+                errors.append(str(e))
+            removed.set()
+
+        def a():
+            stackless.schedule()                # soft, in a tasklet
+            out.append("a")
+
+        self.spawn(a)
+        t.remove()
+        t.insert()                              # runqueue: main, a, t
+        stackless.set_schedule_callback(cb)
+        th = threading.Thread(target=other_thread)
+        th.start()
+        try:
+            stackless.run()
+        finally:
+            removed.set()
+            th.join(TIMEOUT)
+            stackless.set_schedule_callback(None)
+        self.assertFalse(th.is_alive())
+        self.assertEqual(out, [("f", True), "a"])
+        self.assertEqual(
+            errors, ["The tasklet being switched to cannot be removed."])
+
     def test_main_start_in_new_thread(self):
         # D-3: cb(None, main) when the main tasklet of a thread starts,
         # before any switch of that thread; switches of other threads are
@@ -432,6 +503,55 @@ class ChannelCallbackTest(CallbackTestCase):
         finally:
             stackless.set_channel_callback(None)
         self.assertEqual(got, ["still"])
+        self.assertEqual(ch.balance, 0)
+
+    def test_callback_kills_partner(self):
+        # Issue 18: a callback that takes the partner the operation found
+        # waiting out of the channel (kill(pending=True)).  The operation
+        # goes by what it finds after the callback: the next receiver
+        # gets the value; without one the sender blocks, and with nothing
+        # else to run it gets the deadlock RuntimeError.
+        ch = channel()
+        got = []
+
+        def receiver(tag):
+            try:
+                got.append((tag, ch.receive()))
+            except TaskletExit:
+                got.append((tag, "killed"))
+                raise
+
+        r1 = self.spawn(receiver, "r1")
+        r2 = self.spawn(receiver, "r2")
+        stackless.run()
+        self.assertEqual(ch.balance, -2)
+
+        def cb(chan, t, sending, willblock):
+            if sending and not willblock and r1.blocked:
+                r1.kill(pending=True)
+
+        stackless.set_channel_callback(cb)
+        ch.send(42)
+        stackless.run()
+        self.assertEqual(got, [("r2", 42), ("r1", "killed")])
+        self.assertEqual(ch.balance, 0)
+
+        got.clear()
+        r3 = self.spawn(receiver, "r3")
+        stackless.set_channel_callback(None)
+        stackless.run()
+        self.assertEqual(ch.balance, -1)
+
+        def cb2(chan, t, sending, willblock):
+            if sending and not willblock:
+                r3.kill(pending=True)
+
+        stackless.set_channel_callback(cb2)
+        with self.assertRaisesRegex(RuntimeError, "without a receiver"):
+            ch.send(43)
+        stackless.set_channel_callback(None)
+        self.assertEqual(got, [("r3", "killed")])
+        self.assertFalse(r3.alive)
         self.assertEqual(ch.balance, 0)
 
     def test_cross_thread_partner(self):

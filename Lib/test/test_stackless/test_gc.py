@@ -7,6 +7,7 @@ run (issue: "Memory and lifetime"; spec T-15, C-1).
 """
 
 import gc
+import operator
 import unittest
 import weakref
 
@@ -205,6 +206,86 @@ class CollectTest(StacklessTestCase):
         state["stubborn"] = False
         t.kill()
         self.assertFalse(t.alive)
+
+
+class SwitchMidInstructionTest(StacklessTestCase):
+    """Issue 18: a frame hard-switched in the middle of an instruction,
+    by a __del__ or __enter__ that its instruction ran, shows the
+    collector no slot that instruction already dropped: neither a
+    dangling one nor a stale copy (the debug build asserts on both)."""
+
+    class Switcher:
+        def __del__(self):
+            stackless.schedule()      # hard: called from a deallocation
+
+    def suspend(self, func):
+        t = self.spawn(func)
+        t.run()                       # until the switch back to us
+        self.assertTrue(t.alive)
+        return t
+
+    def finish(self, t):
+        gc.collect()
+        stackless.run()
+        self.assertFalse(t.alive)
+
+    def test_call_dropping_its_inputs(self):
+        # CALL drops its inputs after the call; the second one's __del__
+        # switches: the first one's slot is stale (here it stays alive
+        # through the cell, elsewhere it may be freed).
+        m = Marker()
+
+        def victim():
+            operator.is_(m, self.Switcher())
+        t = self.suspend(victim)
+        self.assertEqual(referent_markers(t), [])
+        self.finish(t)
+
+    def test_call_dropping_a_freed_input(self):
+        class Plain:
+            pass
+
+        def victim():
+            operator.is_(Plain(), self.Switcher())
+        self.finish(self.suspend(victim))
+
+    def test_store_fast(self):
+        # STORE_FAST stores the new value, then drops the old one, whose
+        # __del__ switches: the new value is not counted twice.
+        out = []
+
+        def victim():
+            x = self.Switcher()
+            x = [Marker()]
+            out.append(x)
+        t = self.suspend(victim)
+        lists = [o for o in gc.get_referents(t)
+                 if type(o) is list and len(o) == 1
+                 and isinstance(o[0], Marker)]
+        self.assertEqual(len(lists), 1)
+        self.finish(t)
+        self.assertEqual(len(out), 1)
+
+    def test_with_enter(self):
+        # BEFORE_WITH drops the manager, then calls __enter__, which
+        # switches (hard in the hard mode): the manager is counted once,
+        # as __enter__'s self.
+        class Manager:
+            def __enter__(self):
+                stackless.schedule()
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+        def victim():
+            with Manager():
+                pass
+        t = self.suspend(victim)
+        managers = [o for o in gc.get_referents(t)
+                    if isinstance(o, Manager)]
+        self.assertLessEqual(len(managers), 1)
+        self.finish(t)
 
 
 class CStateTest(StacklessTestCase):

@@ -1293,5 +1293,69 @@ class RecursionDepthTest(StacklessTestCase):
         self.assertEqual(results, ["ok"])
 
 
+@unittest.skipUnless(sys.platform.startswith("linux"),
+                     "needs RLIMIT_AS and /proc/self/status")
+class OutOfMemoryInSwitchTest(unittest.TestCase):
+    """Issue 18: no memory to save a C stack in a hard switch raises
+    MemoryError in the tasklet that switches, which stays current and
+    runnable, with the runqueue and channels as they were."""
+    both_modes = False      # main always switches hard
+
+    SCRIPT = textwrap.dedent("""
+        import resource, sys, stackless
+
+        def vmsize():
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmSize:"):
+                        return int(line.split()[1]) * 1024
+
+        out = []
+        ch = stackless.channel()
+
+        def other():
+            out.append("other")
+
+        def attempt(what, op):
+            limit = vmsize() + 64 * 1024    # no room for a large malloc
+            resource.setrlimit(resource.RLIMIT_AS,
+                               (limit, resource.RLIM_INFINITY))
+            try:
+                op()
+            except MemoryError:
+                out.append((what, "MemoryError"))
+            finally:
+                resource.setrlimit(resource.RLIMIT_AS,
+                                   (resource.RLIM_INFINITY,
+                                    resource.RLIM_INFINITY))
+            main = stackless.getmain()
+            out.append((what, stackless.getcurrent() is main, main.scheduled,
+                        stackless.getruncount(), ch.balance))
+
+        def deep(n):
+            # A C stack of some megabytes: recursion through sorted().
+            if n:
+                return sorted([0], key=lambda x: deep(n - 1))
+            t = stackless.tasklet(other)()
+            attempt("schedule", stackless.schedule)
+            attempt("receive", ch.receive)
+            t.kill()
+            return [0]
+
+        stackless.getcurrent()              # the stack base is up here
+        sys.setrecursionlimit(100000)
+        deep(50)
+        stackless.run()
+        print(out)
+        """)
+
+    def test_memory_error_in_hard_switch(self):
+        rc, out, err = script_helper.assert_python_ok("-c", self.SCRIPT)
+        self.assertEqual(
+            out.decode().strip(),
+            str([("schedule", "MemoryError"), ("schedule", True, True, 2, 0),
+                 ("receive", "MemoryError"), ("receive", True, True, 2, 0)]))
+
+
 if __name__ == "__main__":
     unittest.main()

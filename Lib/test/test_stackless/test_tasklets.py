@@ -1773,6 +1773,79 @@ class ReleaseTest(StacklessTestCase):
             gc.collect()
 
 
+    def test_finalizer_kill_in_schedule_remove(self):
+        # Issue 18: the caller's old tempval is the last reference to a
+        # suspended tasklet, whose finalizer kills it (and runs the
+        # scheduler): schedule_remove() drops it before it chooses the
+        # tasklet to switch to, which has not ended meanwhile.
+        out = []
+
+        def victim():
+            try:
+                stackless.schedule_remove(None)
+            finally:
+                out.append("victim finally")
+
+        def other():
+            out.append("other runs")
+
+        v = tasklet(victim)()
+        v.run()
+        stackless.getcurrent().tempval = v
+        del v
+        tasklet(other)()
+        stackless.schedule_remove(None)
+        self.assertEqual(out, ["victim finally", "other runs"])
+        self.assertIsNone(stackless.getcurrent().tempval)
+
+    def test_finalizer_kill_in_channel_action(self):
+        # Issue 18: the same for a channel operation that blocks.
+        out = []
+        ch = channel()
+
+        def victim():
+            try:
+                stackless.schedule_remove(None)
+            finally:
+                out.append("victim finally")
+
+        def sender():
+            ch.send("value")
+
+        v = tasklet(victim)()
+        v.run()
+        stackless.getcurrent().tempval = v
+        del v
+        tasklet(sender)()
+        out.append(ch.receive())
+        self.assertEqual(out, ["victim finally", "value"])
+        self.assertEqual(ch.balance, 0)
+
+    def test_finalizer_kill_keeps_sent_value(self):
+        # Issue 18: the last reference to a suspended tasklet goes when a
+        # switch from it is made; its finalizer kills it in the tasklet
+        # that resumes, whose value received must not go to that kill.
+        ch = channel()
+        ch.preference = 1                    # the sender goes on
+        out = []
+
+        def receiver():
+            out.append(("received", ch.receive()))
+
+        def parker():
+            try:
+                stackless.schedule_remove(None)
+            finally:
+                out.append("parker finally")
+
+        tasklet(receiver)()
+        stackless.run()                      # the receiver blocks
+        tasklet(parker)()
+        ch.send(42)                          # main, parker, receiver
+        stackless.run()
+        self.assertEqual(out, ["parker finally", ("received", 42)])
+
+
 class TempvalTest(StacklessTestCase):
     """T-16: tempval."""
 

@@ -1,0 +1,579 @@
+"""Pickling tasklets, their frames and channels (spec P-2 .. P-5, P-13).
+
+A tasklet pickled in the middle of its work and unpickled resumes where
+it stopped and ends with the results of a run that was never interrupted.
+A state that does not fit its code is refused before anything runs.
+"""
+
+import copy
+import io
+import pickle
+import sys
+import unittest
+
+import stackless
+from stackless import _wrap
+
+from test.test_stackless.helpers import StacklessTestCase, load_tests  # noqa: F401
+
+LOG = []
+RESULTS = []
+
+
+class Manager:
+    def __enter__(self):
+        LOG.append("enter")
+        return self
+
+    def __exit__(self, tp, value, tb):
+        LOG.append(("exit", tp))
+        return False
+
+
+def body(ch):
+    """Blocks on ch at eleven places: in a with block, a finally, an
+    except clause, a dict and a list comprehension, an f-string."""
+    total = 0
+    for i in range(3):
+        try:
+            with Manager():
+                total += ch.receive() * i
+        finally:
+            LOG.append(("finally", i))
+    try:
+        raise KeyError("k")
+    except KeyError:
+        try:
+            ch.receive()
+        except ValueError:
+            pass
+        LOG.append(("handled", sys.exc_info()[0]))
+    d = {k: ch.receive() for k in "ab"}
+    squares = [ch.receive() + j for j in range(2)]
+    s = f"{ch.receive()}-{total}"
+    return total, d, squares, s
+
+
+def runner(ch):
+    r = body(ch)
+    RESULTS.append(r)
+
+
+def receiver(ch, n):
+    x = n * 2
+    v = ch.receive()
+    return x + v
+
+
+def two_deep(ch, n):
+    r = receiver(ch, n)
+    RESULTS.append(r)
+
+
+def count_to(n):
+    total = 0
+    for i in range(n):
+        total += i
+        if i % 7 == 0:
+            total -= 1
+    RESULTS.append(total)
+
+
+def recurse(ch, n):
+    if n == 0:
+        return ch.receive()
+    return recurse(ch, n - 1) + 1
+
+
+def collect(ch, n):
+    # Not RESULTS.append(recurse(...)): the list would be on the stack
+    # while the tasklet waits, and a pickle holds a copy of it.
+    r = recurse(ch, n)
+    RESULTS.append(r)
+
+
+def sort_blocking(ch):
+    # The key function runs under sorted(), C code: it blocks with its
+    # C stack, and its frames cannot be restored.
+    return sorted([3, 1, 2], key=lambda x: ch.receive() if x == 3 else x)
+
+
+def catch_invalid(ch):
+    try:
+        sort_blocking(ch)
+    except RuntimeError as e:
+        RESULTS.append(str(e))
+
+
+def dumps_c(obj, proto):
+    return pickle.dumps(obj, proto)
+
+
+def dumps_py(obj, proto):
+    f = io.BytesIO()
+    pickle._Pickler(f, proto).dump(obj)
+    return f.getvalue()
+
+
+def loads_py(data):
+    return pickle._Unpickler(io.BytesIO(data)).load()
+
+
+PICKLERS = [("C", dumps_c, pickle.loads), ("Python", dumps_py, loads_py)]
+
+
+class PickleTestCase(StacklessTestCase):
+    # Only frames that switched softly can be restored.
+    both_modes = False
+
+    def setUp(self):
+        super().setUp()
+        LOG.clear()
+        RESULTS.clear()
+
+    def round_trip(self, obj, proto=pickle.HIGHEST_PROTOCOL, which=0):
+        _, dumps, loads = PICKLERS[which]
+        return loads(dumps(obj, proto))
+
+
+class TaskletStates(PickleTestCase):
+    """P-2, P-3: every state of a tasklet, both picklers, all protocols."""
+
+    def test_current_refused(self):
+        with self.assertRaisesRegex(
+                RuntimeError,
+                "You cannot __reduce__ the tasklet which is current."):
+            pickle.dumps(stackless.current)
+
+    def test_new(self):
+        t = self.round_trip(stackless.tasklet())
+        self.assertIsInstance(t, stackless.tasklet)
+        self.assertFalse(t.alive)
+        self.assertIsNone(t.frame)
+
+    def test_bound_to_function_only(self):
+        t = self.round_trip(stackless.tasklet(count_to))
+        self.assertFalse(t.alive)
+        t(10)
+        stackless.run()
+        self.assertEqual(RESULTS, [43])
+
+    def test_bound_not_started(self):
+        orig = stackless.tasklet(count_to)(10)
+        orig.remove()
+        t = self.round_trip(orig)
+        self.assertTrue(t.alive)
+        self.assertTrue(t.paused)
+        t.insert()
+        stackless.run()
+        self.assertEqual(RESULTS, [43])
+
+    def test_dead(self):
+        t = stackless.tasklet(count_to)(3)
+        stackless.run()
+        self.assertFalse(t.alive)
+        t2 = self.round_trip(t)
+        self.assertFalse(t2.alive)
+
+    def test_blocked_all_picklers_and_protocols(self):
+        for name, dumps, loads in PICKLERS:
+            for proto in range(pickle.HIGHEST_PROTOCOL + 1):
+                with self.subTest(pickler=name, protocol=proto):
+                    RESULTS.clear()
+                    ch = stackless.channel()
+                    t = stackless.tasklet(two_deep)(ch, 5)
+                    stackless.run()
+                    self.assertTrue(t.blocked)
+                    ch2, t2 = loads(dumps((ch, t), proto))
+                    self.assertIsNot(t2, t)
+                    self.assertTrue(t2.blocked)
+                    self.assertEqual(ch2.balance, -1)
+                    self.assertEqual(t2.frame.f_code.co_name, "receiver")
+                    self.assertEqual(t2.frame.f_back.f_code.co_name,
+                                     "two_deep")
+                    self.assertEqual(t2.frame.f_locals["x"], 10)
+                    ch2.send(7)
+                    self.assertFalse(t2.alive)
+                    self.assertEqual(RESULTS, [17])
+                    # The original is untouched.
+                    ch.send(1)
+                    self.assertEqual(RESULTS, [17, 11])
+
+    def test_paused_tasklet_alone_is_not_blocked(self):
+        # A tasklet whose frames do not refer to its channel comes back
+        # paused; resumed, it takes its tempval as the result.
+        ch = stackless.channel()
+        t = stackless.tasklet(two_deep)(ch, 1)
+        stackless.run()
+        state = t.__reduce__()[2]
+        frames = state[3]
+        self.assertEqual([type(f) for f in frames], [_wrap.frame] * 2)
+        t2 = stackless.tasklet()
+        # Replace the channel in the frames' slots with a new one.
+        other = stackless.channel()
+        new_frames = []
+        for fs in frames:
+            cls, args = fs.__reduce__()
+            args = tuple(other if a is ch else a for a in args)
+            new_frames.append(cls(*args))
+        t2.__setstate__(state[:3] + (new_frames,) + state[4:])
+        self.assertFalse(t2.blocked)
+        self.assertTrue(t2.paused)
+        t2.tempval = 30
+        t2.insert()
+        stackless.run()
+        self.assertEqual(RESULTS, [32])
+        ch.send(0)
+
+    def test_copy_and_deepcopy(self):
+        ch = stackless.channel()
+        t = stackless.tasklet(two_deep)(ch, 2)
+        stackless.run()
+        for f in (copy.copy, copy.deepcopy):
+            with self.subTest(f=f.__name__):
+                RESULTS.clear()
+                t2 = f(t)
+                self.assertIsNot(t2, t)
+                self.assertTrue(t2.alive)
+                t2.frame.f_locals  # inspectable
+        ch.send(0)
+        self.assertEqual(RESULTS, [4])
+
+    def test_flags_and_tempval(self):
+        ch = stackless.channel()
+        t = stackless.tasklet(two_deep)(ch, 2)
+        stackless.run()
+        t.remove() if t.scheduled and not t.blocked else None
+        t.set_ignore_nesting(True)
+        t.block_trap = True
+        t2 = self.round_trip(t)
+        self.assertTrue(t2.ignore_nesting)
+        self.assertTrue(t2.block_trap)
+        ch.send(0)
+
+    def test_setstate_only_on_new(self):
+        ch = stackless.channel()
+        t = stackless.tasklet(two_deep)(ch, 2)
+        stackless.run()
+        state = t.__reduce__()[2]
+        with self.assertRaises(RuntimeError):
+            t.__setstate__(state)
+        with self.assertRaises(RuntimeError):
+            stackless.current.__setstate__(state)
+        ch.send(0)
+
+
+class ResumeExactly(PickleTestCase):
+    """Resumed after a round trip, a tasklet ends as an uninterrupted run
+    does: locals, value stack, with and try blocks, handled exceptions."""
+
+    def run_body(self, pickle_at=None, which=0):
+        LOG.clear()
+        RESULTS.clear()
+        ch = stackless.channel()
+        t = stackless.tasklet(runner)(ch)
+        v = 1
+        while True:
+            stackless.run()
+            if not t.alive:
+                break
+            if v == pickle_at:
+                ch, t2 = self.round_trip((ch, t), which=which)
+                t.kill()
+                t = t2
+            ch.send(v)
+            v += 1
+        log = [x for x in LOG if x != ("exit", stackless.TaskletExit)]
+        if pickle_at is not None:
+            # The killed original ran its finally clause once more.
+            log.remove(("finally", min(pickle_at - 1, 2))) \
+                if pickle_at <= 3 else None
+        return list(RESULTS), log
+
+    def test_every_stop(self):
+        reference = self.run_body()
+        self.assertEqual(reference[0], [(8, {"a": 5, "b": 6}, [7, 9],
+                                         "9-8")])
+        for which in (0, 1):
+            for at in range(1, 12):
+                with self.subTest(pickler=PICKLERS[which][0], stop=at):
+                    self.assertEqual(self.run_body(at, which), reference)
+
+    def test_preempted(self):
+        # run(n) stops the tasklet in its loop, before a JUMP_BACKWARD or
+        # a RESUME; pickled there, it goes on with the instruction.
+        t = stackless.tasklet(count_to)(20000)
+        interruptions = 0
+        while t.alive:
+            t2 = stackless.run(50)
+            if t2 is None:
+                break
+            interruptions += 1
+            if interruptions % 25 == 0:
+                t3 = self.round_trip(t2)
+                t2.kill()
+                t3.insert()
+                t = t3
+            else:
+                t2.insert()
+        self.assertGreater(interruptions, 25)
+        self.assertEqual(RESULTS, [199987142])
+
+    def test_deep_chain(self):
+        # 10,000 frames: pickled flat, rebuilt in one data stack.
+        depth = 10_000
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(depth + 1000)
+        try:
+            ch = stackless.channel()
+            t = stackless.tasklet(collect)(ch, depth)
+            stackless.run()
+            self.assertTrue(t.restorable)
+            ch2, t2 = self.round_trip((ch, t))
+            self.assertEqual(t2.recursion_depth, depth + 2)
+            ch2.send(0)
+            self.assertEqual(RESULTS, [depth])
+            t.kill()
+        finally:
+            sys.setrecursionlimit(old)
+
+    def test_many_tasklets(self):
+        n = 100_000
+        ch = stackless.channel()
+        tasklets = [stackless.tasklet(two_deep)(ch, i) for i in range(n)]
+        stackless.run()
+        self.assertEqual(ch.balance, -n)
+        data = pickle.dumps((ch, tasklets))
+        ch2, tasklets2 = pickle.loads(data)
+        self.assertEqual(ch2.balance, -n)
+        for i in range(n):
+            ch2.send(i)
+        self.assertEqual(RESULTS, [3 * i for i in range(n)])
+        del tasklets2
+        for t in tasklets:
+            t.kill()
+
+
+class InvalidFrames(PickleTestCase):
+    """P-3: frames that ran C code come back invalid, and raise."""
+
+    def test_invalid_frame_raises_and_handlers_below_run(self):
+        ch = stackless.channel()
+        t = stackless.tasklet(catch_invalid)(ch)
+        stackless.run()
+        self.assertFalse(t.restorable)
+        state = t.__reduce__()[2]
+        valid = [fs.valid for fs in state[3]]
+        self.assertEqual(valid, [True, False, False])
+        ch2, t2 = self.round_trip((ch, t))
+        ch2.send(3)
+        self.assertFalse(t2.alive)
+        self.assertEqual(len(RESULTS), 1)
+        self.assertRegex(RESULTS[0],
+                         r"cannot execute invalid frame with '<lambda>'")
+        t.kill()
+
+
+class Channels(PickleTestCase):
+    """P-4: a channel with its settings and blocked tasklets."""
+
+    def test_settings(self):
+        ch = stackless.channel()
+        ch.preference = 1
+        ch.schedule_all = True
+        ch.close()
+        ch2 = self.round_trip(ch)
+        self.assertEqual(ch2.preference, 1)
+        self.assertTrue(ch2.schedule_all)
+        self.assertTrue(ch2.closing)
+        self.assertEqual(ch2.balance, 0)
+
+    def test_blocked_senders_in_order(self):
+        ch = stackless.channel()
+        senders = [stackless.tasklet(ch.send)(i) for i in range(3)]
+        stackless.run()
+        self.assertEqual(ch.balance, 3)
+        # ch.send is C code under the tasklet: its frames... there are
+        # none; bound tasklets blocked in C pickle their (empty) chains.
+        ch2 = self.round_trip(ch)
+        self.assertEqual(ch2.balance, 3)
+        for t in senders:
+            t.kill()
+
+    def test_bad_states(self):
+        ch = stackless.channel()
+        for state, exc in [
+            (None, TypeError),
+            ((1, 0), TypeError),
+            ((1, 0, [1]), TypeError),
+            ((2, 0, []), ValueError),
+            ((0, 99, []), ValueError),
+            ((1, 0, [stackless.current]), ValueError),
+        ]:
+            with self.subTest(state=state):
+                with self.assertRaises(exc):
+                    ch.__setstate__(state)
+        self.assertEqual(ch.balance, 0)
+
+
+class Malformed(PickleTestCase):
+    """A state that does not fit its code is refused before anything
+    runs: ValueError or TypeError, never a crash."""
+
+    def blocked_state(self):
+        ch = stackless.channel()
+        t = stackless.tasklet(two_deep)(ch, 5)
+        stackless.run()
+        self.addCleanup(t.kill)
+        return ch, t.__reduce__()[2]
+
+    def frame_args(self, fs):
+        return list(fs.__reduce__()[1])
+
+    def check_refused(self, state, exc=(ValueError, TypeError)):
+        t = stackless.tasklet()
+        with self.assertRaises(exc):
+            t.__setstate__(state)
+        self.assertFalse(t.alive)
+        return t
+
+    def with_top_frame(self, state, **changes):
+        frames = list(state[3])
+        args = self.frame_args(frames[-1])
+        names = ["code", "func", "locals", "index", "return_offset",
+                 "valid", "nullmask"]
+        for key, value in changes.items():
+            args[names.index(key)] = value
+        frames[-1] = _wrap.frame(*args)
+        return state[:3] + (frames,) + state[4:]
+
+    def test_version(self):
+        ch, state = self.blocked_state()
+        with self.assertRaisesRegex(ValueError, "magic number"):
+            stackless.tasklet().__setstate__((state[0] + 1,) + state[1:])
+        self.check_refused(("x",) + state[1:])
+
+    def test_shapes(self):
+        ch, state = self.blocked_state()
+        self.check_refused(state[:4])
+        self.check_refused(state[:1] + ("flags",) + state[2:])
+        self.check_refused(state[:1] + (1 << 10,) + state[2:])
+        self.check_refused(state[:3] + ([1, 2],) + state[4:])
+        self.check_refused(state[:3] + ("frames",) + state[4:])
+        self.check_refused(state[:4] + (42,))
+
+    def test_bad_offsets(self):
+        ch, state = self.blocked_state()
+        top = state[3][-1]
+        good = top.__reduce__()[1][3]
+        for index in (0, 1, good - 1, good + 1, good + 2):
+            with self.subTest(index=index):
+                self.check_refused(self.with_top_frame(state, index=index))
+        for ro in (0, 1, 2, 5, 100):
+            with self.subTest(return_offset=ro):
+                self.check_refused(self.with_top_frame(state,
+                                                       return_offset=ro))
+        with self.assertRaises(ValueError):
+            self.with_top_frame(state, index=10 ** 6)
+        with self.assertRaises(ValueError):
+            self.with_top_frame(state, return_offset=-1)
+
+    def test_stack_depth(self):
+        ch, state = self.blocked_state()
+        args = self.frame_args(state[3][-1])
+        co = args[0]
+        # A value more on the stack than the code has there, or one where
+        # a local should be.
+        for bad in (args + [None], args[:-1]):
+            with self.subTest(slots=len(bad) - 7):
+                try:
+                    frames = state[3][:-1] + [_wrap.frame(*bad)]
+                except ValueError:
+                    continue
+                self.check_refused(state[:3] + (frames,) + state[4:])
+        with self.assertRaises(ValueError):
+            _wrap.frame(*args, *([None] * (co.co_stacksize + 1)))
+
+    def test_null_local_read(self):
+        ch, state = self.blocked_state()
+        args = self.frame_args(state[3][-1])
+        co, mask = args[0], args[6]
+        # x is read by a LOAD_FAST after the receive: it must be bound.
+        i = co.co_varnames.index("x")
+        self.assertFalse(mask & (1 << i))
+        values = args[7:]
+        del values[sum(1 for j in range(i) if not mask & (1 << j))]
+        frames = list(state[3])
+        frames[-1] = _wrap.frame(*args[:6], mask | (1 << i), *values)
+        self.check_refused(state[:3] + (frames,) + state[4:])
+
+    def test_foreign_code(self):
+        ch, state = self.blocked_state()
+        args = self.frame_args(state[3][-1])
+        frames = list(state[3])
+        for other in (count_to.__code__, body.__code__,
+                      collect.__code__):
+            with self.subTest(code=other.co_name):
+                args2 = [other] + args[1:]
+                try:
+                    frames[-1] = _wrap.frame(*args2)
+                except (ValueError, TypeError):
+                    continue
+                self.check_refused(state[:3] + (frames,) + state[4:])
+
+    def test_generator_code_outside_generator(self):
+        def gen():
+            yield 1
+        ch, state = self.blocked_state()
+        args = self.frame_args(state[3][-1])
+        frames = list(state[3])
+        try:
+            frames[-1] = _wrap.frame(gen.__code__, *args[1:])
+        except (ValueError, TypeError):
+            return
+        self.check_refused(state[:3] + (frames,) + state[4:])
+
+    def test_iterator_slot(self):
+        # A FOR_ITER resumes over what it takes for an iterator.
+        ch = stackless.channel()
+
+        def loop(ch):
+            for _ in range(3):
+                ch.receive()
+
+        t = stackless.tasklet(loop)(ch)
+        stackless.run()
+        self.addCleanup(t.kill)
+        state = t.__reduce__()[2]
+        args = self.frame_args(state[3][-1])
+        values = args[7:]
+        it_index = next(i for i, v in enumerate(values)
+                        if type(v).__name__ == "range_iterator")
+        for bad in (42, [1, 2], None):
+            with self.subTest(bad=bad):
+                values2 = list(values)
+                values2[it_index] = bad
+                frames = [_wrap.frame(*args[:7], *values2)]
+                self.check_refused(state[:3] + (frames,) + state[4:])
+
+    def test_frame_constructor(self):
+        code = receiver.__code__
+        for args, exc in [
+            ((), TypeError),
+            ((1, receiver, None, 0, 0, 1, 0), TypeError),
+            ((code, 1, None, 0, 0, 1, 0), TypeError),
+            ((code, receiver, {}, 0, 0, 1, 0), ValueError),
+            ((code, receiver, None, "0", 0, 1, 0), TypeError),
+            ((code, receiver, None, 0, 0, 2, 0), ValueError),
+            ((code, receiver, None, 0, 0, 1, -1), TypeError),
+            ((code, receiver, None, 0, 0, 1, 1 << 100), ValueError),
+            (("no such shim", None, None, 0, 0, 1, 0), ValueError),
+            (("gen_next", receiver, None, 0, 0, 1, 0), TypeError),
+        ]:
+            with self.subTest(args=args):
+                with self.assertRaises(exc):
+                    _wrap.frame(*args)
+
+
+if __name__ == "__main__":
+    unittest.main()
