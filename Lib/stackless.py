@@ -102,6 +102,8 @@ import copyreg as _copyreg
 import gc as _gc
 import importlib as _importlib
 import importlib.util as _importlib_util
+import marshal as _marshal
+import binascii as _binascii
 
 _wrap = _types.ModuleType(
     __name__ + "._wrap",
@@ -119,25 +121,43 @@ def _in_wrap(func):
 
 
 def _reduce_code(co):
-    # P-6: every constructor field; nested code objects in co_consts are
-    # reduced in turn.
-    return (_wrap.code, (_importlib_util.MAGIC_NUMBER, co.co_argcount,
-                         co.co_posonlyargcount, co.co_kwonlyargcount,
-                         co.co_nlocals, co.co_stacksize, co.co_flags,
-                         co.co_code, co.co_consts, co.co_names,
-                         co.co_varnames, co.co_filename, co.co_name,
-                         co.co_qualname, co.co_firstlineno, co.co_linetable,
-                         co.co_exceptiontable, co.co_freevars,
-                         co.co_cellvars))
+    # P-6: the code as marshal writes it, with a checksum: bytecode that
+    # was changed on its way (a corrupted pickle) is refused before it
+    # can run.  Code that marshal cannot write (constants of other types)
+    # goes by its constructor's fields, nested code objects reduced in
+    # turn.
+    try:
+        data = _marshal.dumps(co)
+    except ValueError:
+        return (_wrap.code, (_importlib_util.MAGIC_NUMBER, co.co_argcount,
+                             co.co_posonlyargcount, co.co_kwonlyargcount,
+                             co.co_nlocals, co.co_stacksize, co.co_flags,
+                             co.co_code, co.co_consts, co.co_names,
+                             co.co_varnames, co.co_filename, co.co_name,
+                             co.co_qualname, co.co_firstlineno,
+                             co.co_linetable, co.co_exceptiontable,
+                             co.co_freevars, co.co_cellvars))
+    return (_wrap.code, (_importlib_util.MAGIC_NUMBER, data,
+                         _binascii.crc32(data)))
 
 
 @_in_wrap
 def _wrap_code(magic, *fields):
-    """Rebuild a code object pickled by stackless (spec P-6)."""
+    """Rebuild a code object pickled by stackless (spec P-6): from its
+    marshal data and checksum, or from its constructor's fields."""
     if magic != _importlib_util.MAGIC_NUMBER:
         raise ValueError(
             "code object pickled by a Python with bytecode magic number "
             f"{magic!r}; this Python's is {_importlib_util.MAGIC_NUMBER!r}")
+    if len(fields) == 2:
+        data, crc = fields
+        if not isinstance(data, bytes) or _binascii.crc32(data) != crc:
+            raise ValueError("code object: its data does not match its "
+                             "checksum")
+        co = _marshal.loads(data)
+        if not isinstance(co, _types.CodeType):
+            raise TypeError("code object: its data is no code")
+        return co
     return _types.CodeType(*fields)
 
 

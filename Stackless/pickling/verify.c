@@ -778,6 +778,11 @@ run(analysis *a)
                a->width * sizeof(kind));
         a->d = a->depth[i];
         int op = a->code[i].op.code;
+        if (op == CACHE || op == RESERVED || !IS_VALID_OPCODE(op)
+            || _PyOpcode_Deopt[op] != op || op >= MIN_INSTRUMENTED_OPCODE)
+        {
+            return fail(a, i, "no instruction of this Python");
+        }
         if (op == EXTENDED_ARG) {
             if (reach(a, i + 1, a->cur, a->d) < 0) {
                 return -1;
