@@ -110,6 +110,7 @@ _wrap = _types.ModuleType(
     "Helpers that rebuild the objects stackless pickles (spec P-1).")
 _sys.modules[_wrap.__name__] = _wrap
 _wrap.frame = _stackless._wrap_frame
+_wrap.generator = _stackless._wrap_generator
 
 
 def _in_wrap(func):
@@ -265,6 +266,12 @@ def _wrap_dict_view(mapping, kind):
 for _view_type in _VIEW_KINDS:
     _copyreg.pickle(_view_type, _reduce_dict_view)
 del _view_type
+# P-10: generators, coroutines and async generators, suspended or
+# running in a tasklet's chain.
+for _gen_type in (_types.GeneratorType, _types.CoroutineType,
+                  _types.AsyncGeneratorType):
+    _copyreg.pickle(_gen_type, _stackless._wrap_reduce_generator)
+del _gen_type
 _copyreg.pickle(_types.FunctionType, _reduce_function)
 _copyreg.pickle(_types.CodeType, _reduce_code)
 _copyreg.pickle(_types.CellType, _reduce_cell)

@@ -32,6 +32,7 @@ STACKLESS_OBJS= \
 		Stackless/core/watchdog.o \
 		Stackless/module/_stacklessmodule.o \
 		Stackless/pickling/frames.o \
+		Stackless/pickling/generators.o \
 		Stackless/pickling/tasklets.o \
 		Stackless/pickling/verify.o \
 		Stackless/platf/switch.o

@@ -108,9 +108,49 @@ def closure(ch):
     return step() + step()
 
 
+def numbers(n):
+    total = 0
+    for i in range(n):
+        x = yield i
+        total += x or 0
+    return total
+
+
+def delegate(n):
+    r = yield from numbers(n)
+    yield r
+
+
+def gen_receiving(ch):
+    try:
+        raise KeyError
+    except KeyError:
+        while True:
+            v = ch.receive()
+            if v is None:
+                return
+            yield v
+
+
+def loop_over(ch):
+    total = 0
+    for v in gen_receiving(ch):
+        total += v
+    return total
+
+
 def corpus(stackless):
-    """Pickles (bytes) of tasklets and channels in many states."""
+    """Pickles (bytes) of tasklets, channels and generators in many
+    states."""
     out = []
+    g = numbers(5)
+    out.append(pickle.dumps(g))
+    next(g)
+    g.send(3)
+    out.append(pickle.dumps(g))
+    d = delegate(4)
+    next(d)
+    out.append(pickle.dumps(d))
 
     def stops(func, *args, limit=12):
         ch = stackless.channel()
@@ -126,6 +166,8 @@ def corpus(stackless):
             t.kill()
 
     stops(body)
+    for _ in range(3):              # specialized: soft in the generator
+        stops(loop_over, limit=3)
     stops(recurse, 30, limit=2)
     stops(in_c, limit=2)
     stops(closure, limit=3)
@@ -216,6 +258,25 @@ def mutate_frame_args(rng, args, pal):
     return args
 
 
+def mutate_gen_state(rng, state, pal):
+    from stackless import _wrap
+    state = list(state)
+    kind = rng.randrange(4)
+    if kind <= 1 and isinstance(state[2], _wrap.frame):
+        args = state[2].__reduce__()[1]
+        for _ in range(rng.randint(1, 3)):
+            args = mutate_frame_args(rng, args, pal)
+        try:
+            state[2] = _wrap.frame(*args)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    elif kind == 2:
+        state[1] = rng.choice([0, 1, 2, 3, -1])
+    else:
+        state[rng.randrange(len(state))] = rng.choice(pal)
+    return tuple(state)
+
+
 def mutate_state(rng, stackless, state, pal):
     from stackless import _wrap
     state = list(state)
@@ -256,6 +317,17 @@ def mutate_state(rng, stackless, state, pal):
 
 def drive(stackless, objs):
     """Run whatever the case produced, bounded, then end it."""
+    for g in [o for o in objs if type(o).__name__ == "generator"]:
+        try:
+            for _ in range(5):
+                g.send(None)
+            g.throw(ValueError)
+        except BaseException:
+            pass
+        try:
+            g.close()
+        except BaseException:
+            pass
     tasklets = [o for o in objs if isinstance(o, stackless.tasklet)]
     channels = [o for o in objs if isinstance(o, stackless.channel)]
     for t in tasklets:
@@ -312,6 +384,14 @@ def run_case(stackless, seeds, pal, seed, k):
                         show(state)
                     t.__setstate__(state)
                     STATS["taken"] += 1
+                elif type(obj).__name__ == "generator" and rng.random() < 0.9:
+                    import copyreg
+                    new, (code, state) = \
+                        copyreg.dispatch_table[type(obj)](obj)
+                    state = mutate_gen_state(rng, state, pal)
+                    if state is not None:
+                        objs.append(new(rng.choice([code, code, code]
+                                                   + pal[26:30]), state))
                 elif isinstance(obj, stackless.channel):
                     reduced = obj.__reduce__()
                     state = list(reduced[2])
@@ -365,8 +445,10 @@ def parent(args):
         cmd = [sys.executable, "-X", "faulthandler", HERE, "--child",
                "--seed", str(args.seed), "--first", str(first),
                "--count", str(count), "--progress", path]
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
+        # Its stderr goes to a file: a pipe, read at the end, would fill.
+        err = tempfile.TemporaryFile()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        p.errfile = err
         return (p, path, first, count, time.monotonic())
 
     def finish(item):
@@ -375,7 +457,9 @@ def parent(args):
         with open(path, "rb") as f:
             at = struct.unpack("q", f.read(8))[0]
         os.unlink(path)
-        err = p.stderr.read().decode(errors="replace")
+        p.errfile.seek(0)
+        err = p.errfile.read().decode(errors="replace")
+        p.errfile.close()
         for line in err.splitlines():
             if line.startswith("STATS "):
                 taken[0] += int(line.split()[2])

@@ -880,6 +880,38 @@ slp_shim_code_by_name(slp_interp *si, PyObject *name)
     return NULL;
 }
 
+/* Where the shims wait for their callee (or, send_sequence, switch in a
+ * channel.send), with the return offset and the depth of the stack: the
+ * only states a shim frame is in while its tasklet is suspended. */
+static const struct {
+    int shim, index, return_offset, depth;
+} shim_waits[] = {
+    {0, 0, GEN_SHIM_RETURN, 1},             /* the generator */
+    {1, 0, GEN_DEFAULT_SHIM_RETURN, 2},     /* the default, the generator */
+    {2, CTX_SHIM_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 1},   /* the context */
+    {3, 6, 1 + INLINE_CACHE_ENTRIES_CALL, 4},   /* ch, count, it, item */
+    {3, 0, 2 + SEQ_SHIM_END_FOR - 2, 3},    /* a generator it iterates */
+    {4, 0, 0, 1},                           /* self, under __init__ */
+    {5, 0, 1, 1},                           /* the message */
+};
+
+int
+slp_shim_waits_at(slp_interp *si, PyCodeObject *co, int index,
+                  int return_offset, int depth)
+{
+    for (int i = 0; i < (int)Py_ARRAY_LENGTH(shim_waits); i++) {
+        if (shim_by_index(si, shim_waits[i].shim) == co
+            && shim_waits[i].index == index
+            && shim_waits[i].return_offset == return_offset
+            && shim_waits[i].depth == depth)
+        {
+            return 1;
+        }
+    }
+    PyErr_Clear();
+    return 0;
+}
+
 const char *
 slp_shim_name(slp_interp *si, PyCodeObject *co)
 {

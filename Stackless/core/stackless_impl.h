@@ -840,6 +840,10 @@ extern int slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it);
  * (NULL if it is none). */
 extern PyCodeObject *slp_shim_code_by_name(slp_interp *si, PyObject *name);
 extern const char *slp_shim_name(slp_interp *si, PyCodeObject *co);
+/* Does a shim frame of code co wait at index for return_offset, with a
+ * stack of depth items?  (The only states a suspended shim is in.) */
+extern int slp_shim_waits_at(slp_interp *si, PyCodeObject *co, int index,
+                             int return_offset, int depth);
 /* The shim that stands in for a frame that cannot be restored. */
 extern PyCodeObject *slp_invalid_shim_code(slp_interp *si);
 
@@ -1021,6 +1025,7 @@ extern int slp_init_types(PyObject *module);
  *   pickling/frames.c   the frame state type (stackless._wrap.frame):
  *                       frames into pickles and back into chains
  *   pickling/tasklets.c tasklets and channels: __reduce__, __setstate__
+ *   pickling/generators.c generators, coroutines and async generators
  */
 
 /* The version of the pickled state of tasklets and generators: the format
@@ -1075,6 +1080,15 @@ extern PyObject *slp_frame_state_of(slp_interp *si, _PyInterpreterFrame *f);
  * the caller sets f->previous. */
 extern void slp_frame_state_install(slp_frame_state *fs,
                                     _PyInterpreterFrame *f);
+
+/* generators.c: generators, coroutines, async generators (copyreg). */
+extern int slp_is_generator(PyObject *ob);
+extern PyObject *slp_reduce_generator(PyObject *module, PyObject *gen);
+extern PyObject *slp_new_generator(PyObject *module, PyObject *const *args,
+                                   Py_ssize_t nargs);
+/* The frame of a running generator that a tasklet's state links; NULL
+ * with ValueError if it cannot be. */
+extern _PyInterpreterFrame *slp_generator_frame_to_link(PyObject *gen);
 
 /* tasklets.c: the pickling methods of tasklets and channels. */
 extern PyObject *slp_tasklet_reduce(PyTaskletObject *t);

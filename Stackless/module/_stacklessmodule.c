@@ -548,6 +548,45 @@ static PyMethodDef _stackless_methods[] = {
     {NULL, NULL}
 };
 
+/* The helpers of stackless._wrap written in C: named as stackless's
+ * pickles refer to them. */
+static PyMethodDef wrap_functions[] = {
+    {"generator", (PyCFunction)(void (*)(void))slp_new_generator,
+     METH_FASTCALL,
+     PyDoc_STR("generator(code, state)\n--\n\nA generator, coroutine or "
+               "async generator of code, as pickled (spec P-10).")},
+    {"reduce_generator", (PyCFunction)slp_reduce_generator, METH_O,
+     PyDoc_STR("reduce_generator(gen)\n--\n\nThe reduce value of a "
+               "generator, coroutine or async generator (spec P-10).")},
+    {NULL}
+};
+
+static int
+add_wrap_functions(PyObject *module)
+{
+    PyObject *modname = PyUnicode_FromString("stackless._wrap");
+    if (modname == NULL) {
+        return -1;
+    }
+    for (PyMethodDef *ml = wrap_functions; ml->ml_name != NULL; ml++) {
+        PyObject *f = PyCFunction_NewEx(ml, NULL, modname);
+        if (f == NULL) {
+            Py_DECREF(modname);
+            return -1;
+        }
+        PyObject *name = PyUnicode_FromFormat("_wrap_%s", ml->ml_name);
+        int r = name != NULL ? PyModule_Add(module, PyUnicode_AsUTF8(name), f)
+                             : (Py_DECREF(f), -1);
+        Py_XDECREF(name);
+        if (r < 0) {
+            Py_DECREF(modname);
+            return -1;
+        }
+    }
+    Py_DECREF(modname);
+    return 0;
+}
+
 PyDoc_STRVAR(module_doc,
 "Builtin support for the stackless module; import stackless instead.");
 
@@ -566,6 +605,7 @@ _stackless_exec(PyObject *module)
         || PyType_Ready(&slp_FrameState_Type) < 0
         || PyModule_AddObjectRef(module, "_wrap_frame",
                                  (PyObject *)&slp_FrameState_Type) < 0
+        || add_wrap_functions(module) < 0
         || slp_add_soft_methods(&PyTasklet_Type, slp_tasklet_soft_methods,
                                 NULL) < 0
         || slp_add_soft_methods(&PyChannel_Type, slp_channel_soft_methods,

@@ -60,13 +60,14 @@ frames_of(PyTaskletObject *t)
         return NULL;
     }
     for (_PyInterpreterFrame *f = t->exec.current_frame; f; f = f->previous) {
-        if (f->owner == FRAME_OWNED_BY_GENERATOR) {
-            PyErr_SetString(PyExc_TypeError,
-                            "cannot pickle a tasklet inside a generator or "
-                            "coroutine yet");
-            goto error;
+        PyObject *fs;
+        if (f->owner == FRAME_OWNED_BY_GENERATOR && f->stacktop >= 0) {
+            /* Its generator, which pickles the frame (generators.c). */
+            fs = Py_NewRef((PyObject *)_PyFrame_GetGenerator(f));
         }
-        PyObject *fs = slp_frame_state_of(si, f);
+        else {
+            fs = slp_frame_state_of(si, f);
+        }
         if (fs == NULL) {
             goto error;
         }
@@ -140,9 +141,57 @@ is_generator_code(PyCodeObject *co)
                             | CO_ASYNC_GENERATOR)) != 0;
 }
 
-/* Check the frames (a list of frame states, the outermost first) of a
- * tasklet whose top frame resumes as `resume_push` says; the size of the
- * data stack they need in *size (in pointers). */
+/* The frame of item i of a tasklet's frames, for checking: a frame state
+ * (valid or not), or a running generator whose frame the tasklet links. */
+typedef struct {
+    PyCodeObject *code;
+    int valid;
+    int index;
+    int return_offset;
+    int shim;
+    int nslots;
+    PyObject *const *slots;
+} frame_view;
+
+static int
+view_of(PyObject *item, Py_ssize_t i, frame_view *v)
+{
+    if (slp_FrameState_Check(item)) {
+        slp_frame_state *fs = (slp_frame_state *)item;
+        *v = (frame_view){fs->code, fs->valid, fs->index, fs->return_offset,
+                          fs->shim != NULL, (int)Py_SIZE(fs), fs->slots};
+        if (v->valid && is_generator_code(v->code)) {
+            PyErr_Format(PyExc_ValueError,
+                         "the frame of generator %R outside its generator",
+                         v->code->co_name);
+            return -1;
+        }
+        return 0;
+    }
+    if (slp_is_generator(item)) {
+        if (i == 0) {
+            PyErr_SetString(PyExc_ValueError,
+                            "a tasklet's first frame is not a generator's");
+            return -1;
+        }
+        _PyInterpreterFrame *f = slp_generator_frame_to_link(item);
+        if (f == NULL) {
+            return -1;
+        }
+        *v = (frame_view){_PyFrame_GetCode(f), 1,
+                          _PyInterpreterFrame_LASTI(f), f->return_offset, 0,
+                          f->stacktop, f->localsplus};
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "a tasklet's frame must be a frame state or a generator, "
+                 "not '%.200s'", Py_TYPE(item)->tp_name);
+    return -1;
+}
+
+/* Check the frames (a list of frame states and running generators, the
+ * outermost first) of a tasklet whose top frame resumes as `resume_push`
+ * says; the size of the data stack they need in *size (in pointers). */
 static int
 check_frames(PyObject *frames, int resume_push, size_t *size)
 {
@@ -160,37 +209,38 @@ check_frames(PyObject *frames, int resume_push, size_t *size)
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(frames, i);
-        if (!slp_FrameState_Check(item)) {
-            PyErr_Format(PyExc_TypeError,
-                         "a tasklet's frame must be a frame state, "
-                         "not '%.200s'", Py_TYPE(item)->tp_name);
+        frame_view v;
+        if (view_of(item, i, &v) < 0) {
             return -1;
         }
-        slp_frame_state *fs = (slp_frame_state *)item;
-        PyCodeObject *co = fs->code;
-        if (is_generator_code(co)) {
-            PyErr_Format(PyExc_ValueError,
-                         "the frame of generator %R outside its generator",
-                         co->co_name);
-            return -1;
+        if (slp_is_generator(item)) {
+            /* Linked once only. */
+            for (Py_ssize_t j = 0; j < i; j++) {
+                if (PyList_GET_ITEM(frames, j) == item) {
+                    PyErr_SetString(PyExc_ValueError,
+                                    "a generator twice in a tasklet");
+                    return -1;
+                }
+            }
         }
-        if (!fs->valid) {
+        PyCodeObject *co = v.code;
+        if (!v.valid) {
             *size += slp_invalid_shim_code(th->si)->co_framesize;
             continue;
         }
         int top = i == n - 1;
         slp_frame_check fc = {
             .code = co,
-            .index = fs->index,
-            .return_offset = fs->return_offset,
+            .index = v.index,
+            .return_offset = v.return_offset,
             .mode = !top ? SLP_RESUME_PUSH
-                    : fs->return_offset == 0 ? SLP_RESUME_BEFORE
+                    : v.return_offset == 0 ? SLP_RESUME_BEFORE
                     : resume_push ? SLP_RESUME_PUSH : SLP_RESUME_NOPUSH,
-            .depth = (int)Py_SIZE(fs) - co->co_nlocalsplus,
-            .shim = fs->shim != NULL,
-            .slots = fs->slots,
+            .depth = v.nslots - co->co_nlocalsplus,
+            .shim = v.shim,
+            .slots = v.slots,
         };
-        if (top && fs->return_offset == 0 && resume_push) {
+        if (top && v.return_offset == 0 && resume_push) {
             PyErr_Format(PyExc_ValueError,
                          "frame of %R: stopped before its instruction, it "
                          "takes no result", co->co_name);
@@ -199,7 +249,9 @@ check_frames(PyObject *frames, int resume_push, size_t *size)
         if (slp_verify_frame(&fc) < 0) {
             return -1;
         }
-        *size += co->co_framesize;
+        if (!slp_is_generator(item)) {
+            *size += co->co_framesize;
+        }
     }
     return 0;
 }
@@ -222,10 +274,22 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
     chunk->top = 0;
     PyObject **top = &chunk->data[1];
     _PyInterpreterFrame *below = NULL, *base = NULL;
+    _PyErr_StackItem *exc_below = &th->tstate->exc_state;
     Py_ssize_t n = PyList_GET_SIZE(frames);
     for (Py_ssize_t i = 0; i < (n > 0 ? n : 1); i++) {
-        slp_frame_state *fs = n > 0 ? (slp_frame_state *)PyList_GET_ITEM(
-            frames, i) : NULL;
+        PyObject *item = n > 0 ? PyList_GET_ITEM(frames, i) : NULL;
+        if (item != NULL && slp_is_generator(item)) {
+            /* Its frame is its generator's; it handles its exceptions as
+             * it runs (gen_send_ex2() pushed them). */
+            PyGenObject *gen = (PyGenObject *)item;
+            _PyInterpreterFrame *f = (_PyInterpreterFrame *)gen->gi_iframe;
+            f->previous = below;
+            below = f;
+            gen->gi_exc_state.previous_item = exc_below;
+            exc_below = &gen->gi_exc_state;
+            continue;
+        }
+        slp_frame_state *fs = (slp_frame_state *)item;
         _PyInterpreterFrame *f = (_PyInterpreterFrame *)top;
         if (fs != NULL && fs->valid) {
             slp_frame_state_install(fs, f);
@@ -269,7 +333,7 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
     st->datastack_limit = (PyObject **)((char *)chunk + bytes);
     st->py_recursion_depth = n > 0 ? (int)n : 1;
     st->exc_state.exc_value = exc == Py_None ? NULL : Py_NewRef(exc);
-    st->exc_info = NULL;
+    st->exc_info = exc_below == &th->tstate->exc_state ? NULL : exc_below;
     /* Its code is instrumented as the interpreter wants when it resumes. */
     st->instrumentation_version = 0;
     t->base_frame = base;

@@ -871,12 +871,14 @@ seed(analysis *a, slp_frame_check *fc, kind *k)
         {
             return fail(a, index, "a generator stopped after no yield");
         }
+        /* gen_send_ex2() pushes the value sent, None for a throw(),
+         * whose exception is raised at the yield. */
+        k[a->nlocals + d] = K_ANY;
         if (compiler_depth(a, index, d + 1) < 0
-            || raise_at(a, index - 1, k, d) < 0)
+            || raise_at(a, index - 1, k, d + 1) < 0)
         {
             return -1;
         }
-        k[a->nlocals + d] = K_ANY;
         return reach(a, index, k, d + 1);
     case SLP_RESUME_PUSH:
     case SLP_RESUME_NOPUSH:
@@ -889,8 +891,12 @@ seed(analysis *a, slp_frame_check *fc, kind *k)
     }
     if (fc->shim) {
         /* Our shims: their code is ours, the waiting points known. */
-        if (ro < 0 || index + ro >= a->n || !a->start[index + ro]) {
-            return fail(a, index, "a shim resumes at no instruction");
+        slp_thread *th = slp_get_thread();
+        if (th == NULL || fc->mode != SLP_RESUME_PUSH
+            || !slp_shim_waits_at(th->si, a->co, index, ro, d))
+        {
+            PyErr_Clear();
+            return fail(a, index, "a shim stopped where it does not wait");
         }
     }
     else if (!waits_for_frame(op)
@@ -905,8 +911,8 @@ seed(analysis *a, slp_frame_check *fc, kind *k)
     {
         return fail(a, index, "a return offset that does not fit");
     }
-    if (compiler_depth(a, index + ro,
-                       d + (fc->mode == SLP_RESUME_PUSH)) < 0)
+    if (!fc->shim && compiler_depth(a, index + ro,
+                                    d + (fc->mode == SLP_RESUME_PUSH)) < 0)
     {
         return -1;
     }
@@ -922,7 +928,7 @@ seed(analysis *a, slp_frame_check *fc, kind *k)
         return reach(a, index + ro, k, d);
     }
     k[a->nlocals + d] = K_ANY;
-    if (!fc->shim && (op == SEND || op == FOR_ITER)) {
+    if (op == SEND || op == FOR_ITER) {
         /* A generator called yields to the next instruction, returns to
          * the jump target; the end of a channel iteration (a bomb of
          * StopIteration) pops the iterator and skips END_FOR and POP_TOP. */

@@ -6,9 +6,11 @@ A state that does not fit its code is refused before anything runs.
 """
 
 import copy
+import copyreg
 import io
 import pickle
 import sys
+import types
 import unittest
 
 import stackless
@@ -352,6 +354,210 @@ class ResumeExactly(PickleTestCase):
         del tasklets2
         for t in tasklets:
             t.kill()
+
+
+def numbers(n):
+    total = 0
+    for i in range(n):
+        x = yield i
+        total += x or 0
+    return total
+
+
+def delegate(n):
+    r = yield from numbers(n)
+    yield ("done", r)
+
+
+@types.coroutine
+def pause():
+    v = yield "paused"
+    return v
+
+
+async def awaiting():
+    a = await pause()
+    b = await pause()
+    return a + b
+
+
+async def agen_numbers(n):
+    for i in range(n):
+        yield i
+
+
+def gen_with_exc(ch):
+    try:
+        raise KeyError("inner")
+    except KeyError:
+        v = ch.receive()
+        LOG.append(("in gen", sys.exc_info()[0], v))
+        yield v
+    LOG.append(("after", sys.exc_info()[0]))
+    yield 0
+
+
+def loop_over_gen(ch):
+    try:
+        raise ValueError("outer")
+    except ValueError:
+        for x in gen_with_exc(ch):
+            LOG.append(("loop", sys.exc_info()[0], x))
+    LOG.append(("end", sys.exc_info()[0]))
+
+
+class Generators(PickleTestCase):
+    """P-10: generators, coroutines and async generators, on their own
+    and in a tasklet's chain."""
+
+    def each_pickler(self):
+        for name, dumps, loads in PICKLERS:
+            for proto in range(pickle.HIGHEST_PROTOCOL + 1):
+                with self.subTest(pickler=name, protocol=proto):
+                    yield lambda obj: loads(dumps(obj, proto))
+
+    def test_suspended(self):
+        for rt in self.each_pickler():
+            g = numbers(5)
+            self.assertEqual((next(g), g.send(10)), (0, 1))
+            g2 = rt(g)
+            self.assertIsNot(g2, g)
+            self.assertEqual(g2.gi_frame.f_locals["total"], 10)
+            self.assertEqual((g2.send(1), list(g2)), (2, [3, 4]))
+            self.assertEqual(list(g), [2, 3, 4])
+
+    def test_not_started_and_finished(self):
+        g = numbers(3)
+        self.assertEqual(list(self.round_trip(g)), [0, 1, 2])
+        self.assertEqual(list(g), [0, 1, 2])
+        g2 = self.round_trip(g)
+        self.assertEqual(list(g2), [])
+        with self.assertRaises(StopIteration):
+            next(g2)
+
+    def test_return_value(self):
+        g = numbers(2)
+        next(g)
+        g.send(3)
+        g2 = self.round_trip(g)
+        with self.assertRaises(StopIteration) as cm:
+            g2.send(4)
+        self.assertEqual(cm.exception.value, 7)
+
+    def test_yield_from(self):
+        # A shallow copy shares the generator delegated to.
+        for f in (self.round_trip, copy.deepcopy, copy.copy):
+            with self.subTest(f=f):
+                g = delegate(3)
+                self.assertEqual((next(g), g.send(5)), (0, 1))
+                g2 = f(g)
+                self.assertIsNotNone(g2.gi_yieldfrom)
+                self.assertEqual(list(g2), [2, ("done", 5)])
+                self.assertEqual(list(g), [("done", None)] if f is copy.copy
+                                 else [2, ("done", 5)])
+        g = delegate(3)
+        next(g)
+        g3 = self.round_trip(g)
+        g3.close()
+        self.assertIsNone(g3.gi_frame)
+
+    def test_throw_into_restored(self):
+        g = numbers(5)
+        next(g)
+        g2 = self.round_trip(g)
+        with self.assertRaises(ZeroDivisionError):
+            g2.throw(ZeroDivisionError)
+
+    def test_coroutine(self):
+        c = awaiting()
+        self.assertEqual(c.send(None), "paused")
+        c2 = self.round_trip(c)
+        self.assertEqual(c2.send(2), "paused")
+        with self.assertRaises(StopIteration) as cm:
+            c2.send(3)
+        self.assertEqual(cm.exception.value, 5)
+        c.close()
+
+    def test_async_generator(self):
+        ag = agen_numbers(3)
+        with self.assertRaises(StopIteration) as cm:
+            ag.asend(None).send(None)
+        self.assertEqual(cm.exception.value, 0)
+        ag2 = self.round_trip(ag)
+        with self.assertRaises(StopIteration) as cm:
+            ag2.asend(None).send(None)
+        self.assertEqual(cm.exception.value, 1)
+
+    def test_tasklet_inside_generator(self):
+        # The FOR_ITER over the generator switches softly once it is
+        # specialized: run the loop to its end twice first.
+        for warm in range(3):
+            LOG.clear()
+            ch = stackless.channel()
+            t = stackless.tasklet(loop_over_gen)(ch)
+            stackless.run()
+            if warm < 2:
+                ch.send(0)
+        self.assertTrue(t.restorable)
+        state = t.__reduce__()[2]
+        self.assertEqual([type(f).__name__ for f in state[3]],
+                         ["frame", "generator"])
+        ch2, t2 = self.round_trip((ch, t))
+        t.kill()
+        LOG.clear()
+        ch2.send(42)
+        self.assertEqual(LOG, [
+            ("in gen", KeyError, 42), ("loop", ValueError, 42),
+            ("after", ValueError), ("loop", ValueError, 0),
+            ("end", None)])
+
+    def test_running_generator_not_linked(self):
+        # A running generator whose tasklet is not unpickled stays
+        # running: nothing can resume or close it.
+        for warm in range(3):
+            ch = stackless.channel()
+            t = stackless.tasklet(loop_over_gen)(ch)
+            stackless.run()
+            if warm < 2:
+                ch.send(0)
+        gen = t.__reduce__()[2][3][1]
+        g2 = self.round_trip(gen)
+        self.assertTrue(g2.gi_running)
+        with self.assertRaisesRegex(ValueError, "already executing"):
+            next(g2)
+        t.kill()
+
+    def test_bad_states(self):
+        g = numbers(5)
+        next(g)
+        new, (code, state) = g.__reduce__() if False else \
+            copyreg.dispatch_table[types.GeneratorType](g)
+        frame = state[2]
+        fargs = list(frame.__reduce__()[1])
+        other = _wrap.frame(*([delegate.__code__] + fargs[1:])) \
+            if False else None
+        bad = [
+            ((state[0] + 1,) + state[1:], ValueError),
+            (state[:1] + (5,) + state[2:], ValueError),
+            (state[:1] + ("x",) + state[2:], ValueError),
+            (state[:2] + (None,) + state[3:], TypeError),
+            (state[:3] + (1,) + state[4:], TypeError),
+            (state[:5] + (42,), TypeError),
+            (state[:5], TypeError),
+            (state[:1] + (2,) + state[2:], ValueError),
+        ]
+        for offset in (0, fargs[3] - 1, fargs[3] + 1):
+            f2 = _wrap.frame(*(fargs[:3] + [offset] + fargs[4:]))
+            bad.append((state[:2] + (f2,) + state[3:], ValueError))
+        for st, exc in bad:
+            with self.subTest(state=st):
+                with self.assertRaises(exc):
+                    new(code, st)
+        with self.assertRaises(ValueError):
+            new(receiver.__code__, state)
+        with self.assertRaises(ValueError):
+            new(delegate.__code__, state)
+        self.assertEqual(list(new(code, state)), [1, 2, 3, 4])
 
 
 class InvalidFrames(PickleTestCase):

@@ -1224,6 +1224,10 @@ class CPythonTestsInTaskletTest(SoftTestCase):
     (GeneratorNextTest, WithStatementTest), and must behave as in
     CPython."""
 
+    # With stackless imported, generators and coroutines pickle and copy
+    # (spec P-10): CPython's tests that they do not are left out.
+    PICKLE_TESTS = {"test_copy", "test_pickle"}
+
     @staticmethod
     def flatten(suite):
         for t in suite:
@@ -1243,6 +1247,8 @@ class CPythonTestsInTaskletTest(SoftTestCase):
             # in this tasklet's eval loop (a suite is called through C).
             classes = set()
             for test in self.flatten(suite):
+                if test.id().rsplit(".", 1)[-1] in self.PICKLE_TESTS:
+                    continue
                 cls = type(test)
                 if cls not in classes:
                     classes.add(cls)
