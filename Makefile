@@ -29,6 +29,8 @@ build:
 run: build
 	./python examples/hello.py
 	./python examples/gameloop.py
+	./python examples/migrate.py
+	./python examples/persist.py
 
 test: build
 	@tools/build debug

@@ -111,6 +111,9 @@ _wrap = _types.ModuleType(
 _sys.modules[_wrap.__name__] = _wrap
 _wrap.frame = _stackless._wrap_frame
 _wrap.generator = _stackless._wrap_generator
+_wrap.frame_object = _stackless._wrap_frame_object
+_wrap.frame_state_of = _stackless._wrap_frame_state_of
+_wrap.set_reduce_frame = _stackless._wrap_set_reduce_frame
 
 
 def _in_wrap(func):
@@ -242,6 +245,38 @@ def _wrap_function_setstate(func, state):
         setattr(func, key, value)
 
 
+def _reduce_traceback(tb):
+    # P-12: the chain from this traceback on, the outer frame first: the
+    # states of the frames, their last instructions and lines.  The frames
+    # come back as frame objects that own their frames, each the f_back of
+    # the next.
+    states, lastis, linenos = [], [], []
+    while tb is not None:
+        states.append(_wrap.frame_state_of(tb.tb_frame))
+        lastis.append(tb.tb_lasti)
+        linenos.append(tb.tb_lineno)
+        tb = tb.tb_next
+    return (_wrap.traceback, (states, lastis, linenos))
+
+
+@_in_wrap
+def _wrap_traceback(states, lastis, linenos):
+    """Rebuild a chain of tracebacks stackless pickled (spec P-12)."""
+    if not (type(states) is type(lastis) is type(linenos) is list
+            and 0 < len(states) == len(lastis) == len(linenos)):
+        raise ValueError("a pickled traceback is three lists of one length")
+    frames = []
+    back = None
+    for state in states:
+        back = _wrap.frame_object(state, back)
+        frames.append(back)
+    tb = None
+    for frame, lasti, lineno in reversed(list(zip(frames, lastis,
+                                                  linenos))):
+        tb = _types.TracebackType(tb, frame, lasti, lineno)
+    return tb
+
+
 _VIEW_KINDS = {type({}.keys()): "keys", type({}.values()): "values",
                type({}.items()): "items"}
 
@@ -272,6 +307,7 @@ for _gen_type in (_types.GeneratorType, _types.CoroutineType,
                   _types.AsyncGeneratorType):
     _copyreg.pickle(_gen_type, _stackless._wrap_reduce_generator)
 del _gen_type
+_copyreg.pickle(_types.TracebackType, _reduce_traceback)
 _copyreg.pickle(_types.FunctionType, _reduce_function)
 _copyreg.pickle(_types.CodeType, _reduce_code)
 _copyreg.pickle(_types.CellType, _reduce_cell)

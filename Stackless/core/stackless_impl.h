@@ -558,6 +558,8 @@ typedef struct _slp_interp {
     PyObject *context_shim;
     PyObject *send_sequence_shim;
     PyObject *invalid_shim;
+    /* _wrap.set_reduce_frame(): what a tasklet's frames reduce through. */
+    PyObject *reduce_frame;
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);
@@ -1081,6 +1083,13 @@ extern PyObject *slp_frame_state_of(slp_interp *si, _PyInterpreterFrame *f);
 extern void slp_frame_state_install(slp_frame_state *fs,
                                     _PyInterpreterFrame *f);
 
+/* Frame objects of tracebacks (frames.c): the state of a frame object's
+ * frame; a frame object owning a frame of a state, f_back `back`. */
+extern PyObject *slp_frame_state_of_object(PyObject *module, PyObject *ob);
+extern PyObject *slp_frame_object_of_state(PyObject *module,
+                                           PyObject *const *args,
+                                           Py_ssize_t nargs);
+
 /* generators.c: generators, coroutines, async generators (copyreg). */
 extern int slp_is_generator(PyObject *ob);
 extern PyObject *slp_reduce_generator(PyObject *module, PyObject *gen);
@@ -1090,7 +1099,9 @@ extern PyObject *slp_new_generator(PyObject *module, PyObject *const *args,
  * with ValueError if it cannot be. */
 extern _PyInterpreterFrame *slp_generator_frame_to_link(PyObject *gen);
 
-/* tasklets.c: the pickling methods of tasklets and channels. */
+/* tasklets.c: the pickling methods of tasklets and channels, and
+ * _wrap.set_reduce_frame(func). */
+extern PyObject *slp_set_reduce_frame(PyObject *module, PyObject *func);
 extern PyObject *slp_tasklet_reduce(PyTaskletObject *t);
 extern PyObject *slp_tasklet_setstate(PyTaskletObject *t, PyObject *state);
 extern PyObject *slp_channel_reduce(PyChannelObject *ch);

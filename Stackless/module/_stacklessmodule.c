@@ -555,6 +555,17 @@ static PyMethodDef wrap_functions[] = {
      METH_FASTCALL,
      PyDoc_STR("generator(code, state)\n--\n\nA generator, coroutine or "
                "async generator of code, as pickled (spec P-10).")},
+    {"frame_object", (PyCFunction)(void (*)(void))slp_frame_object_of_state,
+     METH_FASTCALL,
+     PyDoc_STR("frame_object(state, back)\n--\n\nA frame object owning a "
+               "frame of the state, for a traceback (spec P-12).")},
+    {"frame_state_of", (PyCFunction)slp_frame_state_of_object, METH_O,
+     PyDoc_STR("frame_state_of(frame)\n--\n\nThe state of a frame "
+               "object's frame, as pickled.")},
+    {"set_reduce_frame", (PyCFunction)slp_set_reduce_frame, METH_O,
+     PyDoc_STR("set_reduce_frame(func)\n--\n\nPickle func(state) in place "
+               "of the state of each frame of a tasklet (spec P-5); None "
+               "restores the default.  Returns the previous func.")},
     {"reduce_generator", (PyCFunction)slp_reduce_generator, METH_O,
      PyDoc_STR("reduce_generator(gen)\n--\n\nThe reduce value of a "
                "generator, coroutine or async generator (spec P-10).")},

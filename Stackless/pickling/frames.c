@@ -11,7 +11,8 @@
  *                  pickled as code
  *   func           f_funcobj, the function whose globals and builtins the
  *                  frame uses; None for a shim
- *   locals         f_locals (a class body, a module), or None
+ *   locals         f_locals (a class body, a module), or None; Ellipsis
+ *                  for the globals of the function (module code)
  *   index          instr_ptr, in code units from the start of the code
  *   return_offset  where the frame goes on from instr_ptr when its callee
  *                  returns; 0 for a frame stopped before its instruction
@@ -208,6 +209,9 @@ frame_state_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                          co->co_name, Py_TYPE(func)->tp_name);
             return NULL;
         }
+        if (locals == Py_Ellipsis) {
+            locals = ((PyFunctionObject *)func)->func_globals;
+        }
         if ((co->co_flags & CO_OPTIMIZED) ? locals != Py_None
                                           : locals == Py_None)
         {
@@ -348,10 +352,16 @@ frame_state_reduce(slp_frame_state *fs, PyObject *Py_UNUSED(ignored))
         Py_DECREF(mask);
         return NULL;
     }
+    /* A module's code runs with its globals as its locals: they go by
+     * the function, which pickles them by the module's name. */
+    PyObject *locals = fs->locals == NULL ? Py_None
+        : PyFunction_Check(fs->func)
+          && fs->locals == ((PyFunctionObject *)fs->func)->func_globals
+        ? Py_Ellipsis : fs->locals;
     PyObject *head[] = {
         fs->shim != NULL ? fs->shim : (PyObject *)fs->code,
         fs->func,
-        fs->locals != NULL ? fs->locals : Py_None,
+        locals,
     };
     for (int i = 0; i < 3; i++) {
         PyTuple_SET_ITEM(args, i, Py_NewRef(head[i]));
@@ -459,3 +469,84 @@ PyTypeObject slp_FrameState_Type = {
     .tp_getset = frame_state_getset,
     .tp_new = frame_state_new,
 };
+
+/* --- frames of tracebacks (spec P-12) ------------------------------------
+ *
+ * A traceback refers to a frame object, whose frame has usually finished
+ * (the frame object owns a copy of it).  It pickles as the frame's state;
+ * it is rebuilt as a frame object that owns its frame, which never runs
+ * again: it is there to be looked at (f_locals, f_lineno, f_back). */
+
+PyObject *
+slp_frame_state_of_object(PyObject *module, PyObject *ob)
+{
+    if (!PyFrame_Check(ob)) {
+        PyErr_Format(PyExc_TypeError, "not a frame: '%.200s'",
+                     Py_TYPE(ob)->tp_name);
+        return NULL;
+    }
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    PyFrameObject *fo = (PyFrameObject *)ob;
+    PyObject *fs = slp_frame_state_of(th->si, fo->f_frame);
+    if (fs != NULL && fo->f_frame->owner == FRAME_OWNED_BY_FRAME_OBJECT) {
+        /* A finished frame: its stack is gone, whatever stacktop says. */
+        ((slp_frame_state *)fs)->valid = fo->f_frame->stacktop >= 0;
+    }
+    return fs;
+}
+
+PyObject *
+slp_frame_object_of_state(PyObject *module, PyObject *const *args,
+                          Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "frame_object(state, back) takes 2 arguments");
+        return NULL;
+    }
+    if (!slp_FrameState_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "not a frame state: '%.200s'",
+                     Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    PyObject *back = args[1];
+    if (back != Py_None && !PyFrame_Check(back)) {
+        PyErr_Format(PyExc_TypeError, "f_back must be a frame or None, not "
+                     "'%.200s'", Py_TYPE(back)->tp_name);
+        return NULL;
+    }
+    slp_frame_state *fs = (slp_frame_state *)args[0];
+    PyCodeObject *co = fs->code;
+    if (fs->shim != NULL) {
+        PyErr_SetString(PyExc_ValueError, "a shim has no frame object");
+        return NULL;
+    }
+    /* Looked at, the frame's cell variables are read as cells. */
+    for (int i = 0; i < co->co_nlocalsplus && i < Py_SIZE(fs); i++) {
+        _PyLocals_Kind k = _PyLocals_GetKind(co->co_localspluskinds, i);
+        if ((k & (CO_FAST_CELL | CO_FAST_FREE)) && fs->slots[i] != NULL
+            && !PyCell_Check(fs->slots[i]))
+        {
+            PyErr_Format(PyExc_ValueError,
+                         "frame of %R: the cell variable %R holds no cell",
+                         co->co_name,
+                         PyTuple_GET_ITEM(co->co_localsplusnames, i));
+            return NULL;
+        }
+    }
+    PyFrameObject *fo = _PyFrame_New_NoTrack(co);
+    if (fo == NULL) {
+        return NULL;
+    }
+    _PyInterpreterFrame *f = (_PyInterpreterFrame *)fo->_f_frame_data;
+    slp_frame_state_install(fs, f);
+    f->owner = FRAME_OWNED_BY_FRAME_OBJECT;
+    f->frame_obj = fo;
+    fo->f_frame = f;
+    fo->f_back = back == Py_None ? NULL : (PyFrameObject *)Py_NewRef(back);
+    PyObject_GC_Track(fo);
+    return (PyObject *)fo;
+}

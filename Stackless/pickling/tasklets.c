@@ -67,6 +67,9 @@ frames_of(PyTaskletObject *t)
         }
         else {
             fs = slp_frame_state_of(si, f);
+            if (fs != NULL && si->reduce_frame != NULL) {
+                Py_SETREF(fs, PyObject_CallOneArg(si->reduce_frame, fs));
+            }
         }
         if (fs == NULL) {
             goto error;
@@ -130,6 +133,28 @@ slp_tasklet_reduce(PyTaskletObject *t)
         return NULL;
     }
     return Py_BuildValue("(O()N)", (PyObject *)Py_TYPE(t), state);
+}
+
+/* _wrap.set_reduce_frame(func): func(state) is pickled in place of the
+ * state of each frame of a tasklet (spec P-5); it must unpickle to that
+ * state.  None restores the default.  Returns the previous func. */
+PyObject *
+slp_set_reduce_frame(PyObject *module, PyObject *func)
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    if (func != Py_None && !PyCallable_Check(func)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "set_reduce_frame() takes a callable or None");
+        return NULL;
+    }
+    slp_interp *si = th->si;
+    PyObject *old = si->reduce_frame != NULL ? si->reduce_frame
+                                             : Py_NewRef(Py_None);
+    si->reduce_frame = func == Py_None ? NULL : Py_NewRef(func);
+    return old;
 }
 
 /* --- tasklet.__setstate__ -------------------------------------------------- */

@@ -8,8 +8,11 @@ A state that does not fit its code is refused before anything runs.
 import copy
 import copyreg
 import io
+import os
 import pickle
+import subprocess
 import sys
+import traceback
 import types
 import unittest
 
@@ -560,6 +563,85 @@ class Generators(PickleTestCase):
         self.assertEqual(list(new(code, state)), [1, 2, 3, 4])
 
 
+def raiser(n):
+    x = n * 3
+    raise ValueError(x)
+
+
+def catcher():
+    try:
+        raiser(4)
+    except ValueError as e:
+        return e.__traceback__
+
+
+class Tracebacks(PickleTestCase):
+    """P-12: a traceback pickles with its chain; its frames come back as
+    frame objects to look at, each the f_back of the next."""
+
+    def test_round_trip(self):
+        tb = catcher()
+        for rt in (self.round_trip, copy.deepcopy,
+                   lambda tb: self.round_trip(tb, which=1)):
+            with self.subTest(rt=rt):
+                tb2 = rt(tb)
+                self.assertIsInstance(tb2, types.TracebackType)
+                self.assertEqual(traceback.format_tb(tb2),
+                                 traceback.format_tb(tb))
+                inner = tb2.tb_next.tb_frame
+                self.assertEqual(inner.f_code, raiser.__code__)
+                self.assertEqual(inner.f_locals["x"], 12)
+                self.assertIs(inner.f_back, tb2.tb_frame)
+                self.assertEqual(tb2.tb_lineno, tb.tb_lineno)
+                inner.clear()
+
+    def test_bad_states(self):
+        tb = catcher()
+        func, (states, lastis, linenos) = copyreg.dispatch_table[
+            types.TracebackType](tb)
+        for args in [([], [], []), (states, lastis[:1], linenos),
+                     (states, lastis, None), ([1, 2], lastis, linenos)]:
+            with self.subTest(args=args):
+                with self.assertRaises((TypeError, ValueError)):
+                    func(*args)
+
+
+class ReduceFrameHook(PickleTestCase):
+    """P-5: _wrap.set_reduce_frame(func) replaces what a tasklet's frames
+    pickle as."""
+
+    def test_hook(self):
+        seen = []
+
+        class Wrapped:
+            def __init__(self, state):
+                self.state = state
+
+            def __reduce__(self):
+                return (_wrap.frame, self.state.__reduce__()[1])
+
+        def hook(state):
+            seen.append(state)
+            return Wrapped(state)
+
+        ch = stackless.channel()
+        t = stackless.tasklet(two_deep)(ch, 3)
+        stackless.run()
+        old = _wrap.set_reduce_frame(hook)
+        try:
+            self.assertIsNone(old)
+            data = pickle.dumps((ch, t))
+        finally:
+            self.assertIs(_wrap.set_reduce_frame(None), hook)
+        self.assertEqual(len(seen), 2)
+        ch2, t2 = pickle.loads(data)
+        ch2.send(1)
+        self.assertEqual(RESULTS, [7])
+        with self.assertRaises(TypeError):
+            _wrap.set_reduce_frame(42)
+        t.kill()
+
+
 class InvalidFrames(PickleTestCase):
     """P-3: frames that ran C code come back invalid, and raise."""
 
@@ -577,6 +659,23 @@ class InvalidFrames(PickleTestCase):
         self.assertEqual(len(RESULTS), 1)
         self.assertRegex(RESULTS[0],
                          r"cannot execute invalid frame with '<lambda>'")
+        t.kill()
+
+    def test_module_code_keeps_its_globals_by_name(self):
+        # Module code (run by exec(), through C) has its globals for
+        # locals: its frame pickles them as its function's, by name.
+        ch = stackless.channel()
+        ns = globals()
+        t = stackless.tasklet(exec)("CHANNEL.receive()", ns)
+        ns["CHANNEL"] = ch
+        self.addCleanup(ns.pop, "CHANNEL", None)
+        stackless.run()
+        frames = t.__reduce__()[2][3]
+        module_frame = frames[-1].__reduce__()[1]
+        self.assertEqual(module_frame[0].co_name, "<module>")
+        self.assertIs(module_frame[2], Ellipsis)
+        t2 = self.round_trip(t)
+        self.assertTrue(t2.alive)
         t.kill()
 
 
@@ -779,6 +878,32 @@ class Malformed(PickleTestCase):
             with self.subTest(args=args):
                 with self.assertRaises(exc):
                     _wrap.frame(*args)
+
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                        "..", "..", "..", "examples")
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(EXAMPLES, "migrate.py")),
+                     "the repository's examples are not here")
+class Examples(unittest.TestCase):
+    """The migration examples: tasklets pickled in one process finish in
+    another with the results of an uninterrupted run."""
+
+    def run_example(self, *args):
+        out = subprocess.run([sys.executable, *args], cwd=EXAMPLES,
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        return out.stdout
+
+    def test_migrate(self):
+        out = self.run_example("migrate.py", "20", "6")
+        self.assertIn("agents that ran in two processes: 20 of 20", out)
+        self.assertIn("the same as an uninterrupted run", out)
+
+    def test_persist(self):
+        out = self.run_example("persist.py")
+        self.assertIn("processes used: 2", out)
 
 
 if __name__ == "__main__":
