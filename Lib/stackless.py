@@ -277,6 +277,35 @@ def _wrap_traceback(states, lastis, linenos):
     return tb
 
 
+async def _coroutine():
+    pass
+
+
+_c = _coroutine()
+_CoroutineWrapperType = type(_c.__await__())
+_c.close()
+del _c, _coroutine
+
+
+def _reduce_coroutine_wrapper(wrapper):
+    # P-10: the iterator coro.__await__() returns, by its coroutine, which
+    # it alone refers to.
+    referents = _gc.get_referents(wrapper)
+    if len(referents) != 1 or not isinstance(referents[0],
+                                             _types.CoroutineType):
+        raise TypeError("cannot pickle 'coroutine_wrapper' object")
+    return (_wrap.coroutine_wrapper, (referents[0],))
+
+
+@_in_wrap
+def _wrap_coroutine_wrapper(coro):
+    """Rebuild coro.__await__() (spec P-10)."""
+    if not isinstance(coro, _types.CoroutineType):
+        raise TypeError("a coroutine wrapper wraps a coroutine, not "
+                        f"{type(coro).__name__!r}")
+    return coro.__await__()
+
+
 _VIEW_KINDS = {type({}.keys()): "keys", type({}.values()): "values",
                type({}.items()): "items"}
 
@@ -308,6 +337,7 @@ for _gen_type in (_types.GeneratorType, _types.CoroutineType,
     _copyreg.pickle(_gen_type, _stackless._wrap_reduce_generator)
 del _gen_type
 _copyreg.pickle(_types.TracebackType, _reduce_traceback)
+_copyreg.pickle(_CoroutineWrapperType, _reduce_coroutine_wrapper)
 _copyreg.pickle(_types.FunctionType, _reduce_function)
 _copyreg.pickle(_types.CodeType, _reduce_code)
 _copyreg.pickle(_types.CellType, _reduce_cell)

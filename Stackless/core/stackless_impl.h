@@ -1030,6 +1030,11 @@ extern int slp_init_types(PyObject *module);
  *   pickling/generators.c generators, coroutines and async generators
  */
 
+/* stackless.pickle_flags() (spec P-11). */
+#define SLP_PICKLEFLAGS_PRESERVE_TRACING_STATE 1
+#define SLP_PICKLEFLAGS_PRESERVE_AG_FINALIZER 2
+#define SLP_PICKLEFLAGS_RESET_AG_FINALIZER 4
+
 /* The version of the pickled state of tasklets and generators: the format
  * and the interpreter's bytecode magic number. */
 #define SLP_PICKLE_FORMAT 1

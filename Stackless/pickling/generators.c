@@ -20,7 +20,8 @@
  *             2: finished, no frame
  *   frame     its frame's state (frames.c), or None when finished
  *   exc       the exception it handles (gi_exc_state), or None
- *   async     for an async generator: (closed, hooks_inited)
+ *   async     for an async generator: (closed, hooks mode, finalizer),
+ *             see slp_reduce_generator()
  *
  * Which of created, suspended and suspended in a `yield from` a suspended
  * generator is, is read from its code, not from the pickle: CPython reads
@@ -29,9 +30,10 @@
  * A running generator comes back running, so that nothing can resume or
  * close it until its tasklet links its frame (pickling/tasklets.c); if no
  * tasklet does, it stays so, and is cleared with it.  Async generator
- * hooks: by default (P-11) an async generator that had its hooks comes
- * back without, and takes the current ones (sys.set_asyncgen_hooks()) when
- * it is first iterated again.
+ * hooks (P-11): by default an async generator that had its hooks takes
+ * the current ones (sys.set_asyncgen_hooks()) when it is unpickled; the
+ * pickle flags keep its finalizer, or leave it without hooks until it is
+ * iterated again.
  */
 
 #include "../core/stackless_impl.h"
@@ -117,10 +119,22 @@ slp_reduce_generator(PyObject *module, PyObject *ob)
                     ? gen->gi_exc_state.exc_value : Py_None;
     PyObject *state;
     if (PyAsyncGen_CheckExact(ob)) {
+        /* Its hooks (P-11): by default, if it had them, it takes those of
+         * the unpickling thread when it is unpickled (mode 1); with
+         * PICKLEFLAGS_PRESERVE_AG_FINALIZER, its finalizer by value (mode
+         * 2); with PICKLEFLAGS_RESET_AG_FINALIZER, none yet (mode 0: the
+         * current ones when it is next iterated). */
         PyAsyncGenObject *ag = (PyAsyncGenObject *)ob;
-        state = Py_BuildValue("(liNOOO(ii))", slp_pickle_version(), kind,
+        slp_thread *th = slp_get_thread();
+        long flags = th != NULL ? th->pickle_flags : 0;
+        int mode = !ag->ag_hooks_inited ? 0
+                   : (flags & SLP_PICKLEFLAGS_PRESERVE_AG_FINALIZER) ? 2
+                   : (flags & SLP_PICKLEFLAGS_RESET_AG_FINALIZER) ? 0 : 1;
+        PyObject *fin = mode == 2 && ag->ag_origin_or_finalizer != NULL
+                        ? ag->ag_origin_or_finalizer : Py_None;
+        state = Py_BuildValue("(liNOOO(iiO))", slp_pickle_version(), kind,
                               frame, gen->gi_name, gen->gi_qualname, exc,
-                              (int)ag->ag_closed, (int)ag->ag_hooks_inited);
+                              (int)ag->ag_closed, mode, fin);
     }
     else {
         state = Py_BuildValue("(liNOOO)", slp_pickle_version(), kind, frame,
@@ -267,18 +281,25 @@ set_state(PyObject *ob, PyObject *state)
                      Py_TYPE(exc)->tp_name);
         return -1;
     }
-    int closed = 0;
+    int closed = 0, mode = 0;
+    PyObject *fin = NULL;
     if (is_async) {
         PyObject *a = PyTuple_GET_ITEM(state, 6);
-        int hooks;
         if (!PyTuple_Check(a)
-            || !PyArg_ParseTuple(a, "pp;async generator state", &closed,
-                                 &hooks))
+            || !PyArg_ParseTuple(a, "piO;async generator state", &closed,
+                                 &mode, &fin))
         {
             if (!PyErr_Occurred()) {
                 PyErr_SetString(PyExc_TypeError,
                                 "bad async generator state");
             }
+            return -1;
+        }
+        if (mode < 0 || mode > 2 || (fin != Py_None
+                                     && (mode != 2 || !PyCallable_Check(fin))))
+        {
+            PyErr_SetString(PyExc_ValueError,
+                            "bad async generator hooks");
             return -1;
         }
     }
@@ -350,8 +371,29 @@ set_state(PyObject *ob, PyObject *state)
     if (is_async) {
         PyAsyncGenObject *ag = (PyAsyncGenObject *)gen;
         ag->ag_closed = (char)closed;
-        ag->ag_hooks_inited = 0;    /* the current hooks, when iterated */
         ag->ag_running_async = 0;
+        ag->ag_hooks_inited = 0;    /* mode 0: the current hooks, later */
+        if (mode == 2) {
+            ag->ag_hooks_inited = 1;
+            ag->ag_origin_or_finalizer = fin == Py_None ? NULL
+                                                        : Py_NewRef(fin);
+        }
+        else if (mode == 1) {
+            /* As async_gen_init_hooks() does on a first iteration. */
+            PyThreadState *tstate = _PyThreadState_GET();
+            ag->ag_hooks_inited = 1;
+            ag->ag_origin_or_finalizer =
+                Py_XNewRef(tstate->async_gen_finalizer);
+            PyObject *firstiter = Py_XNewRef(tstate->async_gen_firstiter);
+            if (firstiter != NULL) {
+                PyObject *res = PyObject_CallOneArg(firstiter, ob);
+                Py_DECREF(firstiter);
+                if (res == NULL) {
+                    return -1;
+                }
+                Py_DECREF(res);
+            }
+        }
     }
     return 0;
 }

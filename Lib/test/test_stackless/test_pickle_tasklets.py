@@ -491,6 +491,48 @@ class Generators(PickleTestCase):
             ag2.asend(None).send(None)
         self.assertEqual(cm.exception.value, 1)
 
+    def test_coroutine_wrapper(self):
+        c = awaiting()
+        w = c.__await__()
+        self.assertEqual(next(w), "paused")
+        w2 = self.round_trip(w)
+        self.assertEqual(w2.send(1), "paused")
+        with self.assertRaises(StopIteration) as cm:
+            w2.send(2)
+        self.assertEqual(cm.exception.value, 3)
+        c.close()
+
+    def test_async_generator_hooks(self):
+        # P-11: by default the hooks of the unpickling thread; with
+        # PICKLEFLAGS_PRESERVE_AG_FINALIZER the finalizer pickled; with
+        # PICKLEFLAGS_RESET_AG_FINALIZER none until it is iterated.
+        calls = []
+        old_hooks = sys.get_asyncgen_hooks()
+        self.addCleanup(sys.set_asyncgen_hooks, *old_hooks)
+        old_flags = stackless.pickle_flags()
+        self.addCleanup(stackless.pickle_flags, old_flags, -1)
+        sys.set_asyncgen_hooks(firstiter=lambda ag: calls.append("first"),
+                               finalizer=len)
+        ag = agen_numbers(3)
+        with self.assertRaises(StopIteration):
+            ag.asend(None).send(None)
+        self.assertEqual(calls, ["first"])
+        ag2 = self.round_trip(ag)
+        self.assertEqual(calls, ["first", "first"])
+        stackless.pickle_flags(stackless.PICKLEFLAGS_PRESERVE_AG_FINALIZER,
+                               -1)
+        ag3 = self.round_trip(ag)
+        self.assertEqual(calls, ["first", "first"])
+        stackless.pickle_flags(stackless.PICKLEFLAGS_RESET_AG_FINALIZER, -1)
+        ag4 = self.round_trip(ag)
+        self.assertEqual(calls, ["first", "first"])
+        with self.assertRaises(StopIteration):
+            ag4.asend(None).send(None)
+        self.assertEqual(calls, ["first", "first", "first"])
+        for a in (ag, ag2, ag3, ag4):
+            with self.assertRaises(StopIteration):
+                a.aclose().send(None)
+
     def test_tasklet_inside_generator(self):
         # The FOR_ITER over the generator switches softly once it is
         # specialized: run the loop to its end twice first.
