@@ -204,6 +204,27 @@ def _wrap_module(name):
     return _types.ModuleType(name)
 
 
+def _pickle_moduledict(pickler, obj):
+    """Save a dict with pickle's Python pickler: the __dict__ of a module
+    of sys.modules by reference, as getattr(module, '__dict__'), another
+    dict as pickle does (spec P-9).  stackless makes it the pickler's way
+    of saving dicts.  The modules' dicts are looked up once per pickler."""
+    owners = getattr(pickler, "_stackless_moduledicts", None)
+    if owners is None:
+        owners = {id(getattr(m, "__dict__", None)): m
+                  for m in list(_sys.modules.values())
+                  if isinstance(m, _types.ModuleType)}
+        try:
+            pickler._stackless_moduledicts = owners
+        except AttributeError:
+            pass
+    module = owners.get(id(obj))
+    if module is None or getattr(module, "__dict__", None) is not obj \
+            or _sys.modules.get(module.__name__) is not module:
+        return _save_dict(pickler, obj)
+    pickler.save_reduce(getattr, (module, "__dict__"), obj=obj)
+
+
 def _reduce_function(func):
     # P-7: pickle found no function of this name (a lambda, a nested
     # function, a closure): by value.  The globals of a module of
@@ -336,6 +357,9 @@ for _gen_type in (_types.GeneratorType, _types.CoroutineType,
                   _types.AsyncGeneratorType):
     _copyreg.pickle(_gen_type, _stackless._wrap_reduce_generator)
 del _gen_type
+import pickle as _pickle
+_save_dict = _pickle._Pickler.dispatch[dict]
+_pickle._Pickler.dispatch[dict] = _pickle_moduledict
 _copyreg.pickle(_types.TracebackType, _reduce_traceback)
 _copyreg.pickle(_CoroutineWrapperType, _reduce_coroutine_wrapper)
 _copyreg.pickle(_types.FunctionType, _reduce_function)

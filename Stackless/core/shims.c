@@ -912,6 +912,12 @@ slp_shim_waits_at(slp_interp *si, PyCodeObject *co, int index,
     return 0;
 }
 
+int
+slp_shim_is_static(PyCodeObject *co)
+{
+    return co == (PyCodeObject *)&_Py_InitCleanup;
+}
+
 const char *
 slp_shim_name(slp_interp *si, PyCodeObject *co)
 {

@@ -846,6 +846,8 @@ extern const char *slp_shim_name(slp_interp *si, PyCodeObject *co);
  * stack of depth items?  (The only states a suspended shim is in.) */
 extern int slp_shim_waits_at(slp_interp *si, PyCodeObject *co, int index,
                              int return_offset, int depth);
+/* Is co CPython's static shim (__init__'s), whose memory is read-only? */
+extern int slp_shim_is_static(PyCodeObject *co);
 /* The shim that stands in for a frame that cannot be restored. */
 extern PyCodeObject *slp_invalid_shim_code(slp_interp *si);
 

@@ -214,6 +214,42 @@ view_of(PyObject *item, Py_ssize_t i, frame_view *v)
     return -1;
 }
 
+/* Is item i of frames, a generator, kept alive by its caller, item i-1:
+ * is it the top of that frame's stack, as FOR_ITER, SEND and the shims
+ * leave it?  Only then is its frame linked: nothing else in the chain
+ * refers to it.  A caller that ran C code (invalid) does not count: the
+ * generator's frame becomes invalid too. */
+static int
+generator_kept(PyObject *frames, Py_ssize_t i)
+{
+    PyObject *item = PyList_GET_ITEM(frames, i);
+    PyObject *prev = PyList_GET_ITEM(frames, i - 1);
+    if (slp_FrameState_Check(prev)) {
+        slp_frame_state *fs = (slp_frame_state *)prev;
+        return fs->valid && Py_SIZE(fs) > fs->code->co_nlocalsplus
+               && fs->slots[Py_SIZE(fs) - 1] == item;
+    }
+    if (slp_is_generator(prev)) {
+        _PyInterpreterFrame *f =
+            (_PyInterpreterFrame *)((PyGenObject *)prev)->gi_iframe;
+        return f->stacktop > _PyFrame_GetCode(f)->co_nlocalsplus
+               && f->localsplus[f->stacktop - 1] == item;
+    }
+    return 0;
+}
+
+/* The item stands for an invalid frame: an invalid frame state, or a
+ * generator whose caller does not keep it. */
+static int
+item_invalid(PyObject *frames, Py_ssize_t i)
+{
+    PyObject *item = PyList_GET_ITEM(frames, i);
+    if (slp_FrameState_Check(item)) {
+        return !((slp_frame_state *)item)->valid;
+    }
+    return !generator_kept(frames, i);
+}
+
 /* Check the frames (a list of frame states and running generators, the
  * outermost first) of a tasklet whose top frame resumes as `resume_push`
  * says; the size of the data stack they need in *size (in pointers). */
@@ -249,7 +285,16 @@ check_frames(PyObject *frames, int resume_push, size_t *size)
             }
         }
         PyCodeObject *co = v.code;
-        if (!v.valid) {
+        if (item_invalid(frames, i)) {
+            if (slp_is_generator(item)
+                && PyList_GET_ITEM(frames, i - 1) != NULL
+                && !item_invalid(frames, i - 1))
+            {
+                PyErr_Format(PyExc_ValueError,
+                             "generator %R is not kept by its caller",
+                             co->co_name);
+                return -1;
+            }
             *size += slp_invalid_shim_code(th->si)->co_framesize;
             continue;
         }
@@ -303,7 +348,8 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
     Py_ssize_t n = PyList_GET_SIZE(frames);
     for (Py_ssize_t i = 0; i < (n > 0 ? n : 1); i++) {
         PyObject *item = n > 0 ? PyList_GET_ITEM(frames, i) : NULL;
-        if (item != NULL && slp_is_generator(item)) {
+        int invalid = item == NULL || item_invalid(frames, i);
+        if (!invalid && slp_is_generator(item)) {
             /* Its frame is its generator's; it handles its exceptions as
              * it runs (gen_send_ex2() pushed them). */
             PyGenObject *gen = (PyGenObject *)item;
@@ -314,17 +360,21 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
             exc_below = &gen->gi_exc_state;
             continue;
         }
-        slp_frame_state *fs = (slp_frame_state *)item;
         _PyInterpreterFrame *f = (_PyInterpreterFrame *)top;
-        if (fs != NULL && fs->valid) {
+        if (!invalid) {
+            slp_frame_state *fs = (slp_frame_state *)item;
             slp_frame_state_install(fs, f);
             top += fs->code->co_framesize;
         }
         else {
             PyCodeObject *shim = slp_invalid_shim_code(th->si);
-            PyObject *msg = fs != NULL ? PyUnicode_FromFormat(
+            PyCodeObject *co = item == NULL ? NULL
+                : slp_FrameState_Check(item) ? ((slp_frame_state *)item)->code
+                : _PyFrame_GetCode(
+                    (_PyInterpreterFrame *)((PyGenObject *)item)->gi_iframe);
+            PyObject *msg = co != NULL ? PyUnicode_FromFormat(
                 "cannot execute invalid frame with %R: frame had a C state "
-                "that can't be restored.", fs->code->co_name)
+                "that can't be restored.", co->co_name)
                 : PyUnicode_FromString(
                 "cannot execute invalid frame of C code: it had a C state "
                 "that can't be restored.");
@@ -432,9 +482,7 @@ slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
             return NULL;
         }
         Py_ssize_t n = PyList_GET_SIZE(content);
-        if (n == 0
-            || !((slp_frame_state *)PyList_GET_ITEM(content, n - 1))->valid)
-        {
+        if (n == 0 || item_invalid(content, n - 1)) {
             push = 1;           /* the invalid shim takes a value */
         }
         if (build_chain(t, content, size, exc) < 0) {

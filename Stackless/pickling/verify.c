@@ -1032,7 +1032,12 @@ slp_verify_frame(slp_frame_check *fc)
         }
     }
 
-    PyObject *bytes = _PyCode_GetCode(co);
+    /* The de-specialized code; the init shim's is static and read-only
+     * (CPython's _Py_InitCleanup), and never specialized. */
+    PyObject *bytes = fc->shim && slp_shim_is_static(co)
+        ? PyBytes_FromStringAndSize((const char *)_PyCode_CODE(co),
+                                    Py_SIZE(co) * sizeof(_Py_CODEUNIT))
+        : _PyCode_GetCode(co);
     if (bytes == NULL) {
         PyMem_Free(k);
         return -1;

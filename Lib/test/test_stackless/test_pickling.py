@@ -350,5 +350,32 @@ class ModuleTest(unittest.TestCase):
             self.assertIs(copy_.me, copy_)
 
 
+class ModuleDictTest(unittest.TestCase):
+    """P-9: with pickle's Python pickler, the __dict__ of a module of
+    sys.modules pickles by reference, other dicts as always."""
+
+    def test_module_dict_by_reference(self):
+        import json
+        for proto in PROTOCOLS:
+            with self.subTest(protocol=proto):
+                f = io.BytesIO()
+                pickle._Pickler(f, proto).dump([json.__dict__, {"a": 1}])
+                self.assertLess(len(f.getvalue()), 200)
+                f.seek(0)
+                d, other = pickle._Unpickler(f).load()
+                self.assertIs(d, json.__dict__)
+                self.assertEqual(other, {"a": 1})
+
+    def test_module_not_in_sys_modules(self):
+        m = types.ModuleType("stackless_test_unlisted")
+        m.x = 5
+        f = io.BytesIO()
+        pickle._Pickler(f).dump(m.__dict__)
+        f.seek(0)
+        d = pickle._Unpickler(f).load()
+        self.assertIsNot(d, m.__dict__)
+        self.assertEqual(d["x"], 5)
+
+
 if __name__ == "__main__":
     unittest.main()
