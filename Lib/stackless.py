@@ -360,6 +360,11 @@ del _gen_type
 import pickle as _pickle
 _save_dict = _pickle._Pickler.dispatch[dict]
 _pickle._Pickler.dispatch[dict] = _pickle_moduledict
+# Tasklets, channels and frame states reduce themselves (__reduce__); the
+# dispatch table gets the pickler there at once.
+for _type in (tasklet, channel, _wrap.frame):
+    _copyreg.pickle(_type, _type.__reduce__)
+del _type
 _copyreg.pickle(_types.TracebackType, _reduce_traceback)
 _copyreg.pickle(_CoroutineWrapperType, _reduce_coroutine_wrapper)
 _copyreg.pickle(_types.FunctionType, _reduce_function)

@@ -327,8 +327,14 @@ frame_state_reduce(slp_frame_state *fs, PyObject *Py_UNUSED(ignored))
         nvalues += fs->slots[i] != NULL;
     }
     PyObject *mask = NULL;
-    if (nvalues == n) {
-        mask = PyLong_FromLong(0);
+    if (n < 63) {
+        long bits = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (fs->slots[i] == NULL) {
+                bits |= 1L << i;
+            }
+        }
+        mask = PyLong_FromLong(bits);
     }
     else {
         size_t nbytes = (size_t)(n + 7) / 8;
@@ -382,7 +388,14 @@ frame_state_reduce(slp_frame_state *fs, PyObject *Py_UNUSED(ignored))
             PyTuple_SET_ITEM(args, v++, Py_NewRef(fs->slots[i]));
         }
     }
-    return Py_BuildValue("(ON)", (PyObject *)Py_TYPE(fs), args);
+    PyObject *res = PyTuple_New(2);
+    if (res == NULL) {
+        Py_DECREF(args);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(res, 0, Py_NewRef((PyObject *)Py_TYPE(fs)));
+    PyTuple_SET_ITEM(res, 1, args);
+    return res;
 }
 
 static int
