@@ -327,6 +327,44 @@ def _wrap_coroutine_wrapper(coro):
     return coro.__await__()
 
 
+async def _agen():
+    yield
+
+
+_ag = _agen()
+_AsyncGenASendType = type(_ag.asend(None))
+_AsyncGenAThrowType = type(_ag.aclose())
+del _ag, _agen
+
+
+def _reduce_async_gen_awaitable(aw):
+    # P-10: an asend() or athrow() awaitable by its async generator, what
+    # it sends or throws, and how far it is.
+    return (_wrap.async_gen_awaitable,
+            _stackless._async_gen_awaitable_state(aw))
+
+
+@_in_wrap
+def _wrap_async_gen_awaitable(kind, agen, args, state):
+    """Rebuild an asend() or athrow() awaitable (spec P-10)."""
+    if not isinstance(agen, _types.AsyncGeneratorType):
+        raise TypeError("an async generator's awaitable needs an async "
+                        f"generator, not {type(agen).__name__!r}")
+    if kind == "asend":
+        aw = agen.asend(args)
+    elif kind == "athrow" and args is None:
+        aw = agen.aclose()
+    elif kind == "athrow" and isinstance(args, tuple) and 1 <= len(args) <= 3:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            aw = agen.athrow(*args)
+    else:
+        raise ValueError(f"not an async generator's awaitable: {kind!r}")
+    _stackless._async_gen_awaitable_set_state(aw, state)
+    return aw
+
+
 _VIEW_KINDS = {type({}.keys()): "keys", type({}.values()): "values",
                type({}.items()): "items"}
 
@@ -367,6 +405,8 @@ for _type in (tasklet, channel, _wrap.frame):
 del _type
 _copyreg.pickle(_types.TracebackType, _reduce_traceback)
 _copyreg.pickle(_CoroutineWrapperType, _reduce_coroutine_wrapper)
+_copyreg.pickle(_AsyncGenASendType, _reduce_async_gen_awaitable)
+_copyreg.pickle(_AsyncGenAThrowType, _reduce_async_gen_awaitable)
 _copyreg.pickle(_types.FunctionType, _reduce_function)
 _copyreg.pickle(_types.CodeType, _reduce_code)
 _copyreg.pickle(_types.CellType, _reduce_cell)

@@ -156,6 +156,13 @@ extern void _PyStackless_DisarmGen(void);
 extern int _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen,
                                  PyObject *arg, int exc);
 
+/* Objects/genobject.c: the state of an asend() or athrow() awaitable of an
+ * async generator, for pickling: ("asend" or "athrow", the generator, the
+ * value sent or the exception's arguments (None: __anext__(), aclose()),
+ * the state); and setting the state of a new one. */
+extern PyObject *_PyStackless_AsyncGenAwaitableState(PyObject *o);
+extern int _PyStackless_AsyncGenAwaitableSetState(PyObject *o, int state);
+
 /* next(gen) and next(gen, default). */
 static inline void
 _PyStackless_SoftNext(PyObject *const *args, Py_ssize_t nargs,

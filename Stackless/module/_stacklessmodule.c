@@ -572,6 +572,39 @@ static PyMethodDef wrap_functions[] = {
     {NULL}
 };
 
+/* The state of an async generator's awaitable, and setting it. */
+static PyObject *
+async_gen_awaitable_state(PyObject *module, PyObject *o)
+{
+    return _PyStackless_AsyncGenAwaitableState(o);
+}
+
+static PyObject *
+async_gen_awaitable_set_state(PyObject *module, PyObject *const *args,
+                              Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_async_gen_awaitable_set_state(aw, state: int)");
+        return NULL;
+    }
+    int state = PyLong_AsInt(args[1]);
+    if ((state == -1 && PyErr_Occurred())
+        || _PyStackless_AsyncGenAwaitableSetState(args[0], state) < 0)
+    {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef awaitable_functions[] = {
+    {"_async_gen_awaitable_state", async_gen_awaitable_state, METH_O, NULL},
+    {"_async_gen_awaitable_set_state",
+     (PyCFunction)(void (*)(void))async_gen_awaitable_set_state,
+     METH_FASTCALL, NULL},
+    {NULL}
+};
+
 static int
 add_wrap_functions(PyObject *module)
 {
@@ -617,6 +650,7 @@ _stackless_exec(PyObject *module)
         || PyModule_AddObjectRef(module, "_wrap_frame",
                                  (PyObject *)&slp_FrameState_Type) < 0
         || add_wrap_functions(module) < 0
+        || PyModule_AddFunctions(module, awaitable_functions) < 0
         || slp_add_soft_methods(&PyTasklet_Type, slp_tasklet_soft_methods,
                                 NULL) < 0
         || slp_add_soft_methods(&PyChannel_Type, slp_channel_soft_methods,

@@ -502,6 +502,27 @@ class Generators(PickleTestCase):
         self.assertEqual(cm.exception.value, 3)
         c.close()
 
+    def test_async_generator_awaitables(self):
+        ag = agen_numbers(3)
+        aw = ag.asend(None)
+        aw2 = self.round_trip(aw)
+        self.assertIsNot(aw2, aw)
+        with self.assertRaises(StopIteration) as cm:
+            aw2.send(None)
+        self.assertEqual(cm.exception.value, 0)
+        closing = self.round_trip(ag.aclose())
+        with self.assertRaises(StopIteration):
+            closing.send(None)
+        thrower = self.round_trip(ag.athrow(KeyError("k")))
+        with self.assertRaises(KeyError):
+            thrower.send(None)
+        with self.assertRaises(ValueError):
+            _wrap.async_gen_awaitable("asend", ag, None, 7)
+        with self.assertRaises(TypeError):
+            _wrap.async_gen_awaitable("asend", 42, None, 0)
+        with self.assertRaises(ValueError):
+            _wrap.async_gen_awaitable("nonsense", ag, None, 0)
+
     def test_async_generator_hooks(self):
         # P-11: by default the hooks of the unpickling thread; with
         # PICKLEFLAGS_PRESERVE_AG_FINALIZER the finalizer pickled; with
