@@ -332,9 +332,13 @@ async def _agen():
 
 
 _ag = _agen()
-_AsyncGenASendType = type(_ag.asend(None))
-_AsyncGenAThrowType = type(_ag.aclose())
-del _ag, _agen
+_aw = _ag.asend(None)
+_AsyncGenASendType = type(_aw)
+_aw.close()                     # used: no warning that it was not awaited
+_aw = _ag.aclose()
+_AsyncGenAThrowType = type(_aw)
+_aw.close()
+del _ag, _aw, _agen
 
 
 def _reduce_async_gen_awaitable(aw):

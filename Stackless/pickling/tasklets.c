@@ -2,7 +2,7 @@
  *
  * A tasklet reduces to (type(t), (), state), with the state
  *
- *     (version, flags, tempval, content, exc[, resume_value])
+ *     (version, flags, tempval, content, exc, extras)
  *
  *   version       format and bytecode magic number (frames.c)
  *   flags         atomic 1, ignore_nesting 2, block_trap 4, pending_irq 8,
@@ -12,8 +12,10 @@
  *                 outermost first; a bound one: (func, args, kwargs); else
  *                 None (new, or dead)
  *   exc           the exception its frames handle, or None
- *   resume_value  the result its top frame resumes with, when it has one
- *                 of its own (else its tempval is that result)
+ *   extras        None, or a dict: "resume_value", the result its top frame
+ *                 resumes with when it has one of its own (else its tempval
+ *                 is that result); with PICKLEFLAGS_PRESERVE_TRACING_STATE,
+ *                 "trace_function" and "profile_function" (spec P-2)
  *
  * __setstate__ rebuilds the tasklet: it must be new, and it stays paused,
  * in the unpickling thread; insert() or run() it.  Every frame is checked
@@ -120,15 +122,49 @@ slp_tasklet_reduce(PyTaskletObject *t)
     if (content == NULL) {
         return NULL;
     }
-    PyObject *state;
-    if (t->resume_value != NULL) {
-        state = Py_BuildValue("(llONOO)", slp_pickle_version(), flags,
-                              t->tempval, content, exc, t->resume_value);
+    /* What few tasklets have: a result of their own to resume with, and
+     * with PICKLEFLAGS_PRESERVE_TRACING_STATE, trace and profile
+     * functions. */
+    PyObject *extras = NULL;
+    slp_thread *th = slp_get_thread();
+    long pflags = th != NULL ? th->pickle_flags : 0;
+    if (t->resume_value != NULL
+        || ((pflags & SLP_PICKLEFLAGS_PRESERVE_TRACING_STATE)
+            && t->extra != NULL
+            && (t->extra->trace_obj != NULL || t->extra->profile_obj != NULL)))
+    {
+        extras = PyDict_New();
+        if (extras == NULL
+            || (t->resume_value != NULL
+                && PyDict_SetItemString(extras, "resume_value",
+                                        t->resume_value) < 0))
+        {
+            Py_XDECREF(extras);
+            Py_DECREF(content);
+            return NULL;
+        }
+        if (pflags & SLP_PICKLEFLAGS_PRESERVE_TRACING_STATE) {
+            const char *names[] = {"trace_function", "profile_function"};
+            for (int i = 0; i < 2; i++) {
+                PyObject *f = PyObject_GetAttrString((PyObject *)t,
+                                                     names[i]);
+                if (f == NULL || (f != Py_None
+                                  && PyDict_SetItemString(extras, names[i],
+                                                          f) < 0))
+                {
+                    Py_XDECREF(f);
+                    Py_DECREF(extras);
+                    Py_DECREF(content);
+                    return NULL;
+                }
+                Py_DECREF(f);
+            }
+        }
     }
-    else {
-        state = Py_BuildValue("(llONO)", slp_pickle_version(), flags,
-                              t->tempval, content, exc);
-    }
+    PyObject *state = Py_BuildValue("(llONON)", slp_pickle_version(), flags,
+                                    t->tempval, content, exc,
+                                    extras != NULL ? extras
+                                                   : Py_NewRef(Py_None));
     if (state == NULL) {
         return NULL;
     }
@@ -439,11 +475,9 @@ flag_bits(PyObject *v, long *flags)
 PyObject *
 slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
 {
-    if (!PyTuple_Check(state)
-        || (PyTuple_GET_SIZE(state) != 5 && PyTuple_GET_SIZE(state) != 6))
-    {
+    if (!PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 6) {
         PyErr_SetString(PyExc_TypeError,
-                        "a tasklet's state must be a tuple of 5 or 6 items");
+                        "a tasklet's state must be a tuple of 6 items");
         return NULL;
     }
     if (slp_check_pickle_version(PyTuple_GET_ITEM(state, 0), "tasklet") < 0) {
@@ -467,8 +501,46 @@ slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
     PyObject *tempval = PyTuple_GET_ITEM(state, 2);
     PyObject *content = PyTuple_GET_ITEM(state, 3);
     PyObject *exc = PyTuple_GET_ITEM(state, 4);
-    PyObject *resume_value = PyTuple_GET_SIZE(state) == 6
-                             ? PyTuple_GET_ITEM(state, 5) : NULL;
+    PyObject *extras = PyTuple_GET_ITEM(state, 5);
+    PyObject *resume_value = NULL, *hooks[2] = {NULL, NULL};
+    static const char *const hook_names[] = {"trace_function",
+                                             "profile_function"};
+    if (extras != Py_None) {
+        if (!PyDict_CheckExact(extras)) {
+            PyErr_Format(PyExc_TypeError, "a tasklet's extras must be a "
+                         "dict or None, not '%.200s'",
+                         Py_TYPE(extras)->tp_name);
+            return NULL;
+        }
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(extras, &pos, &key, &value)) {
+            if (PyUnicode_Check(key)
+                && PyUnicode_CompareWithASCIIString(key, "resume_value") == 0)
+            {
+                resume_value = value;
+            }
+            else if (PyUnicode_Check(key)
+                     && PyUnicode_CompareWithASCIIString(key,
+                                                         hook_names[0]) == 0
+                     && PyCallable_Check(value))
+            {
+                hooks[0] = value;
+            }
+            else if (PyUnicode_Check(key)
+                     && PyUnicode_CompareWithASCIIString(key,
+                                                         hook_names[1]) == 0
+                     && PyCallable_Check(value))
+            {
+                hooks[1] = value;
+            }
+            else {
+                PyErr_Format(PyExc_ValueError,
+                             "unknown tasklet extra %R", key);
+                return NULL;
+            }
+        }
+    }
     if (exc != Py_None && !PyExceptionInstance_Check(exc)) {
         PyErr_Format(PyExc_TypeError, "a tasklet's handled exception must "
                      "be an exception or None, not '%.200s'",
@@ -514,6 +586,15 @@ slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
     t->resume_push = push;
     Py_SETREF(t->tempval, Py_NewRef(tempval));
     Py_XSETREF(t->resume_value, Py_XNewRef(resume_value));
+    for (int i = 0; i < 2; i++) {
+        if (hooks[i] != NULL
+            && PyObject_SetAttrString((PyObject *)t, hook_names[i],
+                                      hooks[i]) < 0)
+        {
+            /* Only without memory: the tasklet is restored untraced. */
+            PyErr_Clear();
+        }
+    }
     Py_RETURN_NONE;
 }
 

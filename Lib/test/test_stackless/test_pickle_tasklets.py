@@ -256,6 +256,26 @@ class TaskletStates(PickleTestCase):
         self.assertTrue(t2.block_trap)
         ch.send(0)
 
+    def test_tracing_state(self):
+        # P-2: trace and profile functions only with
+        # PICKLEFLAGS_PRESERVE_TRACING_STATE.
+        ch = stackless.channel()
+        t = stackless.tasklet(two_deep)(ch, 2)
+        stackless.run()
+        t.trace_function = len
+        t.profile_function = repr
+        old = stackless.pickle_flags()
+        self.addCleanup(stackless.pickle_flags, old, -1)
+        t2 = self.round_trip(t)
+        self.assertIsNone(t2.trace_function)
+        stackless.pickle_flags(stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE,
+                               -1)
+        t3 = self.round_trip(t)
+        self.assertIs(t3.trace_function, len)
+        self.assertIs(t3.profile_function, repr)
+        t.trace_function = t.profile_function = None
+        ch.send(0)
+
     def test_setstate_only_on_new(self):
         ch = stackless.channel()
         t = stackless.tasklet(two_deep)(ch, 2)
@@ -407,6 +427,27 @@ def loop_over_gen(ch):
         for x in gen_with_exc(ch):
             LOG.append(("loop", sys.exc_info()[0], x))
     LOG.append(("end", sys.exc_info()[0]))
+
+
+async def awaited(ch):
+    try:
+        return ch.receive() * 2
+    finally:
+        LOG.append("awaited finally")
+
+
+async def awaiting_twice(ch):
+    a = await awaited(ch)
+    b = await awaited(ch)
+    return a + b
+
+
+def drive_coroutine(ch):
+    c = awaiting_twice(ch)
+    try:
+        c.send(None)
+    except StopIteration as e:
+        RESULTS.append(e.value)
 
 
 class Generators(PickleTestCase):
@@ -576,6 +617,28 @@ class Generators(PickleTestCase):
             ("in gen", KeyError, 42), ("loop", ValueError, 42),
             ("after", ValueError), ("loop", ValueError, 0),
             ("end", None)])
+
+    def test_tasklet_inside_coroutines(self):
+        # drive_coroutine() -> send() (a shim) -> awaiting_twice() -> awaited()
+        # -> receive(): a chain of two coroutines.
+        for warm in range(3):
+            ch = stackless.channel()
+            t = stackless.tasklet(drive_coroutine)(ch)
+            stackless.run()
+            if warm < 2:
+                ch.send(1)
+                ch.send(2)
+        self.assertTrue(t.restorable)
+        kinds = [type(f).__name__ for f in t.__reduce__()[2][3]]
+        self.assertEqual(kinds, ["frame", "frame", "coroutine", "coroutine"])
+        ch2, t2 = self.round_trip((ch, t))
+        t.kill()
+        LOG.clear()
+        RESULTS.clear()
+        ch2.send(5)
+        ch2.send(6)
+        self.assertEqual(LOG, ["awaited finally", "awaited finally"])
+        self.assertEqual(RESULTS, [22])
 
     def test_running_generator_not_linked(self):
         # A running generator whose tasklet is not unpickled stays
