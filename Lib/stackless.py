@@ -365,7 +365,11 @@ def _wrap_async_gen_awaitable(kind, agen, args, state):
             aw = agen.athrow(*args)
     else:
         raise ValueError(f"not an async generator's awaitable: {kind!r}")
-    _stackless._async_gen_awaitable_set_state(aw, state)
+    try:
+        _stackless._async_gen_awaitable_set_state(aw, state)
+    except BaseException:
+        aw.close()
+        raise
     return aw
 
 

@@ -556,8 +556,13 @@ slp_frame_object_of_state(PyObject *module, PyObject *const *args,
     }
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)fo->_f_frame_data;
     slp_frame_state_install(fs, f);
+    /* As take_ownership() in Python/frame.c leaves a frame that its frame
+     * object owns: no link back, and complete. */
     f->owner = FRAME_OWNED_BY_FRAME_OBJECT;
-    f->frame_obj = fo;
+    f->frame_obj = NULL;
+    if (_PyFrame_IsIncomplete(f)) {
+        f->instr_ptr = _PyCode_CODE(co) + co->_co_firsttraceable + 1;
+    }
     fo->f_frame = f;
     fo->f_back = back == Py_None ? NULL : (PyFrameObject *)Py_NewRef(back);
     PyObject_GC_Track(fo);
