@@ -230,7 +230,7 @@ slp_end_current(slp_thread *th, PyObject *result)
         }
     }
     next = slp_switch_prologue(th, t, next);
-    slp_drop_state(th->tstate);
+    slp_drop_state(th);
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)t;
     slp_set_current(th, (PyTaskletObject *)Py_NewRef(next));

@@ -324,6 +324,9 @@ extern PyObject *slp_bomb_explode(PyObject *bomb);
 
 /* --- thread.c, runqueue.c, switch.c, runner.c, watchdog.c -------------- */
 
+/* The most that the end of a tasklet leaves to drop after its switch. */
+#define SLP_PENDING_DROPS 6
+
 struct _slp_thread {
     PyThreadState *tstate;
     struct _slp_interp *si;     /* the interpreter's, until it is cleared */
@@ -380,6 +383,13 @@ struct _slp_thread {
     int soft_preempt;
     /* The reference the old current held, dropped after the switch. */
     PyObject *pending_decref;
+    /* With it, when the old current ended: what the switch from it took
+     * (its tempval, context and handled exception, the old tempval of the
+     * tasklet its exception goes to), dropped after the switch as well.
+     * Dropping may run code that switches, which must not come between
+     * the choice of the next tasklet and the switch to it. */
+    PyObject *pending_drops[SLP_PENDING_DROPS];
+    int npending_drops;
     /* The frame whose CALL called the switching builtin that runs now,
      * when it was not called softly (softcall.c), or NULL. */
     _PyInterpreterFrame *calling_frame;
@@ -589,12 +599,33 @@ slp_set_current(slp_thread *th, PyTaskletObject *next)
     th->calling_frame = NULL;
 }
 
+/* Keep `ob` (a reference, stolen; may be NULL) to be dropped after the
+ * switch that the caller makes next, with pending_decref. */
+static inline void
+slp_drop_after_switch(slp_thread *th, PyObject *ob)
+{
+    if (ob == NULL) {
+        return;
+    }
+    assert(th->npending_drops < SLP_PENDING_DROPS);
+    th->pending_drops[th->npending_drops++] = ob;
+}
+
+/* Drop `ob` (NULL, or the old current's reference taken from
+ * pending_decref) and the pending drops.  They are taken from th first:
+ * the code that runs may switch. */
+extern void slp_drop_pending(slp_thread *th, PyObject *ob);
+
 /* Drop the reference the old current held, once the switch is made. */
 static inline void
 slp_after_switch(slp_thread *th)
 {
     PyObject *ob = th->pending_decref;
     th->pending_decref = NULL;
+    if (th->npending_drops > 0) {
+        slp_drop_pending(th, ob);
+        return;
+    }
     Py_XDECREF(ob);
 }
 
@@ -607,16 +638,17 @@ slp_after_switch_in(slp_thread *th, PyTaskletObject *t)
 {
     PyObject *ob = th->pending_decref;
     if (ob == NULL) {
+        assert(th->npending_drops == 0);
         return;
     }
     th->pending_decref = NULL;
-    if (Py_REFCNT(ob) > 1) {
+    if (th->npending_drops == 0 && Py_REFCNT(ob) > 1) {
         slp_decref_alive(ob);
         return;
     }
     PyObject *val = t->tempval;
     t->tempval = Py_NewRef(Py_None);
-    Py_DECREF(ob);
+    slp_drop_pending(th, ob);
     Py_SETREF(t->tempval, val);
 }
 
@@ -713,8 +745,8 @@ slp_switch_prologue(slp_thread *th, PyTaskletObject *prev,
 }
 
 /* switch.c: the state of a tasklet that ended is dropped from the thread
- * state. */
-extern void slp_drop_state(PyThreadState *tstate);
+ * state, its context and handled exception after the switch from it. */
+extern void slp_drop_state(slp_thread *th);
 /* switch.c: run th->current, whose C stack is not here, dropping the
  * running C stack (a soft-switched tasklet's or a dead one's).  Never
  * returns. */

@@ -180,15 +180,37 @@ take_tempval(PyTaskletObject *t)
     return val;
 }
 
-/* The state of a tasklet that ended is dropped from the thread state. */
+/* The state of a tasklet that ended is dropped from the thread state.  The
+ * caller has chosen the next tasklet: the context and the handled
+ * exception, whose finalizers may switch, go after the switch to it. */
 void
-slp_drop_state(PyThreadState *tstate)
+slp_drop_state(slp_thread *th)
 {
     slp_execstate st = {0};
     slp_cstate cst = {0};
-    slp_execstate_save(tstate, &st, &cst);
+    slp_execstate_save(th->tstate, &st, &cst);
+    slp_drop_after_switch(th, st.context);
+    st.context = NULL;
+    slp_drop_after_switch(th, st.exc_state.exc_value);
+    st.exc_state.exc_value = NULL;
     slp_execstate_clear(&st);
     slp_cstate_free(&cst);
+}
+
+void
+slp_drop_pending(slp_thread *th, PyObject *ob)
+{
+    PyObject *drops[SLP_PENDING_DROPS];
+    int n = th->npending_drops;
+    for (int i = 0; i < n; i++) {
+        drops[i] = th->pending_drops[i];
+        th->pending_drops[i] = NULL;
+    }
+    th->npending_drops = 0;
+    Py_XDECREF(ob);
+    for (int i = 0; i < n; i++) {
+        Py_DECREF(drops[i]);
+    }
 }
 
 /* Where the C stack goes to run `next`, which is not running: its own

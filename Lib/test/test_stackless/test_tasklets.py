@@ -1845,6 +1845,66 @@ class ReleaseTest(StacklessTestCase):
         stackless.run()
         self.assertEqual(out, ["parker finally", ("received", 42)])
 
+    # Issue 18: a value whose finalizer switches (kills a tasklet) is
+    # dropped by the end of a tasklet or by throw(): not between the
+    # choice of the next tasklet and the switch to it, nor in a tasklet
+    # that has ended.
+
+    def victim_and_killer(self, out, kill=None):
+        """A suspended tasklet, and a class whose finalizer kills it (or
+        the tasklet `kill` returns)."""
+        def victim():
+            try:
+                stackless.schedule_remove(None)
+            finally:
+                out.append("victim finally")
+
+        v = tasklet(victim)()
+        v.run()
+
+        class Killer:
+            def __del__(self):
+                out.append("del")
+                (v if kill is None else kill()).kill()
+                out.append("del done")
+
+        self.addCleanup(v.kill)
+        return v, Killer
+
+    def test_finalizer_kill_in_ending_context(self):
+        # The context of a tasklet that ends holds the last reference.
+        var = contextvars.ContextVar("var")
+        out = []
+        v, Killer = self.victim_and_killer(out)
+
+        def ender():
+            var.set(Killer())
+
+        tasklet(ender)()
+        tasklet(out.append)("other")
+        stackless.run()
+        self.assertEqual(out, ["del", "victim finally", "del done", "other"])
+        self.assertFalse(v.alive)
+
+    def test_finalizer_schedules_in_ending_context(self):
+        var = contextvars.ContextVar("var")
+        out = []
+
+        class Scheduler:
+            def __del__(self):
+                out.append("del")
+                stackless.schedule()
+                out.append("del done")
+
+        def ender():
+            var.set(Scheduler())
+
+        tasklet(ender)()
+        tasklet(out.append)("other")
+        stackless.run()
+        self.assertEqual(sorted(out), ["del", "del done", "other"])
+        self.assertEqual(stackless.getruncount(), 1)
+
 
 class TempvalTest(StacklessTestCase):
     """T-16: tempval."""
