@@ -195,11 +195,17 @@ slp_end_current(slp_thread *th, PyObject *result)
     }
 
     /* The tasklet is dead: no frames, tempval None; its data stack is freed
-     * by the switch, after the schedule callback. */
+     * by the switch, after the schedule callback.  What it held goes after
+     * the switch (th->pending_drops): a finalizer may switch, which must
+     * not come from a dead tasklet, nor between the choice made below and
+     * the switch. */
     t->state = SLP_NEW;
     t->base_frame = NULL;
-    Py_CLEAR(t->resume_value);
-    Py_SETREF(t->tempval, Py_NewRef(Py_None));
+    slp_drop_after_switch(th, t->resume_value);
+    t->resume_value = NULL;
+    PyObject *old = t->tempval;
+    t->tempval = Py_NewRef(Py_None);
+    slp_drop_after_switch(th, old);
     if (t->in_runqueue) {
         slp_runqueue_remove(th, t);
     }
@@ -212,7 +218,9 @@ slp_end_current(slp_thread *th, PyObject *result)
         if (next->blocked) {
             slp_channel_remove_blocked(next);
         }
-        Py_SETREF(next->tempval, bomb);
+        old = next->tempval;
+        next->tempval = bomb;
+        slp_drop_after_switch(th, old);
     }
     else if (th->head != NULL) {
         next = th->head;
@@ -226,7 +234,9 @@ slp_end_current(slp_thread *th, PyObject *result)
             PyErr_Format(PyExc_RuntimeError,
                          "the main tasklet is %s without a %s available.",
                          what, who);
-            Py_SETREF(next->tempval, slp_bomb_from_error());
+            old = next->tempval;
+            next->tempval = slp_bomb_from_error();
+            slp_drop_after_switch(th, old);
         }
     }
     next = slp_switch_prologue(th, t, next);

@@ -1905,6 +1905,39 @@ class ReleaseTest(StacklessTestCase):
         self.assertEqual(sorted(out), ["del", "del done", "other"])
         self.assertEqual(stackless.getruncount(), 1)
 
+    def test_finalizer_kill_in_ending_tempval(self):
+        # The tempval of a tasklet that ends holds the last reference.
+        out = []
+        v, Killer = self.victim_and_killer(out)
+
+        def ender():
+            stackless.current.tempval = Killer()
+
+        tasklet(ender)()
+        tasklet(out.append)("other")
+        stackless.run()
+        self.assertEqual(out, ["del", "victim finally", "del done", "other"])
+        self.assertFalse(v.alive)
+
+    def test_finalizer_kill_in_ending_bomb(self):
+        # A tasklet ends with an exception, which goes to main (the
+        # watchdog), chosen to run next: its tempval, a value sent to it
+        # and not received yet, holds the last reference.
+        ch = channel()
+        ch.preference = 1                    # the sender goes on
+        out = []
+        v, Killer = self.victim_and_killer(out)
+
+        def sender():
+            ch.send(Killer())
+            raise ValueError("ends")
+
+        tasklet(sender)()
+        with self.assertRaisesRegex(ValueError, "ends"):
+            ch.receive()
+        self.assertEqual(out, ["del", "victim finally", "del done"])
+        self.assertFalse(v.alive)
+
 
 class TempvalTest(StacklessTestCase):
     """T-16: tempval."""
