@@ -521,6 +521,7 @@ deliver(PyTaskletObject *self, PyObject *bomb, int pending, int is_exit)
         Py_DECREF(bomb);
         return NULL;
     }
+again:
     if (is_current(self) && self->thread == th) {
         /* Raised in the caller at once. */
         slp_bomb_explode(bomb);
@@ -565,7 +566,19 @@ deliver(PyTaskletObject *self, PyObject *bomb, int pending, int is_exit)
         PyErr_SetString(PyExc_RuntimeError, "Target thread isn't initialised");
         return NULL;
     }
-    Py_SETREF(self->tempval, bomb);
+    if (self->tempval != Py_None) {
+        /* The old tempval (a value sent to the tasklet and not received
+         * yet, or one it is blocked sending, which is withdrawn) goes
+         * first: dropping it may run code that switches, even ends the
+         * tasklet, which must not come between the choices made below
+         * and the switch.  Then the tasklet is looked at again. */
+        if (self->blocked) {
+            slp_channel_remove_blocked(self);
+        }
+        Py_SETREF(self->tempval, Py_NewRef(Py_None));
+        goto again;
+    }
+    Py_SETREF(self->tempval, bomb);     /* None: nothing is dropped */
     if (self->blocked) {
         slp_channel_remove_blocked(self);
     }

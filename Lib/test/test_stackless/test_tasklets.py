@@ -1938,6 +1938,31 @@ class ReleaseTest(StacklessTestCase):
         self.assertEqual(out, ["del", "victim finally", "del done"])
         self.assertFalse(v.alive)
 
+    def test_finalizer_kill_in_throw(self):
+        # throw() replaces the tempval of its target, a value sent to it
+        # and not received yet; its finalizer kills the target: the throw
+        # finds it dead.
+        ch = channel()
+        ch.preference = 1                    # the sender goes on
+        out = []
+
+        def receiver():
+            try:
+                ch.receive()
+                out.append("received")
+            finally:
+                out.append("receiver finally")
+
+        r = tasklet(receiver)()
+        r.run()                              # blocks receiving
+        _, Killer = self.victim_and_killer(out, kill=lambda: r)
+        ch.send(Killer())
+        with self.assertRaisesRegex(RuntimeError, "dead tasklet"):
+            r.throw(ValueError)
+        self.assertEqual(out, ["del", "receiver finally", "del done"])
+        self.assertFalse(r.alive)
+        self.assertEqual(stackless.getruncount(), 1)
+
 
 class TempvalTest(StacklessTestCase):
     """T-16: tempval."""
