@@ -36,25 +36,6 @@
 #include "pycore_opcode_metadata.h"
 #include "pycore_opcode_utils.h"
 
-static int
-read_varint(const unsigned char **p, const unsigned char *end, int *value)
-{
-    if (*p >= end) {
-        return -1;
-    }
-    int b = *(*p)++;
-    int v = b & 63;
-    while (b & 64) {
-        if (*p >= end) {
-            return -1;
-        }
-        b = *(*p)++;
-        v = (v << 6) | (b & 63);
-    }
-    *value = v;
-    return 0;
-}
-
 typedef struct {
     int *depth;
     int *work;
@@ -142,10 +123,7 @@ stack_depth(PyCodeObject *co, int index, int live)
     const unsigned char *end = p + PyBytes_GET_SIZE(co->co_exceptiontable);
     while (p < end) {
         int start, size, target, dl;
-        if (read_varint(&p, end, &start) < 0 || read_varint(&p, end, &size) < 0
-            || read_varint(&p, end, &target) < 0
-            || read_varint(&p, end, &dl) < 0)
-        {
+        if (slp_exception_entry(&p, end, &start, &size, &target, &dl) < 0) {
             fl.broken = 1;
             break;
         }

@@ -199,6 +199,43 @@ slp_reinstrument(PyThreadState *ts, slp_execstate *st)
     return slp_reinstrument_frames(ts);
 }
 
+/* The next entry of a code object's exception table (its format:
+ * Objects/exception_handling_notes.txt), read at *p and moved past:
+ * start, size and target in code units, and depth << 1 | lasti.  -1 if the
+ * table ends inside the entry. */
+static inline int
+slp_read_varint(const unsigned char **p, const unsigned char *end, int *value)
+{
+    if (*p >= end) {
+        return -1;
+    }
+    int b = *(*p)++;
+    int v = b & 63;
+    while (b & 64) {
+        if (*p >= end) {
+            return -1;
+        }
+        b = *(*p)++;
+        v = (v << 6) | (b & 63);
+    }
+    *value = v;
+    return 0;
+}
+
+static inline int
+slp_exception_entry(const unsigned char **p, const unsigned char *end,
+                    int *start, int *size, int *target, int *depth_lasti)
+{
+    if (slp_read_varint(p, end, start) < 0
+        || slp_read_varint(p, end, size) < 0
+        || slp_read_varint(p, end, target) < 0
+        || slp_read_varint(p, end, depth_lasti) < 0)
+    {
+        return -1;
+    }
+    return 0;
+}
+
 /* stackdepth.c: the depth of the value stack before the instruction at
  * `index` (in code units), or -1 if it cannot be known. */
 extern int slp_stack_depth(PyCodeObject *co, int index);

@@ -302,39 +302,30 @@ switch_failed(slp_thread *th, PyTaskletObject *prev)
     PyErr_SetRaisedException(exc);
 }
 
-/* A hard switch from the running tasklet, which keeps its C stack (or,
- * `dead`, has ended). */
+/* A hard switch from the running tasklet, which keeps its C stack. */
 static PyObject *
-do_switch(slp_thread *th, PyTaskletObject *next, int dead)
+do_switch(slp_thread *th, PyTaskletObject *next)
 {
     PyThreadState *tstate = th->tstate;
     PyTaskletObject *prev = th->current;
-    slp_cstack *save = NULL;
     _PyInterpreterFrame *calling = th->calling_frame;
 
-    if (!dead && slp_switch_reserve(th) < 0) {
+    if (slp_switch_reserve(th) < 0) {
         /* Nothing is done yet: the caller's step 1 is undone. */
         switch_failed(th, prev);
         return NULL;
     }
     next = slp_switch_prologue(th, prev, next);
-    if (dead) {
-        slp_drop_state(tstate);
-    }
-    else {
-        /* Switched by a builtin that its CALL called (stackdepth.c)? */
-        _PyInterpreterFrame *top = tstate->current_frame;
-        prev->extra->cstate.calling_frame =
-            top != NULL && (slp_softcall_active(tstate)
-                            || th->calling_frame == top) ? top : NULL;
-        slp_execstate_save(tstate, &prev->exec, &prev->extra->cstate);
-        prev->soft_parked = 0;
-        save = &prev->extra->cstack;
-    }
+    /* Switched by a builtin that its CALL called (stackdepth.c)? */
+    _PyInterpreterFrame *top = tstate->current_frame;
+    prev->extra->cstate.calling_frame =
+        top != NULL && (slp_softcall_active(tstate)
+                        || th->calling_frame == top) ? top : NULL;
+    slp_execstate_save(tstate, &prev->exec, &prev->extra->cstate);
+    prev->soft_parked = 0;
+    slp_cstack *save = &prev->extra->cstack;
     const slp_cstack *target = enter_target(th, next);
-    if (!dead) {
-        slp_save_tracing(tstate, prev);
-    }
+    slp_save_tracing(tstate, prev);
     assert(th->pending_decref == NULL);
     th->pending_decref = (PyObject *)prev;  /* the old current's reference */
     slp_set_current(th, (PyTaskletObject *)Py_NewRef(next));
@@ -373,5 +364,5 @@ slp_switch_to(slp_thread *th, PyTaskletObject *next)
         th->head = next;
         return take_tempval(next);
     }
-    return do_switch(th, next, 0);
+    return do_switch(th, next);
 }

@@ -59,17 +59,11 @@ type_for(PyCodeObject *co)
     return NULL;
 }
 
-static int
-is_generator(PyObject *ob)
-{
-    return PyGen_CheckExact(ob) || PyCoro_CheckExact(ob)
-           || PyAsyncGen_CheckExact(ob);
-}
-
 int
 slp_is_generator(PyObject *ob)
 {
-    return is_generator(ob);
+    return PyGen_CheckExact(ob) || PyCoro_CheckExact(ob)
+           || PyAsyncGen_CheckExact(ob);
 }
 
 /* --- the reducer ------------------------------------------------------ */
@@ -77,7 +71,7 @@ slp_is_generator(PyObject *ob)
 PyObject *
 slp_reduce_generator(PyObject *module, PyObject *ob)
 {
-    if (!is_generator(ob)) {
+    if (!slp_is_generator(ob)) {
         PyErr_Format(PyExc_TypeError, "not a generator: '%.200s'",
                      Py_TYPE(ob)->tp_name);
         return NULL;

@@ -44,12 +44,6 @@
 #define F_PENDING_IRQ   8
 #define F_RESUME_PUSH   16
 
-static int
-is_current(PyTaskletObject *t)
-{
-    return t->thread != NULL && t->thread->current == t;
-}
-
 /* --- tasklet.__reduce__ -------------------------------------------------- */
 
 static PyObject *
@@ -95,7 +89,9 @@ error:
 PyObject *
 slp_tasklet_reduce(PyTaskletObject *t)
 {
-    if (is_current(t)) {
+    /* Current, even where its thread waits for work (S-12): the thread
+     * state holds its frames, not t->exec. */
+    if (t->thread != NULL && t->thread->current == t) {
         PyErr_SetString(PyExc_RuntimeError,
                         "You cannot __reduce__ the tasklet which is current.");
         return NULL;
@@ -488,7 +484,7 @@ slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
         return NULL;
     }
     if (t->state != SLP_NEW || t->func != NULL || t->in_runqueue
-        || is_current(t) || t->is_main || t->thread != th)
+        || t->is_main || t->thread != th)
     {
         PyErr_SetString(PyExc_RuntimeError,
                         "only a new tasklet of this thread takes a state");
@@ -670,7 +666,7 @@ slp_channel_setstate(PyChannelObject *ch, PyObject *state)
         int paused_frames = t->state == SLP_STARTED && t->soft_parked;
         int awaiting_state = t->state == SLP_NEW && t->func == NULL;
         if (t->blocked || t->in_runqueue || t->thread != th || t->is_main
-            || is_current(t) || !(paused_frames || awaiting_state))
+            || !(paused_frames || awaiting_state))
         {
             PyErr_SetString(PyExc_ValueError,
                             "a channel can take only paused tasklets of "

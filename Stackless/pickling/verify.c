@@ -161,25 +161,6 @@ reach(analysis *a, int t, const kind *k, int d)
     return 0;
 }
 
-static int
-read_varint(const unsigned char **p, const unsigned char *end, int *value)
-{
-    if (*p >= end) {
-        return -1;
-    }
-    int b = *(*p)++;
-    int v = b & 63;
-    while (b & 64) {
-        if (*p >= end) {
-            return -1;
-        }
-        b = *(*p)++;
-        v = (v << 6) | (b & 63);
-    }
-    *value = v;
-    return 0;
-}
-
 /* An exception raised at `offset` with the stack of depth d (kinds k):
  * to its handler, if there is one. */
 static int
@@ -190,10 +171,7 @@ raise_at(analysis *a, int offset, const kind *k, int d)
     const unsigned char *end = p + PyBytes_GET_SIZE(a->co->co_exceptiontable);
     while (p < end) {
         int start, size, target, dl;
-        if (read_varint(&p, end, &start) < 0 || read_varint(&p, end, &size) < 0
-            || read_varint(&p, end, &target) < 0
-            || read_varint(&p, end, &dl) < 0)
-        {
+        if (slp_exception_entry(&p, end, &start, &size, &target, &dl) < 0) {
             return fail(a, offset, "a malformed exception table");
         }
         if (offset < start || offset >= start + size) {
