@@ -21,6 +21,7 @@ STACKLESS_OBJS= \
 		Stackless/core/cstack.o \
 		Stackless/core/execstate.o \
 		Stackless/core/runner.o \
+		Stackless/core/pycall.o \
 		Stackless/core/runqueue.o \
 		Stackless/core/shims.o \
 		Stackless/core/softcall.o \

@@ -1,7 +1,7 @@
 """The benchmark suite: tasklet switching, spawning and memory, and plain
 Python speed against other interpreters.
 
-    python3 bench/run.py [--quick] [--memory] [PYTHON ...]
+    python3 bench/run.py [--quick] [--memory] [--only=A,B,...] [PYTHON ...]
 
 PYTHON: interpreters to measure; the default is ./python (ours) and
 build/stock/python (stock CPython of the pinned release, built with the
@@ -35,6 +35,10 @@ TOP = os.path.dirname(HERE)
 WORKLOADS = os.path.join(HERE, "workloads.py")
 
 TASKLET = [("pingpong", "channel ping-pong, per message"),
+           ("pingpong_cached", "the same, send/receive kept in locals"),
+           ("method_ex_tasklet", "obj.m(*args, **kwargs) in a tasklet"),
+           ("call_shapes_tasklet",
+            "__call__, Cls(*a), m(*a) in a tasklet, per round"),
            ("ring", "1,000-tasklet ring, per hop"),
            ("spawn_run", "spawn+run, per tasklet (1,000 alive)")]
 # Not targets: the call without its loop, and the part of ping-pong that
@@ -47,7 +51,13 @@ TURNS = 6
 PURE = [("recursive", "recursive calls (fib), per call"),
         ("pipeline", "generator pipeline, per item"),
         ("scheduler", "object-heavy scheduler loop, per step"),
-        ("numeric", "numeric loop, per iteration")]
+        ("numeric", "numeric loop, per iteration"),
+        ("gen_send", "g.send(v), per value"),
+        ("gen_throw", "g.throw(exc) caught inside, per exception"),
+        ("gen_next", "next(g), per item"),
+        ("with_block", "with block of a Python manager, per block"),
+        ("method_ex", "obj.m(*args, **kwargs), per call"),
+        ("call_shapes", "__call__, Cls(*a), m(*a), per round")]
 
 
 def measure(python, name, scale):
@@ -72,6 +82,10 @@ def label(python):
 def main(argv):
     quick = "--quick" in argv
     memory = "--memory" in argv
+    only = None
+    for a in argv:
+        if a.startswith("--only="):
+            only = set(a[len("--only="):].split(","))
     pythons = [a for a in argv if not a.startswith("--")]
     if not pythons:
         pythons = [os.path.join(TOP, "python")]
@@ -86,6 +100,8 @@ def main(argv):
         stackless[py] = has_stackless(py)
     names = ["call"] + [n for n, _ in TASKLET] + [n for n, _ in REFERENCE] \
         + [n for n, _ in PURE]
+    if only is not None:
+        names = ["call"] + [n for n in names if n in only]
     tasklet_names = {n for n, _ in TASKLET}
     # The interpreters take turns on each benchmark: the speed of this
     # machine drifts over seconds, and turns spread the drift.

@@ -91,6 +91,27 @@ def pingpong(n):
     stackless.run()
 
 
+def pingpong_cached(n):
+    """The same, with send and receive bound once and kept in locals (a
+    classic speed idiom)."""
+    import stackless
+    ch = stackless.channel()
+
+    def ping():
+        send = ch.send
+        for _ in repeat(None, n):
+            send(None)
+
+    def pong():
+        receive = ch.receive
+        for _ in repeat(None, n):
+            receive()
+
+    stackless.tasklet(ping)()
+    stackless.tasklet(pong)()
+    stackless.run()
+
+
 def pingpong_loops(n):
     """What ping-pong costs without tasklets: its two loops, each with a
     call of a C method where ping-pong sends or receives, run one after
@@ -258,10 +279,116 @@ def numeric(n):
     return x, acc
 
 
+# --- Python calls that 3.13 makes through C (issue 15) -----------------
+#
+# Pure Python: run without stackless, they must cost what they cost on
+# stock CPython.  The *_tasklet variants run the same loop in a tasklet,
+# where these calls push frames in the eval loop instead.
+
+def gen_send(n):
+    """n values sent into a generator (g.send)."""
+    def consumer():
+        total = 0
+        while True:
+            total += yield total
+
+    g = consumer()
+    next(g)
+    send = g.send
+    for _ in repeat(None, n):
+        send(1)
+
+
+def gen_throw(n):
+    """n exceptions thrown into a generator that catches them."""
+    def catcher():
+        while True:
+            try:
+                yield
+            except ValueError:
+                pass
+
+    g = catcher()
+    next(g)
+    exc = ValueError()
+    for _ in repeat(None, n):
+        g.throw(exc)
+
+
+def gen_next(n):
+    """n items taken with next(g)."""
+    def counter():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    g = counter()
+    for _ in repeat(None, n):
+        next(g)
+
+
+class _Managed:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def with_block(n):
+    """n with blocks of a Python context manager."""
+    cm = _Managed()
+    for _ in repeat(None, n):
+        with cm:
+            pass
+
+
+class _Target:
+    def m(self, a, b=0, **kw):
+        return a
+
+    def __call__(self, a):
+        return a
+
+
+def method_ex(n):
+    """n calls obj.m(*args, **kwargs) of a bound method."""
+    obj = _Target()
+    args, kwargs = (1,), {"b": 2}
+    for _ in repeat(None, n):
+        obj.m(*args, **kwargs)
+
+
+def call_shapes(n):
+    """n rounds of three calls: an instance with a Python __call__, a
+    class with an __init__ taking *args, a bound method through *args."""
+    class Init:
+        def __init__(self, *args):
+            pass
+
+    obj = _Target()
+    m = obj.m
+    args = (1,)
+    for _ in repeat(None, n):
+        obj(1)
+        Init(1)
+        m(*args)
+
+
+def in_tasklet(fn):
+    def run(n):
+        import stackless
+        stackless.tasklet(fn)(n)
+        stackless.run()
+    return run
+
+
 BENCHES = {
     "call": (call_loop, 5_000_000),
     "call_net": (call_net, 5_000_000),
     "pingpong": (pingpong, 1_000_000),
+    "pingpong_cached": (pingpong_cached, 1_000_000),
     "pingpong_loops": (pingpong_loops, 1_000_000),
     "ring": (ring, 1_000_000),
     "spawn_run": (spawn_run, 300_000),
@@ -269,6 +396,14 @@ BENCHES = {
     "pipeline": (pipeline, 1_000_000),
     "scheduler": (scheduler, 1_000_000),
     "numeric": (numeric, 2_000_000),
+    "gen_send": (gen_send, 3_000_000),
+    "gen_throw": (gen_throw, 1_000_000),
+    "gen_next": (gen_next, 3_000_000),
+    "with_block": (with_block, 3_000_000),
+    "method_ex": (method_ex, 3_000_000),
+    "call_shapes": (call_shapes, 1_000_000),
+    "method_ex_tasklet": (in_tasklet(method_ex), 3_000_000),
+    "call_shapes_tasklet": (in_tasklet(call_shapes), 1_000_000),
 }
 
 

@@ -88,15 +88,18 @@ extern PyObject *_PyStackless_SoftCall(PyThreadState *tstate,
                                        PyObject *const *args, size_t nargsf,
                                        PyObject *kwnames);
 
-/* A bound method of a Python function that reaches a generic call path
- * (the __exit__ of a with block is called with an explicit first
- * argument, which no specialization takes): in a tasklet that switches
- * softly, its frame is pushed and the eval loop goes on with it as with a
- * soft switch (SLP_PENDING_ENTER), so that a switch in it is soft. */
-extern PyObject *_PyStackless_CallMethod(PyThreadState *tstate,
-                                         PyObject *callable,
-                                         PyObject *const *args,
-                                         size_t nargsf, PyObject *kwnames);
+/* A callable that is not a Python function, reaching a generic call path
+ * in a thread that uses tasklets: if it comes down to a Python function
+ * (a bound method called with an explicit first argument, as __exit__
+ * is; an instance with a Python __call__; a class with a Python
+ * __init__; functools.partial; a chain of these) or to a generator's
+ * __next__, its frames are pushed and the eval loop goes on with them,
+ * as with a soft switch (SLP_PENDING_ENTER); else it is called through
+ * C (Stackless/core/pycall.c). */
+extern PyObject *_PyStackless_PyCall(PyThreadState *tstate,
+                                     PyObject *callable,
+                                     PyObject *const *args, size_t nargsf,
+                                     PyObject *kwnames);
 
 static inline PyObject *
 _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
@@ -107,13 +110,27 @@ _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
         return _PyStackless_SoftCall(tstate, callable, args, nargsf,
                                      kwnames);
     }
-    if (Py_IS_TYPE(callable, &PyMethod_Type)
-        && ((_PyThreadStateImpl *)tstate)->stackless != NULL)
-    {
-        return _PyStackless_CallMethod(tstate, callable, args, nargsf,
-                                       kwnames);
+    if (((_PyThreadStateImpl *)tstate)->stackless != NULL) {
+        return _PyStackless_PyCall(tstate, callable, args, nargsf, kwnames);
     }
     return PyObject_Vectorcall(callable, args, nargsf, kwnames);
+}
+
+/* Python/bytecodes.c, CALL_FUNCTION_EX, where the callable is not a
+ * Python function: the same, for a call with *args and **kwargs
+ * (callargs a tuple, kwargs a dict or NULL); and the builtins that switch
+ * tasklets called so switch softly. */
+extern PyObject *_PyStackless_CallEx(PyThreadState *tstate, PyObject *func,
+                                     PyObject *callargs, PyObject *kwargs);
+
+static inline PyObject *
+_PyStackless_Call(PyThreadState *tstate, PyObject *func, PyObject *callargs,
+                  PyObject *kwargs)
+{
+    if (((_PyThreadStateImpl *)tstate)->stackless != NULL) {
+        return _PyStackless_CallEx(tstate, func, callargs, kwargs);
+    }
+    return PyObject_Call(func, callargs, kwargs);
 }
 
 /* Python/bytecodes.c, FOR_ITER: the next item of `iter`.  Iterating
@@ -125,12 +142,22 @@ extern PyObject *_PyStackless_ChannelNext(PyObject *channel);
 extern PyObject *_PyStackless_SoftIterNext(PyThreadState *tstate,
                                            PyObject *channel);
 
+/* A generator, before FOR_ITER specialized for it, runs in the eval loop
+ * as with FOR_ITER_GEN (Stackless/core/shims.c). */
+extern PyObject *_PyStackless_GenIterNext(PyThreadState *tstate,
+                                          PyObject *iter);
+
 static inline PyObject *
 _PyStackless_IterNext(PyThreadState *tstate, PyObject *iter)
 {
     iternextfunc next = Py_TYPE(iter)->tp_iternext;
     if (next == _PyStackless_ChannelNext) {
         return _PyStackless_SoftIterNext(tstate, iter);
+    }
+    if (Py_IS_TYPE(iter, &PyGen_Type)
+        && ((_PyThreadStateImpl *)tstate)->stackless != NULL)
+    {
+        return _PyStackless_GenIterNext(tstate, iter);
     }
     return next(iter);
 }

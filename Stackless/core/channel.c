@@ -745,9 +745,45 @@ channel_receive_call(PyThreadState *tstate, PyObject *callable,
     return channel_call(tstate, callable, args, nargs, -1);
 }
 
+/* The same for send and receive bound to a channel: `send = ch.send`,
+ * then `send(value)`, a classic idiom. */
+static SLP_INLINE PyObject *
+channel_bound_call(PyThreadState *tstate, PyObject *callable,
+                   PyObject **args, int nargs, int dir)
+{
+    PyObject *self = slp_function_self(callable);
+    if (nargs == (dir > 0 ? 1 : 0) && Py_IS_TYPE(self, &PyChannel_Type)) {
+        /* channel_quick() takes a reference to the channel. */
+        Py_INCREF(self);
+        PyObject *res = channel_quick(tstate, callable,
+                                      (PyChannelObject *)self, dir,
+                                      dir > 0 ? args[0] : NULL);
+        if (res != NULL) {
+            return res;
+        }
+        slp_decref_alive(self);
+    }
+    return slp_call_entry(tstate, callable, args, nargs);
+}
+
+static PyObject *
+channel_bound_send_call(PyThreadState *tstate, PyObject *callable,
+                        PyObject **args, int nargs)
+{
+    return channel_bound_call(tstate, callable, args, nargs, 1);
+}
+
+static PyObject *
+channel_bound_receive_call(PyThreadState *tstate, PyObject *callable,
+                           PyObject **args, int nargs)
+{
+    return channel_bound_call(tstate, callable, args, nargs, -1);
+}
+
 const slp_tstate_variant slp_channel_variants[] = {
-    {"send", channel_send_t, channel_send_call},
-    {"receive", channel_receive_t, channel_receive_call},
+    {"send", channel_send_t, channel_send_call, channel_bound_send_call},
+    {"receive", channel_receive_t, channel_receive_call,
+     channel_bound_receive_call},
     {NULL}
 };
 

@@ -76,9 +76,10 @@ push_call(PyThreadState *tstate, PyFunctionObject *func,
 /* Frames are pushed for the CALL that runs: it ends with NULL returned,
  * and the eval loop goes on with them at `error:` (slp_enter_pushed_frame()).
  * Nothing may switch in between. */
-static void
-enter_request(slp_thread *th, _PyInterpreterFrame *top,
-              _PyInterpreterFrame *base, PyGenObject *gen, int need_marker)
+void
+slp_enter_request(slp_thread *th, _PyInterpreterFrame *top,
+                  _PyInterpreterFrame *base, PyGenObject *gen,
+                  int need_marker)
 {
     th->soft_enter = top;
     th->soft_enter_base = base;
@@ -134,40 +135,6 @@ _PyStackless_ExitFrame(PyThreadState *tstate, PyObject *exit,
                        PyObject *const *args)
 {
     return push_method_frame(tstate, exit, args, 3, 0);
-}
-
-PyObject *
-_PyStackless_CallMethod(PyThreadState *tstate, PyObject *callable,
-                        PyObject *const *args, size_t nargsf,
-                        PyObject *kwnames)
-{
-    slp_thread *th = slp_thread_of(tstate);
-    PyFunctionObject *func = python_method(callable);
-    if (func == NULL || !(nargsf & PY_VECTORCALL_ARGUMENTS_OFFSET)
-        || !slp_can_park_softly(th, 0) || tstate->py_recursion_remaining <= 1)
-    {
-        return PyObject_Vectorcall(callable, args, nargsf, kwnames);
-    }
-    if (slp_call_monitored(tstate)) {
-        /* Monitoring sees a C call, as upstream. */
-        return PyObject_Vectorcall(callable, args, nargsf, kwnames);
-    }
-    /* self goes in the slot before the arguments, which the caller lets
-     * us use (PY_VECTORCALL_ARGUMENTS_OFFSET), as method_vectorcall()
-     * does. */
-    PyObject **argv = (PyObject **)args - 1;
-    PyObject *saved = argv[0];
-    argv[0] = PyMethod_GET_SELF(callable);
-    _PyInterpreterFrame *f = push_call(tstate, func, argv,
-                                       PyVectorcall_NARGS(nargsf) + 1,
-                                       kwnames);
-    argv[0] = saved;
-    if (f == NULL) {
-        return NULL;
-    }
-    tstate->py_recursion_remaining--;   /* as start_frame does */
-    enter_request(th, f, f, NULL, 0);
-    return NULL;
 }
 
 /* --- generators resumed by a call -----------------------------------------
@@ -513,6 +480,9 @@ _PyStackless_ArmGenSend(PyObject *gen, PyObject *arg, PyCFunction meth)
     }
 }
 
+static int gen_push(PyThreadState *tstate, slp_thread *th, PyGenObject *gen,
+                    PyObject *arg, PyObject *thrown, PyObject *dflt);
+
 int
 _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
                       int exc)
@@ -537,6 +507,16 @@ _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
     PyObject *thrown = exc ? _PyErr_GetRaisedException(tstate) : NULL;
     PyObject *dflt = th->armed_default;
     th->armed_default = NULL;
+    return gen_push(tstate, th, gen, arg, thrown, dflt);
+}
+
+/* Push the generator's frame over a shim that turns its return into
+ * StopIteration (or the default of next(gen, default)); 1 if done, else
+ * 0 (no memory: the call through C reports it), `thrown` set again. */
+static int
+gen_push(PyThreadState *tstate, slp_thread *th, PyGenObject *gen,
+         PyObject *arg, PyObject *thrown, PyObject *dflt)
+{
     PyObject *objs[] = {dflt, (PyObject *)gen};
     _PyInterpreterFrame *sf = dflt == NULL
         ? push_shim(tstate, gen_shim_code(th->si), objs + 1, 1, 0,
@@ -544,7 +524,6 @@ _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
         : push_shim(tstate, gen_default_shim_code(th->si), objs, 2, 0,
                     GEN_DEFAULT_SHIM_RETURN);
     if (sf == NULL) {
-        /* The call through C reports a lack of memory. */
         if (thrown != NULL) {
             _PyErr_SetRaisedException(tstate, thrown);
         }
@@ -560,11 +539,63 @@ _PyStackless_GenEnter(PyThreadState *tstate, PyGenObject *gen, PyObject *arg,
     tstate->py_recursion_remaining -= 2;    /* as start_frame does */
     th->soft_enter_exc = thrown;
     /* The C functions in between pass on an error, not NULL alone. */
-    enter_request(th, gf, sf, gen, 1);
+    slp_enter_request(th, gf, sf, gen, 1);
     return 1;
 }
 
-/* _PyStackless_CallMethod() or _PyStackless_GenEnter() pushed frames:
+/* gen.__next__() called by a CALL of the eval loop (pycall.c), which
+ * checked that frames can be pushed: 1 if the generator's frame was,
+ * else 0 (the call goes through C, which reports the generator's
+ * state). */
+int
+slp_gen_enter(PyThreadState *tstate, slp_thread *th, PyGenObject *gen)
+{
+    if (gen->gi_frame_state >= FRAME_EXECUTING) {
+        return 0;
+    }
+    return gen_push(tstate, th, gen, NULL, NULL, NULL);
+}
+
+/* FOR_ITER over a generator, before it specialized (FOR_ITER_GEN): the
+ * same as that, the generator's frame pushed over the loop's frame,
+ * which gets what it yields, or where it returns, goes to the end of the
+ * loop.  NULL with the marker, the frame pushed; else what
+ * tp_iternext returns. */
+PyObject *
+_PyStackless_GenIterNext(PyThreadState *tstate, PyObject *iter)
+{
+    PyGenObject *gen = (PyGenObject *)iter;
+    slp_thread *th = ((_PyThreadStateImpl *)tstate)->stackless;
+    _PyInterpreterFrame *frame = tstate->current_frame;
+    if (gen->gi_frame_state >= FRAME_EXECUTING || th->switch_trap != 0
+        || !slp_soft_enabled(th, tstate->interp)
+        || tstate->py_recursion_remaining <= 1
+        || frame == NULL || frame->owner == FRAME_OWNED_BY_CSTACK
+        || _Py_GetBaseOpcode(_PyFrame_GetCode(frame),
+                             _PyInterpreterFrame_LASTI(frame)) != FOR_ITER)
+    {
+        return Py_TYPE(iter)->tp_iternext(iter);
+    }
+    /* FOR_ITER jumps oparg code units past its cache to its END_FOR. */
+    const _Py_CODEUNIT *instr = frame->instr_ptr;
+    int oparg = instr->op.arg;
+    for (int shift = 8; instr > _PyCode_CODE(_PyFrame_GetCode(frame))
+                        && instr[-1].op.code == EXTENDED_ARG; shift += 8)
+    {
+        instr--;
+        oparg |= instr->op.arg << shift;
+    }
+    _PyInterpreterFrame *gf = (_PyInterpreterFrame *)gen->gi_iframe;
+    _PyFrame_StackPush(gf, Py_NewRef(Py_None));
+    gen->gi_frame_state = FRAME_EXECUTING;
+    gf->return_offset = 0;
+    tstate->py_recursion_remaining--;       /* as start_frame does */
+    th->soft_enter_return_offset = 1 + INLINE_CACHE_ENTRIES_FOR_ITER + oparg;
+    slp_enter_request(th, gf, gf, gen, 1);
+    return NULL;
+}
+
+/* pycall.c or _PyStackless_GenEnter() pushed frames:
  * the caller waits for them as for any call.  A generator's frame starts
  * as in gen_send_ex2(), with the exception of a throw() raised. */
 SLP_NOINLINE _PyInterpreterFrame *
@@ -575,6 +606,11 @@ slp_enter_pushed_frame(slp_thread *th, _PyInterpreterFrame *frame)
     PyGenObject *gen = th->soft_enter_gen;
     PyObject *exc = th->soft_enter_exc;
     th->soft_enter_base->previous = frame;
+    if (th->soft_enter_return_offset != 0) {
+        /* FOR_ITER: where a return of the generator goes. */
+        frame->return_offset = th->soft_enter_return_offset;
+        th->soft_enter_return_offset = 0;
+    }
     th->soft_enter = th->soft_enter_base = NULL;
     th->soft_enter_gen = NULL;
     th->soft_enter_exc = NULL;
@@ -723,7 +759,7 @@ _PyStackless_ContextRun(PyThreadState *tstate, PyObject *ctx,
     }
     f->previous = sf;
     tstate->py_recursion_remaining -= 2;    /* as start_frame does */
-    enter_request(th, f, sf, NULL, 1);
+    slp_enter_request(th, f, sf, NULL, 1);
     return 1;
 }
 
@@ -793,7 +829,7 @@ slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it)
         return 0;           /* the C loop reports a lack of memory */
     }
     tstate->py_recursion_remaining--;       /* as start_frame does */
-    enter_request(th, sf, sf, NULL, 0);
+    slp_enter_request(th, sf, sf, NULL, 0);
     return 1;
 }
 

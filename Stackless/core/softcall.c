@@ -35,6 +35,8 @@ typedef struct {
     /* What CALL_STACKLESS calls (pycore_stackless.h): slp_call_entry or
      * the variant's own (slp_tstate_variant). */
     _PyStackless_CallEntry call;
+    /* The entry that a method bound by __get__ gets, or NULL. */
+    _PyStackless_CallEntry bound_call;
     PyMethodDef *ml;
     slp_tstate_func tfunc;      /* or NULL (see slp_tstate_variant) */
     PyObject *self;             /* NULL: an unbound method */
@@ -272,11 +274,18 @@ slp_soft_switch_marker_check(PyObject *exc)
 
 /* --- the type ------------------------------------------------------------ */
 
-/* call: NULL for slp_call_entry. */
+PyObject *
+slp_function_self(PyObject *callable)
+{
+    return ((slp_function *)callable)->self;
+}
+
+/* call: NULL for slp_call_entry; bound_call: that of the methods that
+ * __get__ binds. */
 static PyObject *
 function_new(PyMethodDef *ml, slp_tstate_func tfunc,
-             _PyStackless_CallEntry call, PyObject *self,
-             PyTypeObject *type, PyObject *module)
+             _PyStackless_CallEntry call, _PyStackless_CallEntry bound_call,
+             PyObject *self, PyTypeObject *type, PyObject *module)
 {
     slp_function *f = PyObject_GC_New(slp_function,
                                       &_PyStackless_Function_Type);
@@ -284,6 +293,7 @@ function_new(PyMethodDef *ml, slp_tstate_func tfunc,
         return NULL;
     }
     f->call = call != NULL ? call : slp_call_entry;
+    f->bound_call = bound_call;
     f->ml = ml;
     f->tfunc = tfunc;
     f->self = Py_XNewRef(self);
@@ -338,7 +348,8 @@ function_descr_get(PyObject *self, PyObject *obj, PyObject *cls)
                      Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    return function_new(f->ml, f->tfunc, NULL, obj, f->type, NULL);
+    return function_new(f->ml, f->tfunc, f->bound_call, NULL, obj, f->type,
+                        NULL);
 }
 
 static PyObject *
@@ -517,6 +528,7 @@ slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs,
         assert(v == NULL || (ml->ml_flags & (METH_O | METH_NOARGS)));
         PyObject *f = function_new(ml, v != NULL ? v->func : NULL,
                                    v != NULL ? v->call : NULL,
+                                   v != NULL ? v->bound_call : NULL,
                                    NULL, type, NULL);
         if (f == NULL) {
             return -1;
@@ -539,7 +551,8 @@ slp_add_soft_functions(PyObject *module, PyMethodDef *defs)
         return -1;
     }
     for (PyMethodDef *ml = defs; ml->ml_name != NULL; ml++) {
-        PyObject *f = function_new(ml, NULL, NULL, module, NULL, name);
+        PyObject *f = function_new(ml, NULL, NULL, NULL, module, NULL,
+                                   name);
         if (f == NULL || PyModule_Add(module, ml->ml_name, f) < 0) {
             Py_DECREF(name);
             return -1;

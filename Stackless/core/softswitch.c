@@ -254,7 +254,9 @@ slp_soft_function(slp_thread *th, PyTaskletObject *t, PyObject **self)
     if (!Py_IS_TYPE(func, &PyFunction_Type)
         || ((PyFunctionObject *)func)->vectorcall != _PyFunction_Vectorcall)
     {
-        return NULL;
+        /* A partial, an instance with a Python __call__...: pycall.c. */
+        *self = NULL;
+        return slp_resolved_function(t->func);
     }
     return (PyFunctionObject *)func;
 }
@@ -295,6 +297,11 @@ slp_start_soft(slp_thread *th, PyTaskletObject *t, PyFunctionObject *func,
     PyObject **argv = n <= 8 ? small : PyMem_Malloc(n * sizeof(PyObject *));
     PyObject *kwnames = NULL;
     _PyInterpreterFrame *frame = NULL;
+    if (self == NULL && (PyObject *)func != t->func) {
+        /* It comes down to func through partials, __call__... */
+        frame = slp_push_resolved_call(tstate, t->func, t->args, t->kwargs);
+        goto done;
+    }
     if (argv == NULL) {
         PyErr_NoMemory();
         goto done;

@@ -247,8 +247,12 @@ slp_frames_traverse(_PyInterpreterFrame *f, _PyInterpreterFrame *calling,
              * its inputs (see above), or with them if it is the CALL of
              * the builtin that switched. */
             int index = _PyInterpreterFrame_LASTI(f);
-            int depth = f == calling ? slp_stack_depth(co, index)
-                                     : slp_stack_depth_live(co, index);
+            /* CALL_FUNCTION_EX may have replaced its argument sequence
+             * by a tuple, leaving the slot stale. */
+            int intact = f == calling
+                && _Py_GetBaseOpcode(co, index) != CALL_FUNCTION_EX;
+            int depth = intact ? slp_stack_depth(co, index)
+                               : slp_stack_depth_live(co, index);
             top = co->co_nlocalsplus + (depth > 0 ? depth : 0);
         }
         for (int i = 0; i < top; i++) {

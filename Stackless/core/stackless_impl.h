@@ -89,6 +89,9 @@ typedef struct {
      * builtin its CALL called, whose inputs are then intact; else NULL
      * (see stackdepth.c). */
     _PyInterpreterFrame *calling_frame;
+    /* While suspended: switched by a builtin that C code called, from the
+     * top frame's instruction (tasklet.c_calls). */
+    int switched_in_c;
 } slp_cstate;
 
 /* A hard switch saves and restores both parts. */
@@ -411,6 +414,7 @@ struct _slp_thread {
     _PyInterpreterFrame *soft_enter_base;
     PyGenObject *soft_enter_gen;
     PyObject *soft_enter_exc;           /* a throw() raises it there */
+    uint16_t soft_enter_return_offset;  /* if not 0, the caller's */
     /* A builtin that resumes a generator was called by this frame, at
      * this instruction (tstate->stackless_gen is the generator). */
     _PyInterpreterFrame *armed_frame;
@@ -430,6 +434,8 @@ struct _slp_thread {
     /* The frame whose CALL called the switching builtin that runs now,
      * when it was not called softly (softcall.c), or NULL. */
     _PyInterpreterFrame *calling_frame;
+    /* A hard switch is a preemption (watchdog.c): no builtin made it. */
+    int preempting;
     _PyStackChunk *spare_chunk;     /* of the frame data stack (softcall.c) */
 };
 
@@ -874,15 +880,20 @@ slp_softcall_active(PyThreadState *tstate)
  * of a thread-local variable, which costs as much as a fifth of a switch
  * in a shared libpython.  It may also have an entry of its own for
  * CALL_STACKLESS (_PyStackless_FunctionHead), which the unbound method
- * (the one in the type's dict, that `obj.method(...)` calls) gets; the
- * others have slp_call_entry(). */
+ * (the one in the type's dict, that `obj.method(...)` calls) gets, and
+ * one for the method bound to an object (`send = ch.send`, then
+ * `send(x)`), whose arguments do not include the object; the others have
+ * slp_call_entry(). */
 typedef PyObject *(*slp_tstate_func)(PyThreadState *tstate, PyObject *self,
                                      PyObject *arg);
 typedef struct {
     const char *name;
     slp_tstate_func func;
     _PyStackless_CallEntry call;            /* or NULL */
+    _PyStackless_CallEntry bound_call;      /* or NULL */
 } slp_tstate_variant;
+/* The object a stackless_function is bound to, or NULL. */
+extern PyObject *slp_function_self(PyObject *callable);
 /* The entry of CALL_STACKLESS for every stackless_function without one of
  * its own: a soft call, then the inputs dropped. */
 extern PyObject *slp_call_entry(PyThreadState *tstate, PyObject *callable,
@@ -937,7 +948,8 @@ extern int slp_can_park_softly(slp_thread *th, int from_call);
 extern int slp_can_park_softly_in(slp_thread *th, int from_call,
                                   int c_calls);
 /* softswitch.c: the function of a bound tasklet, if its frame can be
- * pushed: a Python function, or a method of one (*self is then set). */
+ * pushed: a Python function, or a method of one (*self is then set), or
+ * what a chain of methods, partials and __call__ comes down to. */
 extern PyFunctionObject *slp_soft_function(slp_thread *th,
                                            PyTaskletObject *t,
                                            PyObject **self);
@@ -953,6 +965,28 @@ extern _PyInterpreterFrame *slp_start_soft(slp_thread *th,
  * with. */
 extern _PyInterpreterFrame *slp_enter_pushed_frame(slp_thread *th,
                                                    _PyInterpreterFrame *frame);
+/* shims.c: ask the eval loop to go on with the frames pushed, `top`
+ * over `base`, which is linked over the calling frame (and `gen`, if
+ * not NULL, starts running); the CALL returns NULL, with the marker
+ * exception if `need_marker`.  Nothing may switch in between. */
+extern void slp_enter_request(slp_thread *th, _PyInterpreterFrame *top,
+                              _PyInterpreterFrame *base, PyGenObject *gen,
+                              int need_marker);
+/* shims.c: gen.__next__() called by the eval loop: 1 if the generator's
+ * frame was pushed (and the request made), else 0. */
+extern int slp_gen_enter(PyThreadState *tstate, slp_thread *th,
+                         PyGenObject *gen);
+/* pycall.c */
+extern int slp_pycall_init(void);
+/* The Python function that a call of `callable` comes down to through
+ * bound methods, partials and __call__ (not a class), or NULL. */
+extern PyFunctionObject *slp_resolved_function(PyObject *callable);
+/* The frame of callable(*args, **kwargs), such a callable, pushed (not
+ * linked); NULL with an exception if the arguments do not fit. */
+extern _PyInterpreterFrame *slp_push_resolved_call(PyThreadState *tstate,
+                                                   PyObject *callable,
+                                                   PyObject *args,
+                                                   PyObject *kwargs);
 
 /* _PyEval_EvalFrameDefault() takes PY_EVAL_C_STACK_UNITS (Python/ceval.c). */
 #define SLP_EVAL_C_STACK_UNITS 2

@@ -321,6 +321,10 @@ do_switch(slp_thread *th, PyTaskletObject *next)
     prev->extra->cstate.calling_frame =
         top != NULL && (slp_softcall_active(tstate)
                         || th->calling_frame == top) ? top : NULL;
+    prev->extra->cstate.switched_in_c =
+        top != NULL && prev->extra->cstate.calling_frame == NULL
+        && !th->preempting;
+    th->preempting = 0;
     slp_execstate_save(tstate, &prev->exec, &prev->extra->cstate);
     prev->soft_parked = 0;
     slp_cstack *save = &prev->extra->cstack;

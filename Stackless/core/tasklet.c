@@ -19,6 +19,8 @@
 #include "pycore_hamt.h"           // PyHamtObject
 #include "pycore_pyerrors.h"
 #include "pycore_frame.h"
+#include "pycore_code.h"           // _Py_GetBaseOpcode()
+#include "pycore_opcode_metadata.h" // _PyOpcode_OpName
 
 /*[clinic input]
 module _stackless
@@ -781,6 +783,120 @@ nesting_level(PyTaskletObject *t)
     return n > 0 ? n - 1 : 0;
 }
 
+/* --- why a tasklet holds C state (c_calls) -------------------------------
+ *
+ * A tasklet holds C state where C code called Python code (a nested
+ * eval loop, whose entry frame is in its chain), and where it was
+ * switched by a builtin that C code called.  Each such place is reported
+ * as (frame, instruction, callee): the frame whose instruction called
+ * into C, that instruction's name (dis), and the code object of the
+ * Python function that the C code called, or None at the top, where the
+ * C code itself switched.  Only the frames and their code are read: the
+ * inputs of an instruction stopped in C may be gone already. */
+
+static int
+add_c_call(PyObject *list, _PyInterpreterFrame *caller,
+           _PyInterpreterFrame *callee, int start)
+{
+    PyObject *frame = Py_None, *callee_code = Py_None;
+    const char *name = "?";
+    if (start) {
+        /* The tasklet's function, called through C when it started. */
+        name = NULL;
+    }
+    else if (caller != NULL) {
+        PyCodeObject *co = _PyFrame_GetCode(caller);
+        int op = _Py_GetBaseOpcode(co, _PyInterpreterFrame_LASTI(caller));
+        if (_PyFrame_IsIncomplete(caller)) {
+            /* A shim frame (shims.c): its code says what it is for. */
+            name = PyUnicode_AsUTF8(co->co_name);
+        }
+        else {
+            frame = (PyObject *)_PyFrame_GetFrameObject(caller);
+            if (frame == NULL) {
+                return -1;
+            }
+            name = op >= 0 && op < 256 ? _PyOpcode_OpName[op] : NULL;
+        }
+        if (name == NULL) {
+            name = "?";
+        }
+    }
+    if (callee != NULL) {
+        callee_code = (PyObject *)_PyFrame_GetCode(callee);
+    }
+    PyObject *item = Py_BuildValue("(OzO)", frame, name, callee_code);
+    if (item == NULL) {
+        return -1;
+    }
+    int r = PyList_Append(list, item);
+    Py_DECREF(item);
+    return r;
+}
+
+static PyObject *
+tasklet_get_c_calls(PyTaskletObject *t, void *c)
+{
+    PyObject *list = PyList_New(0);
+    if (list == NULL || t->state != SLP_STARTED || t->thread == NULL) {
+        return list;
+    }
+    /* Top down.  The lowest entry frame is that of the eval loop the
+     * tasklet started in: a C call of its only if it started hard, its
+     * function called through C (no base frame). */
+    int hard_start = t->base_frame == NULL;
+    if (is_current(t)) {
+        _PyInterpreterFrame *above = NULL;
+        for (_PyInterpreterFrame *f = top_frame(t); f; f = f->previous) {
+            if (f->owner != FRAME_OWNED_BY_CSTACK) {
+                above = f;
+                continue;
+            }
+            int lowest = 1;
+            for (_PyInterpreterFrame *g = f->previous; g; g = g->previous) {
+                if (g->owner == FRAME_OWNED_BY_CSTACK) {
+                    lowest = 0;
+                    break;
+                }
+            }
+            if ((!lowest || hard_start)
+                && add_c_call(list, f->previous, above, lowest) < 0)
+            {
+                goto error;
+            }
+            above = NULL;
+        }
+    }
+    else if (!t->soft_parked && t->extra != NULL) {
+        slp_cstate *cst = &t->extra->cstate;
+        if (cst->switched_in_c
+            && add_c_call(list, t->exec.current_frame, NULL, 0) < 0)
+        {
+            goto error;
+        }
+        /* Each hidden entry frame was linked from the frame above it,
+         * which now links the frame below. */
+        for (int i = 0; i < cst->nhidden - !hard_start; i++) {
+            _PyInterpreterFrame **link = cst->hidden[i].link;
+            _PyInterpreterFrame *callee = NULL;
+            if (link != &t->exec.current_frame) {
+                callee = (_PyInterpreterFrame *)(
+                    (char *)link - offsetof(_PyInterpreterFrame, previous));
+            }
+            if (add_c_call(list, *link, callee, i == cst->nhidden - 1) < 0) {
+                goto error;
+            }
+        }
+    }
+    if (PyList_Reverse(list) < 0) {
+        goto error;
+    }
+    return list;
+error:
+    Py_DECREF(list);
+    return NULL;
+}
+
 static PyObject *
 tasklet_get_alive(PyTaskletObject *t, void *c)
 {
@@ -1157,6 +1273,13 @@ static PyGetSetDef tasklet_getset[] = {
      "The Python recursion depth of the tasklet."},
     {"nesting_level", (getter)tasklet_get_nesting_level, NULL,
      "The number of nested interpreter calls on the tasklet's stack."},
+    {"c_calls", (getter)tasklet_get_c_calls, NULL,
+     "Why the tasklet holds C state: the places where C code is between\n"
+     "its frames, outermost first, as (frame, instruction, callee):\n"
+     "the frame whose instruction called C code, the instruction's name,\n"
+     "and the code object of the Python function the C code called\n"
+     "(None where that C code switched the tasklet).  Empty for a\n"
+     "tasklet without C calls; see also restorable."},
     {"atomic", (getter)tasklet_get_atomic, NULL,
      "True while the tasklet must not be preempted (set_atomic())."},
     {"ignore_nesting", (getter)tasklet_get_ignore_nesting, NULL,

@@ -275,7 +275,9 @@ _PyStackless_Tick(PyThreadState *tstate)
         slp_soft_switch_request(tstate, SLP_PENDING_SWITCH, 1);
         return -1;
     }
+    th->preempting = 1;
     PyObject *res = slp_switch_to(th, w);
+    th->preempting = 0;
     if (res == NULL) {
         return -1;
     }

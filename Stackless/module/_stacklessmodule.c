@@ -642,6 +642,7 @@ _stackless_exec(PyObject *module)
         return -1;
     }
     if (slp_softcall_init() < 0
+        || slp_pycall_init() < 0
         || PyModule_AddType(module, &PyTasklet_Type) < 0
         || PyModule_AddType(module, &PyChannel_Type) < 0
         || PyModule_AddType(module, &PyBomb_Type) < 0

@@ -1236,7 +1236,7 @@ class CPythonTestsInTaskletTest(SoftTestCase):
             else:
                 yield t
 
-    def run_in_tasklet(self, name):
+    def run_in_tasklet(self, name, min_tests=40):
         import importlib
         mod = importlib.import_module("test." + name)
         suite = unittest.TestLoader().loadTestsFromModule(mod)
@@ -1261,7 +1261,7 @@ class CPythonTestsInTaskletTest(SoftTestCase):
         problems = [f"{test}: {tb}"
                     for test, tb in result.failures + result.errors]
         self.assertEqual(problems, [])
-        self.assertGreater(result.testsRun, 40)
+        self.assertGreaterEqual(result.testsRun, min_tests)
 
     def test_generators(self):
         self.run_in_tasklet("test_generators")
@@ -1278,6 +1278,28 @@ class CPythonTestsInTaskletTest(SoftTestCase):
     def test_with(self):
         self.run_in_tasklet("test_with")
 
+    # The calls that pycall.c runs in the eval loop (test_callshapes).
+    def test_extcall(self):
+        self.run_in_tasklet("test_extcall", 1)     # one doctest
+
+    def test_call(self):
+        self.run_in_tasklet("test_call")
+
+    def test_class(self):
+        self.run_in_tasklet("test_class", 30)
+
+    def test_super(self):
+        self.run_in_tasklet("test_super", 30)
+
+    def test_functools(self):
+        self.run_in_tasklet("test_functools")
+
+    def test_descr(self):
+        self.run_in_tasklet("test_descr")
+
+    def test_dataclasses(self):
+        self.run_in_tasklet("test_dataclasses")
+
 
 class _SubChannel(stackless.channel):
     pass
@@ -1290,22 +1312,27 @@ class QuickChannelSwitchTest(SoftTestCase):
     do with hard switching: the same values, the same order, the same
     exceptions."""
 
-    def exchange(self, ch, log):
+    def exchange(self, ch, log, bound=False):
         """Two receivers and a sender on ch: values, an exception sent,
-        and a receive that blocks; every tasklet logs what it sees."""
+        and a receive that blocks; every tasklet logs what it sees.
+        `bound`: send and receive are bound once, kept in locals."""
         def receiver(name):
+            receive = ch.receive
             for _ in range(3):
                 try:
-                    v = ch.receive()
+                    v = receive() if bound else ch.receive()
                 except ValueError as e:
                     v = ("error", e.args)
                 log.append((name, "got", v))
 
         def sender():
+            send = ch.send
             for i in range(6):
                 log.append(("s", "send", i))
                 if i == 4:
                     ch.send_exception(ValueError, i)
+                elif bound:
+                    send(i)
                 else:
                     ch.send(i)
                 log.append(("s", "sent", i))
@@ -1315,12 +1342,12 @@ class QuickChannelSwitchTest(SoftTestCase):
         return rs + [s]
 
     def run_exchange(self, soft, setup=lambda ch: None, cls=None,
-                     runner=stackless.run):
+                     runner=stackless.run, bound=False):
         stackless.enable_softswitch(soft)
         ch = (cls or stackless.channel)()
         setup(ch)
         log = []
-        ts = self.exchange(ch, log)
+        ts = self.exchange(ch, log, bound)
         for t in ts:
             self.track(t)
         levels = []
@@ -1354,6 +1381,16 @@ class QuickChannelSwitchTest(SoftTestCase):
             ("s", "send", 0), ("a", "got", 0), ("s", "sent", 0),
             ("s", "send", 1), ("b", "got", 1), ("s", "sent", 1)])
         self.assertIn(("a", "got", ("error", (4,))), log)
+
+    def test_bound_methods(self):
+        # send = ch.send, then send(x): the bound method's own entry.
+        self.assertEqual(self.check_same_as_hard(bound=True),
+                         self.check_same_as_hard())
+        for pref in (-1, 1):
+            def setup(ch, pref=pref):
+                ch.preference = pref
+            self.check_same_as_hard(setup=setup, bound=True)
+        self.check_same_as_hard(cls=_SubChannel, bound=True)
 
     def test_other_preferences(self):
         for pref in (0, 1):
