@@ -320,11 +320,16 @@ args_build(call_args *a, resolution *r, PyObject *const *args,
     a->kwnames = NULL;
     a->npos = r->nprepended + nargs;
     a->nkw = 0;
-    if (r->nkw > 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0)) {
+    if (r->nkw > 0) {
         merged = merged_keywords(r, args + nargs, kwnames, kwargs);
         if (merged == NULL) {
             return -1;
         }
+        a->nkw = PyDict_GET_SIZE(merged);
+    }
+    else if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        /* The keywords of a call with **kwargs, as they are. */
+        merged = Py_NewRef(kwargs);
         a->nkw = PyDict_GET_SIZE(merged);
     }
     else if (kwnames != NULL) {
