@@ -11,6 +11,7 @@ PY_CORE_CFLAGS+=	$(STACKLESS_INCLUDES)
 STACKLESS_HEADERS= \
 		$(srcdir)/Stackless/Include/pycore_stackless.h \
 		$(srcdir)/Stackless/Include/stackless_version.h \
+		$(srcdir)/Stackless/Include/stackless_api.h \
 		$(srcdir)/Stackless/core/cstack.h \
 		$(srcdir)/Stackless/core/stackless_impl.h \
 		$(srcdir)/Stackless/platf/switch.h
@@ -32,6 +33,7 @@ STACKLESS_OBJS= \
 		Stackless/core/thread.o \
 		Stackless/core/watchdog.o \
 		Stackless/module/_stacklessmodule.o \
+		Stackless/module/capi.o \
 		Stackless/pickling/frames.o \
 		Stackless/pickling/generators.o \
 		Stackless/pickling/tasklets.o \
@@ -57,6 +59,40 @@ $(STACKLESS_OBJS) Python/getversion.o Python/pystate.o Python/ceval_gil.o \
 		Python/bltinmodule.o Python/context.o Objects/genobject.o \
 		Python/ceval.o: \
 		$(STACKLESS_HEADERS)
+
+# _teststackless: the test-only module of the C API (spec A-2), a shared
+# module built, linked into the build directory and installed as
+# _testcapi is, from the public headers only.
+TESTSTACKLESS=	Modules/_teststackless$(EXT_SUFFIX)
+
+Stackless/module/_teststackless.o: $(srcdir)/Stackless/module/_teststackless.c \
+		$(STACKLESS_HEADERS) $(PYTHON_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) -c $(PY_STDMODULE_CFLAGS) $(STACKLESS_INCLUDES) $(CCSHARED) -o $@ $<
+
+$(TESTSTACKLESS): Stackless/module/_teststackless.o $(LIBRARY_DEPS)
+	$(BLDSHARED) Stackless/module/_teststackless.o $(MODULE_LDFLAGS_SHARED) -o $@
+
+.PHONY: stackless-sharedmods stackless-sharedinstall stackless-inclinstall
+sharedmods: stackless-sharedmods
+stackless-sharedmods: $(TESTSTACKLESS) pybuilddir.txt
+	@target=`cat pybuilddir.txt`; $(MKDIR_P) $$target; \
+	$(LN) -sf ../../$(TESTSTACKLESS) $$target/`basename $(TESTSTACKLESS)`
+
+sharedinstall: stackless-sharedinstall
+stackless-sharedinstall: $(TESTSTACKLESS)
+	@if test "$(TEST_MODULES)" = yes; then \
+		$(INSTALL_SHARED) $(TESTSTACKLESS) \
+			$(DESTDIR)$(DESTSHARED)/`basename $(TESTSTACKLESS)`; \
+	fi
+
+# Our public headers go with Python's own: #include <stackless_api.h>.
+inclinstall: stackless-inclinstall
+stackless-inclinstall:
+	$(MKDIR_P) $(DESTDIR)$(INCLUDEPY)
+	$(INSTALL_DATA) $(srcdir)/Stackless/Include/stackless_api.h \
+		$(srcdir)/Stackless/Include/stackless_version.h \
+		$(DESTDIR)$(INCLUDEPY)
 
 # Argument Clinic for our files; its output is committed, as CPython's is.
 .PHONY: stackless-clinic

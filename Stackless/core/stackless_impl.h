@@ -33,6 +33,7 @@
 #include "pycore_interp.h"
 #include "pycore_pystate.h"
 #include "pycore_stackless.h"
+#include "stackless_api.h"        // the types and the public API
 #include "cstack.h"
 
 #if defined(__GNUC__)
@@ -324,9 +325,6 @@ typedef struct _slp_tasklet_extra {
 /* t->extra, allocated if need be; NULL with MemoryError. */
 extern slp_tasklet_extra *slp_tasklet_extra_get(PyTaskletObject *t);
 
-extern PyTypeObject PyTasklet_Type;
-extern PyTypeObject PyCStack_Type;
-#define PyTasklet_Check(op) PyObject_TypeCheck(op, &PyTasklet_Type)
 
 /* --- the channel ------------------------------------------------------- */
 
@@ -341,18 +339,13 @@ struct _channel {
     PyObject *weakreflist;
 };
 
-extern PyTypeObject PyChannel_Type;
-#define PyChannel_Check(op) PyObject_TypeCheck(op, &PyChannel_Type)
 
 /* --- bomb.c ------------------------------------------------------------ */
 
-typedef struct {
+struct _bomb {
     PyObject_HEAD
     PyObject *exc;              /* the exception instance */
-} PyBombObject;
-
-extern PyTypeObject PyBomb_Type;
-#define PyBomb_Check(op) Py_IS_TYPE(op, &PyBomb_Type)
+};
 
 /* A bomb holding the exception being raised (taken from the thread). */
 extern PyObject *slp_bomb_from_error(void);
@@ -626,10 +619,8 @@ slp_interp_changed(slp_interp *si)
                     || si->in_channel_callback;
 }
 
-#define PY_WATCHDOG_THREADBLOCK     1
-#define PY_WATCHDOG_SOFT            2
-#define PY_WATCHDOG_IGNORE_NESTING  4
-#define PY_WATCHDOG_TOTALTIMEOUT    8
+/* The flags of run() (stackless_api.h). */
+#define PY_WATCHDOG_THREADBLOCK     Py_WATCHDOG_THREADBLOCK
 
 /* `next`, to which a switch was begun by slp_switch_prologue(), becomes
  * current (it takes the caller's reference). */
@@ -694,6 +685,15 @@ slp_after_switch_in(slp_thread *th, PyTaskletObject *t)
     slp_drop_pending(th, ob);
     Py_SETREF(t->tempval, val);
 }
+
+/* A C schedule hook (stackless_api.h), kept as si->schedule_callback:
+ * the function, or NULL if cb is a Python callback. */
+extern slp_schedule_hook_func *slp_schedule_hook_of(PyObject *cb);
+/* Install it (NULL removes), replacing the Python callback. */
+extern int slp_set_schedule_hook(slp_interp *si,
+                                 slp_schedule_hook_func *func);
+/* capi.c */
+extern int slp_capi_init(void);
 
 /* The schedule callback (D-3): cb(prev, next), under a switch trap,
  * errors reported as unraisable. */

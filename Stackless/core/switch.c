@@ -57,16 +57,60 @@ slp_call_schedule_callback_slow(slp_interp *si, slp_thread *th,
     PyObject *cb = Py_NewRef(si->schedule_callback);
     PyObject *exc = PyErr_GetRaisedException();
     th->switch_trap++;
-    PyObject *res = PyObject_CallFunctionObjArgs(
-        cb, prev != NULL ? (PyObject *)prev : Py_None,
-        next != NULL ? (PyObject *)next : Py_None, NULL);
-    th->switch_trap--;
-    if (res == NULL) {
-        PyErr_FormatUnraisable("Error in scheduling callback %R", cb);
+    slp_schedule_hook_func *hook = slp_schedule_hook_of(cb);
+    if (hook != NULL) {
+        /* A C hook (PyStackless_SetScheduleFastcallback()). */
+        if (hook(prev, next) != 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError,
+                                "the schedule hook failed");
+            }
+            PyErr_FormatUnraisable("Error in scheduling callback");
+        }
     }
-    Py_XDECREF(res);
+    else {
+        PyObject *res = PyObject_CallFunctionObjArgs(
+            cb, prev != NULL ? (PyObject *)prev : Py_None,
+            next != NULL ? (PyObject *)next : Py_None, NULL);
+        if (res == NULL) {
+            PyErr_FormatUnraisable("Error in scheduling callback %R", cb);
+        }
+        Py_XDECREF(res);
+    }
+    th->switch_trap--;
     Py_DECREF(cb);
     PyErr_SetRaisedException(exc);
+}
+
+/* A C schedule hook is kept where the Python callback is, in a capsule,
+ * so that a switch tests one field for both. */
+#define SCHEDULE_HOOK_NAME "_stackless.schedule_hook"
+
+slp_schedule_hook_func *
+slp_schedule_hook_of(PyObject *cb)
+{
+    if (cb == NULL || !PyCapsule_CheckExact(cb)
+        || !PyCapsule_IsValid(cb, SCHEDULE_HOOK_NAME))
+    {
+        return NULL;
+    }
+    return (slp_schedule_hook_func *)PyCapsule_GetPointer(
+        cb, SCHEDULE_HOOK_NAME);
+}
+
+int
+slp_set_schedule_hook(slp_interp *si, slp_schedule_hook_func *func)
+{
+    PyObject *cb = NULL;
+    if (func != NULL) {
+        cb = PyCapsule_New((void *)func, SCHEDULE_HOOK_NAME, NULL);
+        if (cb == NULL) {
+            return -1;
+        }
+    }
+    Py_XSETREF(si->schedule_callback, cb);
+    slp_interp_changed(si);
+    return 0;
 }
 
 /* D-1: trace and profile functions belong to the tasklet.  Nothing to do

@@ -172,6 +172,7 @@ _PyStackless_IsAtomic(PyThreadState *tstate)
     if (th->tick_budget >= 0 && --th->tick_budget <= 0) {
         th->tick_budget = th->tick_timeout;
         th->tick_deferred = 1;
+        th->current->pending_irq = 1;
     }
     return 1;
 }
@@ -242,9 +243,11 @@ _PyStackless_Tick(PyThreadState *tstate)
     {
         th->tick_budget = th->tick_timeout;     /* try again later */
         th->tick_deferred = 1;
+        cur->pending_irq = 1;   /* the tasklet's deferred interrupt */
         return 0;
     }
     th->tick_deferred = 0;
+    cur->pending_irq = 0;
     Py_ssize_t n = PyList_GET_SIZE(th->watchdogs);
     if (th->timer_level >= n) {
         return 0;

@@ -220,6 +220,10 @@ swap_callable(slp_interp *si, PyObject **slot, PyObject *callable)
     PyObject *old = *slot;
     *slot = Py_XNewRef(callable);
     slp_interp_changed(si);
+    if (old != NULL && slp_schedule_hook_of(old) != NULL) {
+        /* A C hook (PyStackless_SetScheduleFastcallback()). */
+        Py_SETREF(old, NULL);
+    }
     return old != NULL ? old : Py_NewRef(Py_None);
 }
 
@@ -257,7 +261,13 @@ _stackless_get_schedule_callback_impl(PyObject *module)
     if (si == NULL) {
         return NULL;
     }
-    return Py_NewRef(si->schedule_callback ? si->schedule_callback : Py_None);
+    PyObject *cb = si->schedule_callback;
+    /* A C hook set by PyStackless_SetScheduleFastcallback() is no
+     * Python callback. */
+    if (cb == NULL || slp_schedule_hook_of(cb) != NULL) {
+        cb = Py_None;
+    }
+    return Py_NewRef(cb);
 }
 
 /*[clinic input]
@@ -643,6 +653,7 @@ _stackless_exec(PyObject *module)
     }
     if (slp_softcall_init() < 0
         || slp_pycall_init() < 0
+        || slp_capi_init() < 0
         || PyModule_AddType(module, &PyTasklet_Type) < 0
         || PyModule_AddType(module, &PyChannel_Type) < 0
         || PyModule_AddType(module, &PyBomb_Type) < 0

@@ -20,6 +20,7 @@
 
         .text
         .globl  slp_switch_stack
+        .hidden slp_switch_stack
         .type   slp_switch_stack, %function
         .p2align 2
 slp_switch_stack:
