@@ -82,6 +82,7 @@ stackless-sharedmods: $(TESTSTACKLESS) pybuilddir.txt
 sharedinstall: stackless-sharedinstall
 stackless-sharedinstall: $(TESTSTACKLESS)
 	@if test "$(TEST_MODULES)" = yes; then \
+		$(MKDIR_P) $(DESTDIR)$(DESTSHARED); \
 		$(INSTALL_SHARED) $(TESTSTACKLESS) \
 			$(DESTDIR)$(DESTSHARED)/`basename $(TESTSTACKLESS)`; \
 	fi

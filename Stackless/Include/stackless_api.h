@@ -253,10 +253,14 @@ PyAPI_FUNC(int *) _PyStackless__TryStacklessPtr(void);
 #  define STACKLESS_ASSERT() ((void)0)
 #endif
 
+/* The bits CPython reserves for Stackless (methodobject.h, object.h,
+ * which give them only if STACKLESS is defined before Python.h). */
 #undef METH_STACKLESS
 #define METH_STACKLESS 0x0100
+#undef Py_TPFLAGS_HAVE_STACKLESS_CALL
 #define Py_TPFLAGS_HAVE_STACKLESS_CALL (1UL << 15)
-#define Py_TPFLAGS_HAVE_STACKLESS_EXTENSION (1UL << 16)
+#undef Py_TPFLAGS_HAVE_STACKLESS_EXTENSION
+#define Py_TPFLAGS_HAVE_STACKLESS_EXTENSION (3UL << 15)
 
 typedef PyObject *(slp_softswitchablefunc)(PyObject *retval, long *step,
                                            PyObject **ob1, PyObject **ob2,

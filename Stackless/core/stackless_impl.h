@@ -694,6 +694,11 @@ extern int slp_set_schedule_hook(slp_interp *si,
                                  slp_schedule_hook_func *func);
 /* capi.c */
 extern int slp_capi_init(void);
+extern void slp_capi_fini(void);
+/* _stacklessmodule.c: our static types made unready, at the end of the
+ * main interpreter. */
+extern void slp_fini_types(void);
+extern void slp_type_unready(PyTypeObject *type);
 
 /* The schedule callback (D-3): cb(prev, next), under a switch trap,
  * errors reported as unraisable. */

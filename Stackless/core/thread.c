@@ -52,6 +52,11 @@ slp_get_interp(PyInterpreterState *interp)
 void
 _PyStackless_InterpClear(PyInterpreterState *interp)
 {
+    if (_Py_IsMainInterpreter(interp)) {
+        /* Our static types may be made ready again by a new runtime
+         * (Py_Initialize() after Py_FinalizeEx()). */
+        slp_fini_types();
+    }
     slp_interp *si = interp->stackless;
     if (si == NULL) {
         return;

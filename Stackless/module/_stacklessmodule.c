@@ -207,6 +207,42 @@ _stackless_enable_softswitch(PyObject *module, PyObject *flag)
     return PyBool_FromLong(old);
 }
 
+/* The static types of Stackless.  Made ready by the first import of
+ * _stackless (or the C API), they outlive the interpreter; at the end of
+ * the main interpreter they are made as they were before, so that a new
+ * runtime in the same process (an embedding program that initializes
+ * Python again) gets them fresh, not with dicts whose keys are gone. */
+static PyTypeObject *const static_types[] = {
+    &PyTasklet_Type, &PyChannel_Type, &PyBomb_Type, &PyCStack_Type,
+    &slp_FrameState_Type, &_PyStackless_Function_Type,
+    &PyStacklessFunctionDeclaration_Type,
+};
+
+void
+slp_type_unready(PyTypeObject *type)
+{
+    if (!(type->tp_flags & Py_TPFLAGS_READY)) {
+        return;
+    }
+    PyType_Modified(type);
+    Py_CLEAR(type->tp_dict);
+    Py_CLEAR(type->tp_bases);
+    Py_CLEAR(type->tp_mro);
+    Py_CLEAR(type->tp_cache);
+    Py_CLEAR(type->tp_subclasses);
+    type->tp_flags &= ~Py_TPFLAGS_READY;
+    type->tp_version_tag = 0;
+}
+
+void
+slp_fini_types(void)
+{
+    for (size_t i = 0; i < Py_ARRAY_LENGTH(static_types); i++) {
+        slp_type_unready(static_types[i]);
+    }
+    slp_capi_fini();
+}
+
 static PyObject *
 swap_callable(slp_interp *si, PyObject **slot, PyObject *callable)
 {

@@ -1042,3 +1042,9 @@ slp_capi_init(void)
     }
     return 0;
 }
+
+void
+slp_capi_fini(void)
+{
+    slp_type_unready(&unwind_type);
+}
