@@ -624,3 +624,33 @@ class EmbedTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SymbolTest(unittest.TestCase):
+    """libpython exports no Stackless symbol without a Py or _Py prefix."""
+
+    def test_exported_symbols(self):
+        import re
+        import shutil
+        nm = shutil.which("nm")
+        libdir = sysconfig.get_config_var("LIBDIR")
+        builddir = sysconfig.get_config_var("abs_builddir")
+        name = sysconfig.get_config_var("INSTSONAME") \
+            or sysconfig.get_config_var("LDLIBRARY")
+        if nm is None or not name or ".so" not in name:
+            self.skipTest("no nm or no shared libpython")
+        candidates = [os.path.join(d, name) for d in (builddir, libdir) if d]
+        lib = next((p for p in candidates if os.path.exists(p)), None)
+        if lib is None:
+            self.skipTest("libpython not found")
+        out = subprocess.run([nm, "-D", "--defined-only", lib],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        names = [line.split()[-1] for line in out.stdout.splitlines()
+                 if line.strip()]
+        ours = [n for n in names
+                if re.search(r"slp|stackless|tasklet|channel|cstack", n,
+                             re.IGNORECASE)]
+        self.assertIn("PyTasklet_New", ours)
+        self.assertEqual([n for n in ours
+                          if not n.startswith(("Py", "_Py"))], [])
