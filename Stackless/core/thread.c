@@ -285,6 +285,10 @@ slp_to_garbage(PyTaskletObject *t)
 void
 slp_kill_started(slp_thread *th)
 {
+    /* The thread ends: its main tasklet, which kills the others now, is
+     * not to be told to end again when they switch back to it (at
+     * shutdown, kill_other_threads() asked it both ways). */
+    th->exit_main = 0;
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *victims = PyList_New(0);
     if (victims == NULL) {

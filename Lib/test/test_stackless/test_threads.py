@@ -1760,6 +1760,9 @@ class ShutdownTest(unittest.TestCase):
         self.assertEqual(sorted(line for line in lines[1:]
                                 if line != "finally main"),
                          ["finally 0", "finally 1", "finally 2"])
+        # Killing them did not raise TaskletExit in the main tasklet a
+        # second time (it was asked to end once).
+        self.assertNotIn(b"Exception killing tasklet", err)
 
 
 if __name__ == "__main__":
