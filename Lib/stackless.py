@@ -109,6 +109,9 @@ _wrap = _types.ModuleType(
     __name__ + "._wrap",
     "Helpers that rebuild the objects stackless pickles (spec P-1).")
 _sys.modules[_wrap.__name__] = _wrap
+# Spec M-21.8: the same module is _stackless._wrap, under both names.
+_stackless._wrap = _wrap
+_sys.modules[_stackless.__name__ + "._wrap"] = _wrap
 _wrap.frame = _stackless._wrap_frame
 _wrap.generator = _stackless._wrap_generator
 _wrap.frame_object = _stackless._wrap_frame_object

@@ -30,6 +30,13 @@ class ModuleLayoutTest(unittest.TestCase):
     def test_self_reference(self):
         self.assertIs(stackless.stackless, stackless)
 
+    def test_wrap_under_both_names(self):
+        # M-21.8: _stackless._wrap is stackless._wrap, in sys.modules
+        # under both names.
+        self.assertIs(_stackless._wrap, stackless._wrap)
+        self.assertIs(sys.modules["_stackless._wrap"], stackless._wrap)
+        self.assertIs(sys.modules["stackless._wrap"], stackless._wrap)
+
     def test_star_import(self):
         # M-1: at least these names, and the original __all__.
         ns = {}
