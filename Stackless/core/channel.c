@@ -697,8 +697,8 @@ channel_repr(PyChannelObject *ch)
                                 ch->closing ? ", closing" : "");
 }
 
-/* The methods that switch: stackless_function objects (softcall.c). */
-/* send and receive as called by the eval loop (slp_tstate_variant). */
+/* The methods that switch (softcall.c). */
+/* send and receive as called by the eval loop (slp_methoddef's tfunc). */
 static PyObject *
 channel_send_t(PyThreadState *tstate, PyObject *self, PyObject *value)
 {
@@ -751,7 +751,8 @@ static SLP_INLINE PyObject *
 channel_bound_call(PyThreadState *tstate, PyObject *callable,
                    PyObject **args, int nargs, int dir)
 {
-    PyObject *self = slp_function_self(callable);
+    /* Its __self__ (no switching builtin is METH_STATIC). */
+    PyObject *self = ((PyCFunctionObject *)callable)->m_self;
     if (nargs == (dir > 0 ? 1 : 0) && Py_IS_TYPE(self, &PyChannel_Type)) {
         /* channel_quick() takes a reference to the channel. */
         Py_INCREF(self);
@@ -780,20 +781,15 @@ channel_bound_receive_call(PyThreadState *tstate, PyObject *callable,
     return channel_bound_call(tstate, callable, args, nargs, -1);
 }
 
-const slp_tstate_variant slp_channel_variants[] = {
-    {"send", channel_send_t, channel_send_call, channel_bound_send_call},
-    {"receive", channel_receive_t, channel_receive_call,
-     channel_bound_receive_call},
-    {NULL}
-};
-
-PyMethodDef slp_channel_soft_methods[] = {
-    _STACKLESS_CHANNEL_SEND_METHODDEF
-    _STACKLESS_CHANNEL_RECEIVE_METHODDEF
-    _STACKLESS_CHANNEL_SEND_EXCEPTION_METHODDEF
-    _STACKLESS_CHANNEL_SEND_THROW_METHODDEF
-    _STACKLESS_CHANNEL_SEND_SEQUENCE_METHODDEF
-    {NULL}
+slp_methoddef slp_channel_switching[] = {
+    {{_STACKLESS_CHANNEL_SEND_METHODDEF
+      channel_send_call, channel_bound_send_call}, channel_send_t},
+    {{_STACKLESS_CHANNEL_RECEIVE_METHODDEF
+      channel_receive_call, channel_bound_receive_call}, channel_receive_t},
+    SLP_METHODDEF(_STACKLESS_CHANNEL_SEND_EXCEPTION_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_CHANNEL_SEND_THROW_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_CHANNEL_SEND_SEQUENCE_METHODDEF),
+    SLP_METHODDEF_END
 };
 
 static PyObject *

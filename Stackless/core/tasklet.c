@@ -1423,14 +1423,14 @@ tasklet_repr(PyTaskletObject *t)
                                 is_current(t) ? ", current" : "");
 }
 
-/* The methods that switch: stackless_function objects (softcall.c). */
-PyMethodDef slp_tasklet_soft_methods[] = {
-    _STACKLESS_TASKLET_RUN_METHODDEF
-    _STACKLESS_TASKLET_SWITCH_METHODDEF
-    _STACKLESS_TASKLET_THROW_METHODDEF
-    _STACKLESS_TASKLET_RAISE_EXCEPTION_METHODDEF
-    _STACKLESS_TASKLET_KILL_METHODDEF
-    {NULL}
+/* The methods that switch (softcall.c). */
+slp_methoddef slp_tasklet_switching[] = {
+    SLP_METHODDEF(_STACKLESS_TASKLET_RUN_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_TASKLET_SWITCH_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_TASKLET_THROW_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_TASKLET_RAISE_EXCEPTION_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_TASKLET_KILL_METHODDEF),
+    SLP_METHODDEF_END
 };
 
 static PyObject *

@@ -515,16 +515,15 @@ _stackless_pickle_flags_default_impl(PyObject *module, long new_default,
            : NULL;
 }
 
-/* The functions that switch: stackless_function objects (softcall.c). */
-static PyMethodDef soft_functions[] = {
-    _STACKLESS_SCHEDULE_METHODDEF
-    _STACKLESS_SCHEDULE_REMOVE_METHODDEF
-    {NULL}
+/* The functions that switch (softcall.c). */
+static slp_methoddef switching_functions[] = {
+    SLP_METHODDEF(_STACKLESS_SCHEDULE_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_SCHEDULE_REMOVE_METHODDEF),
+    SLP_METHODDEF_END
 };
 
-extern PyMethodDef slp_tasklet_soft_methods[];
-extern PyMethodDef slp_channel_soft_methods[];
-extern const slp_tstate_variant slp_channel_variants[];
+extern slp_methoddef slp_tasklet_switching[];
+extern slp_methoddef slp_channel_switching[];
 
 static PyMethodDef _stackless_methods[] = {
     _STACKLESS_GETCURRENT_METHODDEF
@@ -652,11 +651,11 @@ _stackless_exec(PyObject *module)
                                  (PyObject *)&slp_FrameState_Type) < 0
         || add_wrap_functions(module) < 0
         || PyModule_AddFunctions(module, awaitable_functions) < 0
-        || slp_add_soft_methods(&PyTasklet_Type, slp_tasklet_soft_methods,
-                                NULL) < 0
-        || slp_add_soft_methods(&PyChannel_Type, slp_channel_soft_methods,
-                                slp_channel_variants) < 0
-        || slp_add_soft_functions(module, soft_functions) < 0)
+        || slp_add_switching_methods(&PyTasklet_Type,
+                                     slp_tasklet_switching) < 0
+        || slp_add_switching_methods(&PyChannel_Type,
+                                     slp_channel_switching) < 0
+        || slp_add_switching_functions(module, switching_functions) < 0)
     {
         return -1;
     }
