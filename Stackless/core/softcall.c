@@ -38,6 +38,7 @@
  */
 
 #include "stackless_impl.h"
+#include "pycore_modsupport.h"    // _PyArg_UnpackKeywords()
 #include "pycore_object.h"        // _Py_SetImmortal()
 #include "pycore_pyerrors.h"      // _PyErr_SetRaisedException()
 #include "pycore_stackless.h"     // _PyStackless_MethodDef
@@ -319,6 +320,42 @@ slp_softcall_init(void)
         _Py_SetImmortal(soft_switch_marker);
     }
     return 0;
+}
+
+/* --- arguments ------------------------------------------------------------ */
+
+PyObject *
+slp_first_argument(_PyArg_Parser *parser, int varargs, PyObject *const *args,
+                   Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw == 0 || (!varargs && nargs + nkw > 1)) {
+        PyErr_Format(PyExc_TypeError,
+                     varargs ? "%s() takes at least 1 argument (%zd given)"
+                             : "%s() takes exactly one argument (%zd given)",
+                     parser->fname, nargs + nkw);
+        return NULL;
+    }
+    if (nkw == 0) {
+        return args[0];
+    }
+    /* The keywords, which follow the positional arguments: the one of the
+     * first parameter is all they may be, and not with a positional
+     * argument, which would be its value. */
+    PyObject *buf[1];
+    PyObject *const *kw = _PyArg_UnpackKeywords(args + nargs, 0, NULL,
+                                                kwnames, parser, 0, 1, 0,
+                                                buf);
+    if (kw == NULL) {
+        return NULL;
+    }
+    if (nargs > 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "argument for %s() given by name ('%s') and position "
+                     "(1)", parser->fname, parser->keywords[0]);
+        return NULL;
+    }
+    return kw[0];
 }
 
 /* --- chunks of the frame data stack ------------------------------------- */

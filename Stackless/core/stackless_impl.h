@@ -908,6 +908,28 @@ extern int slp_add_switching_methods(PyTypeObject *type,
 extern int slp_add_switching_functions(PyObject *module,
                                        slp_methoddef *defs);
 extern int slp_softcall_init(void);
+
+/* The builtins whose first parameter is required take it by position or
+ * by keyword, as Argument Clinic's code does, but tell a wrong count of
+ * arguments in the original's words, which its test suite matches (spec
+ * preamble, T): METH_O's "takes exactly one argument (N given)" for those
+ * of that one parameter, PyArg_ParseTuple's "takes at least 1 argument
+ * (0 given)" for those of a first parameter and *args (varargs).  The
+ * keywords go through Argument Clinic's parser, `parser`, which names
+ * the function and its first parameter (the only one with a name).
+ * Returns the first argument, borrowed, or NULL with an exception set;
+ * with varargs, the others are args[1:nargs]. */
+extern PyObject *slp_first_argument(_PyArg_Parser *parser, int varargs,
+                                    PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames);
+/* Its parser, as Argument Clinic's code has it. */
+#define SLP_FIRST_ARGUMENT_PARSER(var, func, param) \
+    static const char * const var##_keywords[] = {param, NULL}; \
+    static _PyArg_Parser var = { \
+        .keywords = var##_keywords, \
+        .fname = func, \
+    }
+
 /* Put a chunk of `size` bytes on top of the frame data stack, its data[0]
  * unused, as in a root chunk: popping a frame does not take it away. */
 extern void slp_push_chunk(PyThreadState *tstate, _PyStackChunk *chunk,
