@@ -159,14 +159,24 @@ extern PyObject *_PyStackless_PyCall(PyThreadState *tstate,
                                      PyObject *const *args, size_t nargsf,
                                      PyObject *kwnames);
 
+/* A builtin function or method, or a method descriptor: softly if it
+ * may switch, else as any other builtin (none comes down to a Python
+ * function).  Out of line: the eval loop's hook stays small. */
+extern PyObject *_PyStackless_BuiltinCall(PyThreadState *tstate,
+                                          PyObject *callable,
+                                          PyObject *const *args,
+                                          size_t nargsf, PyObject *kwnames);
+
 static inline PyObject *
 _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
                         PyObject *const *args, size_t nargsf,
                         PyObject *kwnames)
 {
-    if (_PyStackless_IsSwitching(callable)) {
-        return _PyStackless_SoftCall(tstate, callable, args, nargsf,
-                                     kwnames);
+    if (Py_IS_TYPE(callable, &PyCFunction_Type)
+        || Py_IS_TYPE(callable, &PyMethodDescr_Type))
+    {
+        return _PyStackless_BuiltinCall(tstate, callable, args, nargsf,
+                                        kwnames);
     }
     if (((_PyThreadStateImpl *)tstate)->stackless != NULL) {
         return _PyStackless_PyCall(tstate, callable, args, nargsf, kwnames);

@@ -16,9 +16,10 @@
  *     the def's entry for the object (pycore_stackless.h): slp_call_entry(),
  *     or for send and receive of channels a quick way for the common
  *     cases, which passes the others on to it (channel.c);
- *   - the generic call paths of the eval loop call _PyStackless_SoftCall(),
- *     as slp_call_entry() does: it records the calling frame in the thread
- *     state (stackless_softcall) for the duration of the call;
+ *   - the generic call paths of the eval loop call _PyStackless_SoftCall()
+ *     (through _PyStackless_BuiltinCall()), as slp_call_entry() does: it
+ *     records the calling frame in the thread state (stackless_softcall)
+ *     for the duration of the call;
  *   - every other caller goes through the objects' vectorcall, which
  *     CPython gives the objects of a def with METH_STACKLESS
  *     (Objects/methodobject.c, descrobject.c):
@@ -209,6 +210,21 @@ _PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
     /* The CALL drops its inputs and goes to `error:`, which makes the
      * switch (_PyStackless_SoftSwitch). */
     return slp_soft_result(tstate, res, 0);
+}
+
+PyObject *
+_PyStackless_BuiltinCall(PyThreadState *tstate, PyObject *callable,
+                         PyObject *const *args, size_t nargsf,
+                         PyObject *kwnames)
+{
+    PyMethodDef *ml = Py_IS_TYPE(callable, &PyMethodDescr_Type)
+                      ? ((PyMethodDescrObject *)callable)->d_method
+                      : ((PyCFunctionObject *)callable)->m_ml;
+    if (ml->ml_flags & METH_STACKLESS) {
+        return _PyStackless_SoftCall(tstate, callable, args, nargsf,
+                                     kwnames);
+    }
+    return PyObject_Vectorcall(callable, args, nargsf, kwnames);
 }
 
 PyObject *
