@@ -6,7 +6,9 @@
 STACKLESS_INCLUDES=	-I$(srcdir)/Stackless/Include
 
 # Our headers are needed by the hooks in upstream files as well.
-PY_CORE_CFLAGS+=	$(STACKLESS_INCLUDES)
+# STACKLESS gives METH_STACKLESS (Include/methodobject.h) its bit, which
+# marks the builtins that switch tasklets.
+PY_CORE_CFLAGS+=	$(STACKLESS_INCLUDES) -DSTACKLESS
 
 STACKLESS_HEADERS= \
 		$(srcdir)/Stackless/Include/pycore_stackless.h \
@@ -57,7 +59,8 @@ Stackless/platf/switch.o: $(srcdir)/Stackless/platf/switch_x86_64_sysv.S \
 
 $(STACKLESS_OBJS) Python/getversion.o Python/pystate.o Python/ceval_gil.o \
 		Python/bltinmodule.o Python/context.o Objects/genobject.o \
-		Python/ceval.o: \
+		Objects/methodobject.o Objects/descrobject.o \
+		Python/specialize.o Python/ceval.o: \
 		$(STACKLESS_HEADERS)
 
 # _teststackless: the test-only module of the C API (spec A-2), a shared

@@ -43,12 +43,19 @@ extern int _PyStackless_IsAtomic(PyThreadState *tstate);
 /* --- soft switching (Stackless/core/softcall.c, softswitch.c) ---------
  *
  * The builtins that switch tasklets (channel.send, schedule, ...) are
- * objects of their own callable type.  CALL specializes its calls of them
- * to CALL_STACKLESS (Python/specialize.c), which calls the object's own
- * entry (_PyStackless_FunctionHead).  The generic call paths of the eval
- * loop (Python/bytecodes.c: CALL, CALL_NON_PY_GENERAL, CALL_KW) call them
- * through _PyStackless_Vectorcall().  Either way the builtin knows that
- * the eval loop is its direct caller.  When such a builtin switches
+ * builtin functions and method descriptors as CPython makes them from a
+ * PyMethodDef, whose flags have METH_STACKLESS, the bit CPython keeps for
+ * Stackless.  Such a def is the head of a _PyStackless_MethodDef, which
+ * gives what CPython's objects do not have.  CALL specializes its calls of
+ * them (of the method descriptor, and of the builtin function or method
+ * bound to its __self__) to CALL_STACKLESS (Python/specialize.c), which
+ * calls the entry the def has for that object.  The generic call paths of
+ * the eval loop (Python/bytecodes.c: CALL, CALL_NON_PY_GENERAL, CALL_KW)
+ * call them through _PyStackless_Vectorcall().  Either way the builtin
+ * knows that the eval loop is its direct caller.  Every other caller goes
+ * through the vectorcall that CPython gives the objects of such a def
+ * (Objects/methodobject.c, descrobject.c): _PyStackless_MethodVectorcall().
+ * When such a builtin switches
  * softly, it returns NULL with the switch pending for the calling frame
  * (stackless_pending), and a marker exception where the code between
  * needs one (a debug build, instrumentation, FOR_ITER); the CALL drops
@@ -65,7 +72,12 @@ extern int _PyStackless_IsAtomic(PyThreadState *tstate);
  * _PyStackless_SWITCHED, and CALL_STACKLESS parks its frame as for a
  * Python call and goes on with the current frame, the one switched to.
  */
-extern PyTypeObject _PyStackless_Function_Type;
+
+/* Include/methodobject.h defines METH_STACKLESS as 0 unless STACKLESS is
+ * defined, as the build of the core does (Stackless/stackless.mk). */
+#if METH_STACKLESS != 0x0100
+#  error "the Stackless core is built with STACKLESS defined"
+#endif
 
 /* The entry of CALL_STACKLESS: `callable` and `args` (nargs of them, the
  * space before args[0] writable, as for PY_VECTORCALL_ARGUMENTS_OFFSET)
@@ -75,10 +87,47 @@ extern PyTypeObject _PyStackless_Function_Type;
 typedef PyObject *(*_PyStackless_CallEntry)(PyThreadState *tstate,
                                             PyObject *callable,
                                             PyObject **args, int nargs);
+
+/* A PyMethodDef with METH_STACKLESS is the head of one of these (the
+ * core's own: the flag is set by Stackless/core/softcall.c only). */
 typedef struct {
-    PyObject_HEAD
+    PyMethodDef def;
+    /* The entries of CALL_STACKLESS: for the method descriptor, whose
+     * arguments begin with the object, and for the builtin function or
+     * method, whose object is its __self__. */
+    _PyStackless_CallEntry unbound_call;
     _PyStackless_CallEntry call;
-} _PyStackless_FunctionHead;
+} _PyStackless_MethodDef;
+
+static inline _PyStackless_MethodDef *
+_PyStackless_MethodDefOf(PyMethodDef *ml)
+{
+    assert(ml->ml_flags & METH_STACKLESS);
+    return (_PyStackless_MethodDef *)
+           ((char *)ml - offsetof(_PyStackless_MethodDef, def));
+}
+
+/* The entry of CALL_STACKLESS for `callable`, or NULL if it is not a
+ * builtin that may switch tasklets. */
+static inline _PyStackless_CallEntry
+_PyStackless_CallEntryOf(PyObject *callable)
+{
+    PyMethodDef *ml;
+    if (Py_IS_TYPE(callable, &PyMethodDescr_Type)) {
+        ml = ((PyMethodDescrObject *)callable)->d_method;
+        return (ml->ml_flags & METH_STACKLESS)
+               ? _PyStackless_MethodDefOf(ml)->unbound_call : NULL;
+    }
+    if (Py_IS_TYPE(callable, &PyCFunction_Type)) {
+        ml = ((PyCFunctionObject *)callable)->m_ml;
+        return (ml->ml_flags & METH_STACKLESS)
+               ? _PyStackless_MethodDefOf(ml)->call : NULL;
+    }
+    return NULL;
+}
+
+#define _PyStackless_IsSwitching(callable) \
+    (_PyStackless_CallEntryOf(callable) != NULL)
 
 extern char _PyStackless_SwitchedToken;
 #define _PyStackless_SWITCHED ((PyObject *)&_PyStackless_SwitchedToken)
@@ -87,6 +136,15 @@ extern PyObject *_PyStackless_SoftCall(PyThreadState *tstate,
                                        PyObject *callable,
                                        PyObject *const *args, size_t nargsf,
                                        PyObject *kwnames);
+
+/* Objects/methodobject.c, PyCMethod_New(), and Objects/descrobject.c,
+ * PyDescr_NewMethod(): the vectorcall of the builtin functions, methods
+ * and method descriptors of a def with METH_STACKLESS.  Not the eval
+ * loop's calls, which take the ways above. */
+extern PyObject *_PyStackless_MethodVectorcall(PyObject *callable,
+                                               PyObject *const *args,
+                                               size_t nargsf,
+                                               PyObject *kwnames);
 
 /* A callable that is not a Python function, reaching a generic call path
  * in a thread that uses tasklets: if it comes down to a Python function
@@ -101,14 +159,24 @@ extern PyObject *_PyStackless_PyCall(PyThreadState *tstate,
                                      PyObject *const *args, size_t nargsf,
                                      PyObject *kwnames);
 
+/* A builtin function or method, or a method descriptor: softly if it
+ * may switch, else as any other builtin (none comes down to a Python
+ * function).  Out of line: the eval loop's hook stays small. */
+extern PyObject *_PyStackless_BuiltinCall(PyThreadState *tstate,
+                                          PyObject *callable,
+                                          PyObject *const *args,
+                                          size_t nargsf, PyObject *kwnames);
+
 static inline PyObject *
 _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
                         PyObject *const *args, size_t nargsf,
                         PyObject *kwnames)
 {
-    if (Py_IS_TYPE(callable, &_PyStackless_Function_Type)) {
-        return _PyStackless_SoftCall(tstate, callable, args, nargsf,
-                                     kwnames);
+    if (Py_IS_TYPE(callable, &PyCFunction_Type)
+        || Py_IS_TYPE(callable, &PyMethodDescr_Type))
+    {
+        return _PyStackless_BuiltinCall(tstate, callable, args, nargsf,
+                                        kwnames);
     }
     if (((_PyThreadStateImpl *)tstate)->stackless != NULL) {
         return _PyStackless_PyCall(tstate, callable, args, nargsf, kwnames);

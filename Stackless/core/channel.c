@@ -363,19 +363,22 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
     return slp_switch_to_soft(th, next, NULL);
 }
 
-/*[clinic input]
-_stackless.channel.send
-
-    value: object
-    /
-
-Send a value over the channel; blocks until a receiver takes it.
-[clinic start generated code]*/
+/* Not Argument Clinic: see slp_first_argument(). */
+PyDoc_STRVAR(channel_send__doc__,
+"send($self, /, value)\n"
+"--\n"
+"\n"
+"Send a value over the channel; blocks until a receiver takes it.");
 
 static PyObject *
-_stackless_channel_send(PyChannelObject *self, PyObject *value)
-/*[clinic end generated code: output=a0bb40946bba3e88 input=194f36497747828a]*/
+channel_send(PyChannelObject *self, PyObject *const *args, Py_ssize_t nargs,
+             PyObject *kwnames)
 {
+    SLP_FIRST_ARGUMENT_PARSER(parser, "send", "value");
+    PyObject *value = slp_first_argument(&parser, 0, args, nargs, kwnames);
+    if (value == NULL) {
+        return NULL;
+    }
     return channel_action(slp_get_thread(), self, 1, value);
 }
 
@@ -403,27 +406,33 @@ send_bomb(PyChannelObject *self, PyObject *bomb)
     return res;
 }
 
-/*[clinic input]
-_stackless.channel.send_exception
-
-    exc: object
-    /
-    *args: object
-
-Send exc(*args): the receiver raises it.
-[clinic start generated code]*/
+PyDoc_STRVAR(channel_send_exception__doc__,
+"send_exception($self, /, exc, *args)\n"
+"--\n"
+"\n"
+"Send exc(*args): the receiver raises it.");
 
 static PyObject *
-_stackless_channel_send_exception_impl(PyChannelObject *self, PyObject *exc,
-                                       PyObject *args)
-/*[clinic end generated code: output=8a444e89053b2841 input=a5460a66e8afe704]*/
+channel_send_exception(PyChannelObject *self, PyObject *const *args,
+                       Py_ssize_t nargs, PyObject *kwnames)
 {
+    SLP_FIRST_ARGUMENT_PARSER(parser, "send_exception", "exc");
+    PyObject *exc = slp_first_argument(&parser, 1, args, nargs, kwnames);
+    if (exc == NULL) {
+        return NULL;
+    }
     if (!PyExceptionClass_Check(exc)) {
         PyErr_SetString(PyExc_TypeError,
                         "exc must be a subclass of BaseException");
         return NULL;
     }
-    return send_bomb(self, slp_bomb_from_raise_args(exc, args, NULL));
+    PyObject *rest = _PyTuple_FromArray(args + 1, nargs > 0 ? nargs - 1 : 0);
+    if (rest == NULL) {
+        return NULL;
+    }
+    PyObject *bomb = slp_bomb_from_raise_args(exc, rest, NULL);
+    Py_DECREF(rest);
+    return send_bomb(self, bomb);
 }
 
 /*[clinic input]
@@ -444,19 +453,21 @@ _stackless_channel_send_throw_impl(PyChannelObject *self, PyObject *exc,
     return send_bomb(self, slp_bomb_from_raise_args(exc, val, tb));
 }
 
-/*[clinic input]
-_stackless.channel.send_sequence
-
-    seq: object
-    /
-
-Send each item of an iterable; returns how many were sent.
-[clinic start generated code]*/
+PyDoc_STRVAR(channel_send_sequence__doc__,
+"send_sequence($self, /, seq)\n"
+"--\n"
+"\n"
+"Send each item of an iterable; returns how many were sent.");
 
 static PyObject *
-_stackless_channel_send_sequence(PyChannelObject *self, PyObject *seq)
-/*[clinic end generated code: output=9fb49b2376d8f0ea input=2a8aecc5be331587]*/
+channel_send_sequence(PyChannelObject *self, PyObject *const *args,
+                      Py_ssize_t nargs, PyObject *kwnames)
 {
+    SLP_FIRST_ARGUMENT_PARSER(parser, "send_sequence", "seq");
+    PyObject *seq = slp_first_argument(&parser, 0, args, nargs, kwnames);
+    if (seq == NULL) {
+        return NULL;
+    }
     slp_thread *th = slp_get_thread();
     if (th == NULL) {
         return NULL;
@@ -697,8 +708,8 @@ channel_repr(PyChannelObject *ch)
                                 ch->closing ? ", closing" : "");
 }
 
-/* The methods that switch: stackless_function objects (softcall.c). */
-/* send and receive as called by the eval loop (slp_tstate_variant). */
+/* The methods that switch (softcall.c). */
+/* send and receive as called by the eval loop (slp_methoddef's tfunc). */
 static PyObject *
 channel_send_t(PyThreadState *tstate, PyObject *self, PyObject *value)
 {
@@ -751,7 +762,8 @@ static SLP_INLINE PyObject *
 channel_bound_call(PyThreadState *tstate, PyObject *callable,
                    PyObject **args, int nargs, int dir)
 {
-    PyObject *self = slp_function_self(callable);
+    /* Its __self__ (no switching builtin is METH_STATIC). */
+    PyObject *self = ((PyCFunctionObject *)callable)->m_self;
     if (nargs == (dir > 0 ? 1 : 0) && Py_IS_TYPE(self, &PyChannel_Type)) {
         /* channel_quick() takes a reference to the channel. */
         Py_INCREF(self);
@@ -780,20 +792,20 @@ channel_bound_receive_call(PyThreadState *tstate, PyObject *callable,
     return channel_bound_call(tstate, callable, args, nargs, -1);
 }
 
-const slp_tstate_variant slp_channel_variants[] = {
-    {"send", channel_send_t, channel_send_call, channel_bound_send_call},
-    {"receive", channel_receive_t, channel_receive_call,
-     channel_bound_receive_call},
-    {NULL}
-};
-
-PyMethodDef slp_channel_soft_methods[] = {
-    _STACKLESS_CHANNEL_SEND_METHODDEF
-    _STACKLESS_CHANNEL_RECEIVE_METHODDEF
-    _STACKLESS_CHANNEL_SEND_EXCEPTION_METHODDEF
-    _STACKLESS_CHANNEL_SEND_THROW_METHODDEF
-    _STACKLESS_CHANNEL_SEND_SEQUENCE_METHODDEF
-    {NULL}
+slp_methoddef slp_channel_switching[] = {
+    {{{"send", _PyCFunction_CAST(channel_send),
+       METH_FASTCALL | METH_KEYWORDS, channel_send__doc__},
+      channel_send_call, channel_bound_send_call}, channel_send_t},
+    {{_STACKLESS_CHANNEL_RECEIVE_METHODDEF
+      channel_receive_call, channel_bound_receive_call}, channel_receive_t},
+    {{{"send_exception", _PyCFunction_CAST(channel_send_exception),
+       METH_FASTCALL | METH_KEYWORDS, channel_send_exception__doc__},
+      slp_call_entry, slp_call_entry}, NULL},
+    SLP_METHODDEF(_STACKLESS_CHANNEL_SEND_THROW_METHODDEF),
+    {{{"send_sequence", _PyCFunction_CAST(channel_send_sequence),
+       METH_FASTCALL | METH_KEYWORDS, channel_send_sequence__doc__},
+      slp_call_entry, slp_call_entry}, NULL},
+    SLP_METHODDEF_END
 };
 
 static PyObject *
@@ -812,11 +824,11 @@ static PyMethodDef channel_methods[] = {
     _STACKLESS_CHANNEL_CLOSE_METHODDEF
     _STACKLESS_CHANNEL_OPEN_METHODDEF
     {"__reduce__", (PyCFunction)channel_reduce, METH_NOARGS,
-     PyDoc_STR("__reduce__()\n--\n\nPickle the channel with its blocked "
-               "tasklets (spec P-4).")},
+     PyDoc_STR("__reduce__($self, /)\n--\n\nPickle the channel with its "
+               "blocked tasklets (spec P-4).")},
     {"__setstate__", (PyCFunction)channel_setstate, METH_O,
-     PyDoc_STR("__setstate__(state)\n--\n\nRestore a pickled channel: "
-               "its blocked tasklets join its queue.")},
+     PyDoc_STR("__setstate__($self, state, /)\n--\n\nRestore a pickled "
+               "channel: its blocked tasklets join its queue.")},
     {NULL}
 };
 

@@ -547,8 +547,22 @@ _PyStackless_CallEx(PyThreadState *tstate, PyObject *func, PyObject *callargs,
         PyObject *const *items = _PyTuple_ITEMS(callargs);
         Py_ssize_t n = PyTuple_GET_SIZE(callargs);
         int nokw = kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0;
-        if (Py_IS_TYPE(func, &_PyStackless_Function_Type) && nokw) {
-            return _PyStackless_SoftCall(tstate, func, items, n, NULL);
+        if (_PyStackless_IsSwitching(func)) {
+            if (nokw) {
+                return _PyStackless_SoftCall(tstate, func, items, n, NULL);
+            }
+            /* Keywords as CALL_KW passes them. */
+            PyObject *kwnames;
+            PyObject *const *stack = _PyStack_UnpackDict(tstate, items, n,
+                                                         kwargs, &kwnames);
+            if (stack == NULL) {
+                return NULL;
+            }
+            PyObject *res = _PyStackless_SoftCall(
+                tstate, func, stack, n | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                kwnames);
+            _PyStack_UnpackDict_Free(stack, n, kwnames);
+            return res;
         }
         resolution r;
         resolve(func, &r);

@@ -4,55 +4,45 @@
  * eval loop itself, with no C code in between that would expect it to
  * return: only then can it leave the frame to the eval loop instead of
  * returning to its caller.  These builtins (channel.send, receive,
- * schedule, tasklet.run, ...) are therefore objects of a type of their own,
- * stackless_function, which is neither a builtin function nor a method
- * descriptor.  CALL specializes its calls of such a callable to
- * CALL_STACKLESS, which calls the object's entry (pycore_stackless.h):
- * slp_call_entry(), or for the unbound send and receive of channels a
- * quick way for the common cases, which passes the others on to it
- * (channel.c).  The generic call paths of the eval loop call
- * _PyStackless_SoftCall(), as slp_call_entry() does: it records the
- * calling frame in the thread state for the duration of the call.  The
- * type's own vectorcall, which every other caller uses, records none.
- * The scheduler (slp_switch_to_soft) switches softly only when that
- * record is the frame running now.
+ * schedule, tasklet.run, ...) are builtin functions, bound methods and
+ * method descriptors like any other (inspect sees them as such), made by
+ * CPython from a PyMethodDef whose flags have METH_STACKLESS.  The def is
+ * the head of a slp_methoddef (stackless_impl.h), found from it by
+ * offsetof (_PyStackless_MethodDefOf()), which holds what CPython's
+ * objects do not: the entries of CALL_STACKLESS, and a variant of the
+ * function that takes the thread state.  They are called three ways:
  *
- * A stackless_function is one of:
- *   - a module function: `self` is the module;
- *   - a method descriptor in a type's dict: `self` is NULL and `type` is
- *     set; the first argument is the object, and __get__ binds;
- *   - a bound method: `self` is the object, `type` is set.
- * It calls its PyMethodDef like a builtin of the same flags would.
+ *   - CALL_STACKLESS, to which CALL specializes its calls of them, calls
+ *     the def's entry for the object (pycore_stackless.h): slp_call_entry(),
+ *     or for send and receive of channels a quick way for the common
+ *     cases, which passes the others on to it (channel.c);
+ *   - the generic call paths of the eval loop call _PyStackless_SoftCall()
+ *     (through _PyStackless_BuiltinCall()), as slp_call_entry() does: it
+ *     records the calling frame in the thread state (stackless_softcall)
+ *     for the duration of the call;
+ *   - every other caller goes through the objects' vectorcall, which
+ *     CPython gives the objects of a def with METH_STACKLESS
+ *     (Objects/methodobject.c, descrobject.c):
+ *     _PyStackless_MethodVectorcall(), which records none, and hides the
+ *     record of an outer call: C code that a switching builtin runs (an
+ *     iterator of send_sequence(), a callback) is not the eval loop.
+ *
+ * The scheduler (slp_switch_to_soft) switches softly only when that
+ * record is the frame running now.  Each way calls the def as CPython
+ * would call it (call_def()), with CPython's checks and messages.
+ *
+ * Invariant: a PyMethodDef with METH_STACKLESS is the def of a
+ * slp_methoddef.  Only slp_add_switching_methods() and
+ * slp_add_switching_functions() set the flag, on the defs they are given;
+ * outside the core METH_STACKLESS is 0 (STACKLESS is defined for the core
+ * only), so that no extension's def has it.
  */
 
 #include "stackless_impl.h"
-#include "pycore_object.h"        // _PyType_GetDocFromInternalDoc()
+#include "pycore_modsupport.h"    // _PyArg_UnpackKeywords()
+#include "pycore_object.h"        // _Py_SetImmortal()
 #include "pycore_pyerrors.h"      // _PyErr_SetRaisedException()
-#include "pycore_stackless.h"     // _PyStackless_Function_Type
-
-typedef struct {
-    PyObject_HEAD
-    /* What CALL_STACKLESS calls (pycore_stackless.h): slp_call_entry or
-     * the variant's own (slp_tstate_variant). */
-    _PyStackless_CallEntry call;
-    /* The entry that a method bound by __get__ gets, or NULL. */
-    _PyStackless_CallEntry bound_call;
-    PyMethodDef *ml;
-    slp_tstate_func tfunc;      /* or NULL (see slp_tstate_variant) */
-    PyObject *self;             /* NULL: an unbound method */
-    PyTypeObject *type;         /* methods: the defining type */
-    PyObject *module;           /* module functions: the module's name */
-    vectorcallfunc vectorcall;
-    /* The number of arguments of an unbound method with a tfunc (the
-     * object, and the argument of METH_O): a call with this many
-     * positional arguments, the first of `type`, calls tfunc at once.
-     * -1 for all others. */
-    Py_ssize_t tfunc_nargs;
-} slp_function;
-
-static_assert(offsetof(slp_function, call)
-              == offsetof(_PyStackless_FunctionHead, call),
-              "the head of slp_function");
+#include "pycore_stackless.h"     // _PyStackless_MethodDef
 
 /* The results of a builtin that switched softly, or (for CALL_STACKLESS)
  * made the switch at once: addresses, never objects seen by Python. */
@@ -62,104 +52,101 @@ char _PyStackless_SwitchedToken;
 /* What the eval loop finds raised when a soft switch is pending. */
 static PyObject *soft_switch_marker;
 
-/* ch.send(x), ch.receive(): call_method() would call f->tfunc. */
-static inline int
-takes_tfunc(slp_function *f, PyObject *const *args, Py_ssize_t nargs,
-            PyObject *kwnames)
+/* The call of a method descriptor of a switching builtin found no object,
+ * or one of another type: CPython's messages (Objects/descrobject.c). */
+static SLP_NOINLINE PyObject *
+bad_object(PyObject *callable, PyObject *const *args, Py_ssize_t nargs)
 {
-    return nargs == f->tfunc_nargs && kwnames == NULL
-           && Py_IS_TYPE(args[0], f->type);
+    PyMethodDescrObject *descr = (PyMethodDescrObject *)callable;
+    if (nargs < 1) {
+        PyObject *funcstr = _PyObject_FunctionStr(callable);
+        if (funcstr != NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "unbound method %U needs an argument", funcstr);
+            Py_DECREF(funcstr);
+        }
+        return NULL;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "descriptor '%s' for '%.100s' objects doesn't apply to a "
+                 "'%.100s' object", descr->d_method->ml_name,
+                 PyDescr_TYPE(descr)->tp_name, Py_TYPE(args[0])->tp_name);
+    return NULL;
 }
 
-static PyObject *
-call_method(PyThreadState *tstate, slp_function *f, PyObject *const *args,
-            size_t nargsf, PyObject *kwnames)
+/* A wrong count of arguments: CPython's messages
+ * (Objects/methodobject.c). */
+static SLP_NOINLINE PyObject *
+bad_arguments(PyObject *callable, const char *format, Py_ssize_t n)
+{
+    PyObject *funcstr = _PyObject_FunctionStr(callable);
+    if (funcstr != NULL) {
+        PyErr_Format(PyExc_TypeError, format, funcstr, n);
+        Py_DECREF(funcstr);
+    }
+    return NULL;
+}
+
+/* Call a switching builtin as CPython would: `callable` is its method
+ * descriptor (args[0] the object) or a builtin function or method (the
+ * object its __self__). */
+static SLP_INLINE PyObject *
+call_def(PyThreadState *tstate, PyObject *callable, PyObject *const *args,
+         size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (takes_tfunc(f, args, nargs, kwnames)) {
-        /* What follows would do, in short. */
-        return f->tfunc(tstate, args[0], nargs == 2 ? args[1] : NULL);
-    }
-    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    PyObject *self = f->self;
-    const char *name = f->ml->ml_name;
-
-    if (self == NULL) {
-        if (nargs < 1) {
-            PyErr_Format(PyExc_TypeError,
-                         "unbound method %s.%s() needs an argument",
-                         f->type->tp_name, name);
-            return NULL;
+    PyMethodDef *ml;
+    PyObject *self;
+    if (Py_IS_TYPE(callable, &PyMethodDescr_Type)) {
+        PyMethodDescrObject *descr = (PyMethodDescrObject *)callable;
+        if (nargs < 1 || !PyObject_TypeCheck(args[0], PyDescr_TYPE(descr))) {
+            return bad_object(callable, args, nargs);
         }
+        ml = descr->d_method;
         self = args[0];
-        if (!PyObject_TypeCheck(self, f->type)) {
-            PyErr_Format(PyExc_TypeError,
-                         "descriptor '%s' for '%s' objects doesn't apply to "
-                         "a '%s' object", name, f->type->tp_name,
-                         Py_TYPE(self)->tp_name);
-            return NULL;
-        }
         args++;
         nargs--;
     }
-    PyCFunction meth = f->ml->ml_meth;
-    switch (f->ml->ml_flags & (METH_VARARGS | METH_FASTCALL | METH_NOARGS
-                               | METH_O | METH_KEYWORDS))
+    else {
+        assert(Py_IS_TYPE(callable, &PyCFunction_Type));
+        ml = ((PyCFunctionObject *)callable)->m_ml;
+        self = ((PyCFunctionObject *)callable)->m_self;   /* not static */
+    }
+    slp_methoddef *sd = (slp_methoddef *)_PyStackless_MethodDefOf(ml);
+    int flags = ml->ml_flags & (METH_VARARGS | METH_FASTCALL | METH_NOARGS
+                                | METH_O | METH_KEYWORDS);
+    if (sd->tfunc != NULL && kwnames == NULL
+        && nargs == (flags == METH_NOARGS ? 0 : 1))
     {
+        /* What follows would do, in short. */
+        return sd->tfunc(tstate, self, nargs == 1 ? args[0] : NULL);
+    }
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nkw != 0 && !(flags & METH_KEYWORDS)) {
+        return bad_arguments(callable, "%U takes no keyword arguments", 0);
+    }
+    PyCFunction meth = ml->ml_meth;
+    switch (flags) {
     case METH_NOARGS:
-        if (nargs != 0 || nkw != 0) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() takes no arguments (%zd given)",
-                         name, nargs + nkw);
-            return NULL;
-        }
-        if (f->tfunc != NULL) {
-            return f->tfunc(tstate, self, NULL);
+        if (nargs != 0) {
+            return bad_arguments(callable,
+                                 "%U takes no arguments (%zd given)", nargs);
         }
         return meth(self, NULL);
     case METH_O:
-        if (nargs != 1 || nkw != 0) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() takes exactly one argument (%zd given)",
-                         name, nargs + nkw);
-            return NULL;
-        }
-        if (f->tfunc != NULL) {
-            return f->tfunc(tstate, self, args[0]);
+        if (nargs != 1) {
+            return bad_arguments(
+                callable, "%U takes exactly one argument (%zd given)", nargs);
         }
         return meth(self, args[0]);
     case METH_FASTCALL:
-        if (nkw != 0) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() takes no keyword arguments", name);
-            return NULL;
-        }
         return ((PyCFunctionFast)(void (*)(void))meth)(self, args, nargs);
     case METH_FASTCALL | METH_KEYWORDS:
         return ((PyCFunctionFastWithKeywords)(void (*)(void))meth)(
             self, args, nargs, kwnames);
-    case METH_VARARGS | METH_KEYWORDS: {
-        PyObject *tuple = _PyTuple_FromArray(args, nargs);
-        if (tuple == NULL) {
-            return NULL;
-        }
-        PyObject *kwargs = NULL;
-        if (nkw != 0) {
-            kwargs = _PyStack_AsDict(args + nargs, kwnames);
-            if (kwargs == NULL) {
-                Py_DECREF(tuple);
-                return NULL;
-            }
-        }
-        PyObject *res = ((PyCFunctionWithKeywords)(void (*)(void))meth)(
-            self, tuple, kwargs);
-        Py_DECREF(tuple);
-        Py_XDECREF(kwargs);
-        return res;
-    }
     default:
-        PyErr_Format(PyExc_SystemError, "%s(): bad call flags", name);
-        return NULL;
+        /* slp_add_switching_*() let no other in. */
+        Py_UNREACHABLE();
     }
 }
 
@@ -187,10 +174,9 @@ called_by_frame(PyThreadState *tstate, PyObject *callable,
                && args[-2] == callable);
 }
 
-/* Every caller but the eval loop's CALL instructions. */
-static PyObject *
-function_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
-                    PyObject *kwnames)
+PyObject *
+_PyStackless_MethodVectorcall(PyObject *callable, PyObject *const *args,
+                              size_t nargsf, PyObject *kwnames)
 {
     PyThreadState *tstate = _PyThreadState_GET();
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
@@ -203,8 +189,7 @@ function_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         th->calling_frame = called_by_frame(tstate, callable, args)
                             ? tstate->current_frame : NULL;
     }
-    PyObject *res = call_method(tstate, (slp_function *)callable, args,
-                                nargsf, kwnames);
+    PyObject *res = call_def(tstate, callable, args, nargsf, kwnames);
     if (th != NULL) {
         th->calling_frame = outer_calling;
     }
@@ -218,22 +203,28 @@ _PyStackless_SoftCall(PyThreadState *tstate, PyObject *callable,
                       PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
-    slp_function *f = (slp_function *)callable;
     _PyInterpreterFrame *outer = ts->stackless_softcall;
     ts->stackless_softcall = tstate->current_frame;
-    PyObject *res;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (takes_tfunc(f, args, nargs, kwnames)) {
-        /* The common case, without a call of call_method(). */
-        res = f->tfunc(tstate, args[0], nargs == 2 ? args[1] : NULL);
-    }
-    else {
-        res = call_method(tstate, f, args, nargsf, kwnames);
-    }
+    PyObject *res = call_def(tstate, callable, args, nargsf, kwnames);
     ts->stackless_softcall = outer;
     /* The CALL drops its inputs and goes to `error:`, which makes the
      * switch (_PyStackless_SoftSwitch). */
     return slp_soft_result(tstate, res, 0);
+}
+
+PyObject *
+_PyStackless_BuiltinCall(PyThreadState *tstate, PyObject *callable,
+                         PyObject *const *args, size_t nargsf,
+                         PyObject *kwnames)
+{
+    PyMethodDef *ml = Py_IS_TYPE(callable, &PyMethodDescr_Type)
+                      ? ((PyMethodDescrObject *)callable)->d_method
+                      : ((PyCFunctionObject *)callable)->m_ml;
+    if (ml->ml_flags & METH_STACKLESS) {
+        return _PyStackless_SoftCall(tstate, callable, args, nargsf,
+                                     kwnames);
+    }
+    return PyObject_Vectorcall(callable, args, nargsf, kwnames);
 }
 
 PyObject *
@@ -272,269 +263,36 @@ slp_soft_switch_marker_check(PyObject *exc)
 }
 
 
-/* --- the type ------------------------------------------------------------ */
+/* --- making them ---------------------------------------------------------- */
 
-PyObject *
-slp_function_self(PyObject *callable)
+/* The def of a switching builtin gets METH_STACKLESS, which Argument
+ * Clinic does not know of; then CPython makes its objects. */
+static PyMethodDef *
+switching_def(slp_methoddef *sd)
 {
-    return ((slp_function *)callable)->self;
-}
-
-/* call: NULL for slp_call_entry; bound_call: that of the methods that
- * __get__ binds. */
-static PyObject *
-function_new(PyMethodDef *ml, slp_tstate_func tfunc,
-             _PyStackless_CallEntry call, _PyStackless_CallEntry bound_call,
-             PyObject *self, PyTypeObject *type, PyObject *module)
-{
-    slp_function *f = PyObject_GC_New(slp_function,
-                                      &_PyStackless_Function_Type);
-    if (f == NULL) {
-        return NULL;
-    }
-    f->call = call != NULL ? call : slp_call_entry;
-    f->bound_call = bound_call;
-    f->ml = ml;
-    f->tfunc = tfunc;
-    f->self = Py_XNewRef(self);
-    f->type = (PyTypeObject *)Py_XNewRef((PyObject *)type);
-    f->module = Py_XNewRef(module);
-    f->vectorcall = function_vectorcall;
-    f->tfunc_nargs = -1;
-    if (tfunc != NULL && self == NULL && type != NULL) {
-        f->tfunc_nargs = (ml->ml_flags & METH_O) ? 2 : 1;
-    }
-    PyObject_GC_Track(f);
-    return (PyObject *)f;
-}
-
-static int
-function_traverse(slp_function *f, visitproc visit, void *arg)
-{
-    Py_VISIT(f->self);
-    Py_VISIT(f->type);
-    Py_VISIT(f->module);
-    return 0;
-}
-
-static int
-function_clear(slp_function *f)
-{
-    Py_CLEAR(f->self);
-    Py_CLEAR(f->type);
-    Py_CLEAR(f->module);
-    return 0;
-}
-
-static void
-function_dealloc(slp_function *f)
-{
-    PyObject_GC_UnTrack(f);
-    function_clear(f);
-    PyObject_GC_Del(f);
-}
-
-static PyObject *
-function_descr_get(PyObject *self, PyObject *obj, PyObject *cls)
-{
-    slp_function *f = (slp_function *)self;
-    if (obj == NULL || f->self != NULL || f->type == NULL) {
-        return Py_NewRef(self);
-    }
-    if (!PyObject_TypeCheck(obj, f->type)) {
-        PyErr_Format(PyExc_TypeError,
-                     "descriptor '%s' for '%s' objects doesn't apply to "
-                     "a '%s' object", f->ml->ml_name, f->type->tp_name,
-                     Py_TYPE(obj)->tp_name);
-        return NULL;
-    }
-    return function_new(f->ml, f->tfunc, f->bound_call, NULL, obj, f->type,
-                        NULL);
-}
-
-static PyObject *
-function_repr(slp_function *f)
-{
-    if (f->type == NULL) {
-        return PyUnicode_FromFormat("<built-in function %s>",
-                                    f->ml->ml_name);
-    }
-    if (f->self == NULL) {
-        return PyUnicode_FromFormat("<method '%s' of '%s' objects>",
-                                    f->ml->ml_name, f->type->tp_name);
-    }
-    return PyUnicode_FromFormat("<built-in method %s of %s object at %p>",
-                                f->ml->ml_name, Py_TYPE(f->self)->tp_name,
-                                f->self);
-}
-
-static PyObject *
-function_richcompare(PyObject *a, PyObject *b, int op)
-{
-    if ((op != Py_EQ && op != Py_NE)
-        || !Py_IS_TYPE(b, &_PyStackless_Function_Type))
-    {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    slp_function *x = (slp_function *)a, *y = (slp_function *)b;
-    int eq = x->ml == y->ml && x->self == y->self;
-    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
-}
-
-static Py_hash_t
-function_hash(slp_function *f)
-{
-    Py_hash_t x = PyObject_GenericHash(f->self != NULL ? f->self
-                                                       : (PyObject *)f->type);
-    Py_hash_t y = Py_HashPointer((void *)f->ml);
-    x ^= y;
-    return x == -1 ? -2 : x;
-}
-
-static PyObject *
-function_get_name(slp_function *f, void *closure)
-{
-    return PyUnicode_FromString(f->ml->ml_name);
-}
-
-static PyObject *
-function_get_qualname(slp_function *f, void *closure)
-{
-    if (f->type == NULL) {
-        return PyUnicode_FromString(f->ml->ml_name);
-    }
-    PyObject *tq = PyObject_GetAttrString((PyObject *)f->type,
-                                          "__qualname__");
-    if (tq == NULL) {
-        return NULL;
-    }
-    PyObject *res = PyUnicode_FromFormat("%U.%s", tq, f->ml->ml_name);
-    Py_DECREF(tq);
-    return res;
-}
-
-static PyObject *
-function_get_doc(slp_function *f, void *closure)
-{
-    return _PyType_GetDocFromInternalDoc(f->ml->ml_name, f->ml->ml_doc);
-}
-
-static PyObject *
-function_get_text_signature(slp_function *f, void *closure)
-{
-    return _PyType_GetTextSignatureFromInternalDoc(f->ml->ml_name,
-                                                   f->ml->ml_doc, 0);
-}
-
-static PyObject *
-function_get_self(slp_function *f, void *closure)
-{
-    PyObject *self = f->self != NULL ? f->self : Py_None;
-    return Py_NewRef(self);
-}
-
-static PyObject *
-function_get_objclass(slp_function *f, void *closure)
-{
-    if (f->type == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "__objclass__");
-        return NULL;
-    }
-    return Py_NewRef((PyObject *)f->type);
-}
-
-static PyObject *
-function_get_module(slp_function *f, void *closure)
-{
-    if (f->module != NULL) {
-        return Py_NewRef(f->module);
-    }
-    Py_RETURN_NONE;
-}
-
-static PyGetSetDef function_getset[] = {
-    {"__name__", (getter)function_get_name, NULL, NULL},
-    {"__qualname__", (getter)function_get_qualname, NULL, NULL},
-    {"__doc__", (getter)function_get_doc, NULL, NULL},
-    {"__text_signature__", (getter)function_get_text_signature, NULL, NULL},
-    {"__self__", (getter)function_get_self, NULL, NULL},
-    {"__objclass__", (getter)function_get_objclass, NULL, NULL},
-    {"__module__", (getter)function_get_module, NULL, NULL},
-    {NULL}
-};
-
-/* Pickled by reference, as builtins are: by name in their module, or as
- * an attribute of their object or type. */
-static PyObject *
-function_reduce(slp_function *f, PyObject *Py_UNUSED(ignored))
-{
-    if (f->type == NULL) {
-        return PyUnicode_FromString(f->ml->ml_name);
-    }
-    PyObject *getattr = PyEval_GetBuiltins() != NULL
-        ? PyDict_GetItemString(PyEval_GetBuiltins(), "getattr") : NULL;
-    if (getattr == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "no builtin getattr");
-        return NULL;
-    }
-    PyObject *owner = f->self != NULL ? f->self : (PyObject *)f->type;
-    return Py_BuildValue("O(Os)", getattr, owner, f->ml->ml_name);
-}
-
-static PyMethodDef function_methods[] = {
-    {"__reduce__", (PyCFunction)function_reduce, METH_NOARGS, NULL},
-    {NULL}
-};
-
-PyTypeObject _PyStackless_Function_Type = {
-    PyVarObject_HEAD_INIT(&PyType_Type, 0)
-    .tp_name = "_stackless.stackless_function",
-    .tp_basicsize = sizeof(slp_function),
-    .tp_dealloc = (destructor)function_dealloc,
-    .tp_vectorcall_offset = offsetof(slp_function, vectorcall),
-    .tp_repr = (reprfunc)function_repr,
-    .tp_hash = (hashfunc)function_hash,
-    .tp_call = PyVectorcall_Call,
-    .tp_getattro = PyObject_GenericGetAttr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-                | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
-    .tp_doc = PyDoc_STR("A builtin that may switch tasklets."),
-    .tp_traverse = (traverseproc)function_traverse,
-    .tp_clear = (inquiry)function_clear,
-    .tp_richcompare = function_richcompare,
-    .tp_methods = function_methods,
-    .tp_getset = function_getset,
-    .tp_descr_get = function_descr_get,
-};
-
-static const slp_tstate_variant *
-find_variant(const char *name, const slp_tstate_variant *variants)
-{
-    for (; variants != NULL && variants->name != NULL; variants++) {
-        if (strcmp(variants->name, name) == 0) {
-            return variants;
-        }
-    }
-    return NULL;
+    PyMethodDef *ml = &sd->head.def;
+    int flags = ml->ml_flags & ~METH_STACKLESS;
+    /* call_def() calls these, as the eval loop's CALL_BUILTIN_* would. */
+    assert(flags == METH_NOARGS || flags == METH_O || flags == METH_FASTCALL
+           || flags == (METH_FASTCALL | METH_KEYWORDS));
+    assert(sd->tfunc == NULL || flags != METH_FASTCALL);
+    assert(sd->head.unbound_call != NULL && sd->head.call != NULL);
+    (void)flags;
+    ml->ml_flags |= METH_STACKLESS;
+    return ml;
 }
 
 int
-slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs,
-                     const slp_tstate_variant *variants)
+slp_add_switching_methods(PyTypeObject *type, slp_methoddef *defs)
 {
     PyObject *dict = type->tp_dict;
-    for (PyMethodDef *ml = defs; ml->ml_name != NULL; ml++) {
-        const slp_tstate_variant *v = find_variant(ml->ml_name, variants);
-        assert(v == NULL || (ml->ml_flags & (METH_O | METH_NOARGS)));
-        PyObject *f = function_new(ml, v != NULL ? v->func : NULL,
-                                   v != NULL ? v->call : NULL,
-                                   v != NULL ? v->bound_call : NULL,
-                                   NULL, type, NULL);
-        if (f == NULL) {
+    for (slp_methoddef *sd = defs; sd->head.def.ml_name != NULL; sd++) {
+        PyObject *descr = PyDescr_NewMethod(type, switching_def(sd));
+        if (descr == NULL) {
             return -1;
         }
-        int r = PyDict_SetItemString(dict, ml->ml_name, f);
-        Py_DECREF(f);
+        int r = PyDict_SetItemString(dict, sd->head.def.ml_name, descr);
+        Py_DECREF(descr);
         if (r < 0) {
             return -1;
         }
@@ -544,16 +302,15 @@ slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs,
 }
 
 int
-slp_add_soft_functions(PyObject *module, PyMethodDef *defs)
+slp_add_switching_functions(PyObject *module, slp_methoddef *defs)
 {
     PyObject *name = PyModule_GetNameObject(module);
     if (name == NULL) {
         return -1;
     }
-    for (PyMethodDef *ml = defs; ml->ml_name != NULL; ml++) {
-        PyObject *f = function_new(ml, NULL, NULL, NULL, module, NULL,
-                                   name);
-        if (f == NULL || PyModule_Add(module, ml->ml_name, f) < 0) {
+    for (slp_methoddef *sd = defs; sd->head.def.ml_name != NULL; sd++) {
+        PyObject *f = PyCFunction_NewEx(switching_def(sd), module, name);
+        if (f == NULL || PyModule_Add(module, sd->head.def.ml_name, f) < 0) {
             Py_DECREF(name);
             return -1;
         }
@@ -565,9 +322,6 @@ slp_add_soft_functions(PyObject *module, PyMethodDef *defs)
 int
 slp_softcall_init(void)
 {
-    if (PyType_Ready(&_PyStackless_Function_Type) < 0) {
-        return -1;
-    }
     if (soft_switch_marker == NULL) {
         PyObject *args = Py_BuildValue("(s)", "a soft switch of tasklets "
                                        "is pending");
@@ -582,6 +336,42 @@ slp_softcall_init(void)
         _Py_SetImmortal(soft_switch_marker);
     }
     return 0;
+}
+
+/* --- arguments ------------------------------------------------------------ */
+
+PyObject *
+slp_first_argument(_PyArg_Parser *parser, int varargs, PyObject *const *args,
+                   Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw == 0 || (!varargs && nargs + nkw > 1)) {
+        PyErr_Format(PyExc_TypeError,
+                     varargs ? "%s() takes at least 1 argument (%zd given)"
+                             : "%s() takes exactly one argument (%zd given)",
+                     parser->fname, nargs + nkw);
+        return NULL;
+    }
+    if (nkw == 0) {
+        return args[0];
+    }
+    /* The keywords, which follow the positional arguments: the one of the
+     * first parameter is all they may be, and not with a positional
+     * argument, which would be its value. */
+    PyObject *buf[1];
+    PyObject *const *kw = _PyArg_UnpackKeywords(args + nargs, 0, NULL,
+                                                kwnames, parser, 0, 1, 0,
+                                                buf);
+    if (kw == NULL) {
+        return NULL;
+    }
+    if (nargs > 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "argument for %s() given by name ('%s') and position "
+                     "(1)", parser->fname, parser->keywords[0]);
+        return NULL;
+    }
+    return kw[0];
 }
 
 /* --- chunks of the frame data stack ------------------------------------- */

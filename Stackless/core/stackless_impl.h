@@ -11,7 +11,7 @@
  *                 the eval loop, where a preempted frame resumes
  *   shims.c       frames pushed in place of C calls, and shim frames
  *   watchdog.c    schedule(), run(), the timer and preemption
- *   softcall.c    the callable type of the switching builtins, and the
+ *   softcall.c    how the builtins that switch are called, and the
  *                 chunks of the frame data stack
  *   execstate.c   what a tasklet takes with it: the thread-state fields
  *                 saved and restored on every switch
@@ -879,38 +879,62 @@ slp_softcall_active(PyThreadState *tstate)
     _PyInterpreterFrame *f = ((_PyThreadStateImpl *)tstate)->stackless_softcall;
     return f != NULL && f == tstate->current_frame;
 }
-/* A switching method of METH_O or METH_NOARGS may have a variant that
- * takes the calling thread's state (and arg, or NULL), which the soft
- * calls of the eval loop and the type's vectorcall use: it saves a lookup
- * of a thread-local variable, which costs as much as a fifth of a switch
- * in a shared libpython.  It may also have an entry of its own for
- * CALL_STACKLESS (_PyStackless_FunctionHead), which the unbound method
- * (the one in the type's dict, that `obj.method(...)` calls) gets, and
- * one for the method bound to an object (`send = ch.send`, then
- * `send(x)`), whose arguments do not include the object; the others have
- * slp_call_entry(). */
+/* A switching builtin (softcall.c): its def, which gets METH_STACKLESS,
+ * with the entries of CALL_STACKLESS, and maybe a variant of its function
+ * that takes the calling thread's state (and the argument of a method
+ * called with one positional argument, or NULL for one that takes none),
+ * which the soft calls of the eval loop and the C callers use where it
+ * applies: it saves a lookup of a thread-local variable, which costs as
+ * much as a fifth of a switch in a shared libpython.  The entries are
+ * slp_call_entry(), or one of the builtin's own: for the method descriptor
+ * (`obj.method(...)` calls it, with the object first) and for the method
+ * bound to an object (`send = ch.send`, then `send(x)`), whose arguments
+ * do not include the object. */
 typedef PyObject *(*slp_tstate_func)(PyThreadState *tstate, PyObject *self,
                                      PyObject *arg);
 typedef struct {
-    const char *name;
-    slp_tstate_func func;
-    _PyStackless_CallEntry call;            /* or NULL */
-    _PyStackless_CallEntry bound_call;      /* or NULL */
-} slp_tstate_variant;
-/* The object a stackless_function is bound to, or NULL. */
-extern PyObject *slp_function_self(PyObject *callable);
-/* The entry of CALL_STACKLESS for every stackless_function without one of
+    _PyStackless_MethodDef head;
+    slp_tstate_func tfunc;                  /* or NULL */
+} slp_methoddef;
+/* A switching builtin of Argument Clinic's METHODDEF, without a variant
+ * nor entries of its own; a table of them ends with SLP_METHODDEF_END. */
+#define SLP_METHODDEF(METHODDEF) \
+    {{METHODDEF slp_call_entry, slp_call_entry}, NULL}
+#define SLP_METHODDEF_END {{{NULL}}}
+/* The entry of CALL_STACKLESS for every switching builtin without one of
  * its own: a soft call, then the inputs dropped. */
 extern PyObject *slp_call_entry(PyThreadState *tstate, PyObject *callable,
                                 PyObject **args, int nargs);
 
-/* Put stackless_function objects for `defs` (with their variants, a
- * table ended by a NULL name, or NULL) into a type's dict, or into a
- * module. */
-extern int slp_add_soft_methods(PyTypeObject *type, PyMethodDef *defs,
-                                const slp_tstate_variant *variants);
-extern int slp_add_soft_functions(PyObject *module, PyMethodDef *defs);
+/* Put the method descriptors of `defs` into a type's dict, or the
+ * builtin functions into a module. */
+extern int slp_add_switching_methods(PyTypeObject *type,
+                                     slp_methoddef *defs);
+extern int slp_add_switching_functions(PyObject *module,
+                                       slp_methoddef *defs);
 extern int slp_softcall_init(void);
+
+/* The builtins whose first parameter is required take it by position or
+ * by keyword, as Argument Clinic's code does, but tell a wrong count of
+ * arguments in the original's words, which its test suite matches (spec
+ * preamble, T): METH_O's "takes exactly one argument (N given)" for those
+ * of that one parameter, PyArg_ParseTuple's "takes at least 1 argument
+ * (0 given)" for those of a first parameter and *args (varargs).  The
+ * keywords go through Argument Clinic's parser, `parser`, which names
+ * the function and its first parameter (the only one with a name).
+ * Returns the first argument, borrowed, or NULL with an exception set;
+ * with varargs, the others are args[1:nargs]. */
+extern PyObject *slp_first_argument(_PyArg_Parser *parser, int varargs,
+                                    PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames);
+/* Its parser, as Argument Clinic's code has it. */
+#define SLP_FIRST_ARGUMENT_PARSER(var, func, param) \
+    static const char * const var##_keywords[] = {param, NULL}; \
+    static _PyArg_Parser var = { \
+        .keywords = var##_keywords, \
+        .fname = func, \
+    }
+
 /* Put a chunk of `size` bytes on top of the frame data stack, its data[0]
  * unused, as in a root chunk: popping a frame does not take it away. */
 extern void slp_push_chunk(PyThreadState *tstate, _PyStackChunk *chunk,

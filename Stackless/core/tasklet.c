@@ -450,7 +450,6 @@ _stackless_tasklet_switch_impl(PyTaskletObject *self)
 _stackless.tasklet.bind_thread
 
     thread_id: object(c_default="NULL") = -1
-    /
 
 Make the tasklet belong to another thread (-1: the calling one).
 
@@ -460,7 +459,7 @@ Only a tasklet that is not runnable and has no C state can move.
 static PyObject *
 _stackless_tasklet_bind_thread_impl(PyTaskletObject *self,
                                     PyObject *thread_id)
-/*[clinic end generated code: output=9cf56595792b9550 input=88b6fc477cb1ad82]*/
+/*[clinic end generated code: output=9cf56595792b9550 input=243b02992035ffbc]*/
 {
     PyThreadState *tstate = _PyThreadState_GET();
     PyThreadState *target;
@@ -625,33 +624,44 @@ _stackless_tasklet_throw_impl(PyTaskletObject *self, PyObject *exc,
     return deliver(self, bomb, pending, is_exit);
 }
 
-/*[clinic input]
-_stackless.tasklet.raise_exception
-
-    exc_class: object
-    /
-    *args: object
-
-Raise exc_class(*args) in the tasklet, which runs at once.
-[clinic start generated code]*/
+/* Not Argument Clinic: see slp_first_argument(). */
+PyDoc_STRVAR(tasklet_raise_exception__doc__,
+"raise_exception($self, /, exc_class, *args)\n"
+"--\n"
+"\n"
+"Raise exc_class(*args) in the tasklet, which runs at once.");
 
 static PyObject *
-_stackless_tasklet_raise_exception_impl(PyTaskletObject *self,
-                                        PyObject *exc_class, PyObject *args)
-/*[clinic end generated code: output=b662eb0fb8cfcf7a input=c765cf4977e30daf]*/
+tasklet_raise_exception(PyTaskletObject *self, PyObject *const *args,
+                        Py_ssize_t nargs, PyObject *kwnames)
 {
+    SLP_FIRST_ARGUMENT_PARSER(parser, "raise_exception", "exc_class");
+    PyObject *exc_class = slp_first_argument(&parser, 1, args, nargs,
+                                             kwnames);
+    if (exc_class == NULL) {
+        return NULL;
+    }
     if (!PyExceptionClass_Check(exc_class)) {
         PyErr_SetString(PyExc_TypeError,
                         "exc_class must be a subclass of BaseException");
         return NULL;
     }
-    PyObject *bomb = slp_bomb_from_raise_args(exc_class, args, NULL);
+    PyObject *rest = _PyTuple_FromArray(args + 1, nargs > 0 ? nargs - 1 : 0);
+    if (rest == NULL) {
+        return NULL;
+    }
+    PyObject *bomb = slp_bomb_from_raise_args(exc_class, rest, NULL);
+    Py_DECREF(rest);
     if (bomb == NULL) {
         return NULL;
     }
     int is_exit = PyErr_GivenExceptionMatches(exc_class, PyExc_TaskletExit);
     return deliver(self, bomb, 0, is_exit);
 }
+
+#define TASKLET_RAISE_EXCEPTION_METHODDEF \
+    {"raise_exception", _PyCFunction_CAST(tasklet_raise_exception), \
+     METH_FASTCALL | METH_KEYWORDS, tasklet_raise_exception__doc__},
 
 /*[clinic input]
 _stackless.tasklet.kill
@@ -692,22 +702,25 @@ flag_arg(PyObject *flag, const char *what)
     return v;
 }
 
-/*[clinic input]
-_stackless.tasklet.set_atomic
-
-    flag: object
-    /
-
-Set the atomic flag; returns the old one.
-
-While atomic, the tasklet is not preempted and the thread does not
-hand the GIL to others.
-[clinic start generated code]*/
+/* Not Argument Clinic: see slp_first_argument(). */
+PyDoc_STRVAR(tasklet_set_atomic__doc__,
+"set_atomic($self, /, flag)\n"
+"--\n"
+"\n"
+"Set the atomic flag; returns the old one.\n"
+"\n"
+"While atomic, the tasklet is not preempted and the thread does not\n"
+"hand the GIL to others.");
 
 static PyObject *
-_stackless_tasklet_set_atomic(PyTaskletObject *self, PyObject *flag)
-/*[clinic end generated code: output=5780cbd4cbb81562 input=bf29e9a38fad9c54]*/
+tasklet_set_atomic(PyTaskletObject *self, PyObject *const *args,
+                   Py_ssize_t nargs, PyObject *kwnames)
 {
+    SLP_FIRST_ARGUMENT_PARSER(parser, "set_atomic", "flag");
+    PyObject *flag = slp_first_argument(&parser, 0, args, nargs, kwnames);
+    if (flag == NULL) {
+        return NULL;
+    }
     int v = flag_arg(flag, "atomic");
     if (v < 0) {
         return NULL;
@@ -720,22 +733,24 @@ _stackless_tasklet_set_atomic(PyTaskletObject *self, PyObject *flag)
     return PyBool_FromLong(old);
 }
 
-/*[clinic input]
-_stackless.tasklet.set_ignore_nesting
-
-    flag: object
-    /
-
-Set the ignore_nesting flag; returns the old one.
-
-A tasklet that ignores nesting is preempted also inside nested
-interpreter calls.
-[clinic start generated code]*/
+PyDoc_STRVAR(tasklet_set_ignore_nesting__doc__,
+"set_ignore_nesting($self, /, flag)\n"
+"--\n"
+"\n"
+"Set the ignore_nesting flag; returns the old one.\n"
+"\n"
+"A tasklet that ignores nesting is preempted also inside nested\n"
+"interpreter calls.");
 
 static PyObject *
-_stackless_tasklet_set_ignore_nesting(PyTaskletObject *self, PyObject *flag)
-/*[clinic end generated code: output=b04024fcff755448 input=90960dcbd2fea160]*/
+tasklet_set_ignore_nesting(PyTaskletObject *self, PyObject *const *args,
+                           Py_ssize_t nargs, PyObject *kwnames)
 {
+    SLP_FIRST_ARGUMENT_PARSER(parser, "set_ignore_nesting", "flag");
+    PyObject *flag = slp_first_argument(&parser, 0, args, nargs, kwnames);
+    if (flag == NULL) {
+        return NULL;
+    }
     int v = flag_arg(flag, "ignore_nesting");
     if (v < 0) {
         return NULL;
@@ -1423,14 +1438,14 @@ tasklet_repr(PyTaskletObject *t)
                                 is_current(t) ? ", current" : "");
 }
 
-/* The methods that switch: stackless_function objects (softcall.c). */
-PyMethodDef slp_tasklet_soft_methods[] = {
-    _STACKLESS_TASKLET_RUN_METHODDEF
-    _STACKLESS_TASKLET_SWITCH_METHODDEF
-    _STACKLESS_TASKLET_THROW_METHODDEF
-    _STACKLESS_TASKLET_RAISE_EXCEPTION_METHODDEF
-    _STACKLESS_TASKLET_KILL_METHODDEF
-    {NULL}
+/* The methods that switch (softcall.c). */
+slp_methoddef slp_tasklet_switching[] = {
+    SLP_METHODDEF(_STACKLESS_TASKLET_RUN_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_TASKLET_SWITCH_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_TASKLET_THROW_METHODDEF),
+    SLP_METHODDEF(TASKLET_RAISE_EXCEPTION_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_TASKLET_KILL_METHODDEF),
+    SLP_METHODDEF_END
 };
 
 static PyObject *
@@ -1447,20 +1462,22 @@ tasklet_setstate(PyTaskletObject *self, PyObject *state)
 
 static PyMethodDef tasklet_methods[] = {
     {"__reduce__", (PyCFunction)tasklet_reduce, METH_NOARGS,
-     PyDoc_STR("__reduce__()\n--\n\nPickle the tasklet with its frames "
-               "(spec P-2); not the current one.")},
+     PyDoc_STR("__reduce__($self, /)\n--\n\nPickle the tasklet with its "
+               "frames (spec P-2); not the current one.")},
     {"__setstate__", (PyCFunction)tasklet_setstate, METH_O,
-     PyDoc_STR("__setstate__(state)\n--\n\nRestore a pickled tasklet "
-               "into this new one, paused (spec P-3).")},
+     PyDoc_STR("__setstate__($self, state, /)\n--\n\nRestore a pickled "
+               "tasklet into this new one, paused (spec P-3).")},
     _STACKLESS_TASKLET_BIND_METHODDEF
     {"setup", (PyCFunction)(void (*)(void))tasklet_setup,
      METH_VARARGS | METH_KEYWORDS,
-     PyDoc_STR("setup(*args, **kwargs)\n--\n\n"
+     PyDoc_STR("setup($self, /, *args, **kwargs)\n--\n\n"
                "Bind the tasklet's function to the arguments and insert it.")},
     _STACKLESS_TASKLET_INSERT_METHODDEF
     _STACKLESS_TASKLET_REMOVE_METHODDEF
-    _STACKLESS_TASKLET_SET_ATOMIC_METHODDEF
-    _STACKLESS_TASKLET_SET_IGNORE_NESTING_METHODDEF
+    {"set_atomic", _PyCFunction_CAST(tasklet_set_atomic),
+     METH_FASTCALL | METH_KEYWORDS, tasklet_set_atomic__doc__},
+    {"set_ignore_nesting", _PyCFunction_CAST(tasklet_set_ignore_nesting),
+     METH_FASTCALL | METH_KEYWORDS, tasklet_set_ignore_nesting__doc__},
     _STACKLESS_TASKLET_BIND_THREAD_METHODDEF
     {NULL}
 };

@@ -2,8 +2,10 @@
  *
  * Lib/stackless.py star-imports this module and adds what is easier to say
  * in Python (spec M-1).  This file is a thin veneer over the core in
- * Stackless/core/: argument parsing (Argument Clinic) and the module's
- * attributes, no scheduling policy.
+ * Stackless/core/: argument parsing (Argument Clinic, or
+ * slp_first_argument() for a required first parameter) and the module's
+ * attributes, no scheduling policy.  Every parameter is taken by
+ * position or by keyword, under the original's name (spec M).
  *
  * The module is registered in the interpreter's table of builtin modules
  * (Modules/config.c.in, patch build-stackless-core.patch), like _imp and
@@ -92,7 +94,7 @@ _stackless_getcurrentid_impl(PyObject *module)
 /*[clinic input]
 _stackless.schedule
 
-    retval: object = NULL
+    retval: object(c_default="NULL") = stackless.current
 
 Switch to the next runnable tasklet; the caller stays runnable.
 
@@ -102,7 +104,7 @@ the caller's tempval meanwhile.
 
 static PyObject *
 _stackless_schedule_impl(PyObject *module, PyObject *retval)
-/*[clinic end generated code: output=98eb8f0c7dadd984 input=c33beb2e9c6304ea]*/
+/*[clinic end generated code: output=98eb8f0c7dadd984 input=b208b6f3f810514c]*/
 {
     return slp_schedule(retval, 0);
 }
@@ -110,14 +112,14 @@ _stackless_schedule_impl(PyObject *module, PyObject *retval)
 /*[clinic input]
 _stackless.schedule_remove
 
-    retval: object = NULL
+    retval: object(c_default="NULL") = stackless.current
 
 Switch to the next runnable tasklet; the caller leaves the runqueue.
 [clinic start generated code]*/
 
 static PyObject *
 _stackless_schedule_remove_impl(PyObject *module, PyObject *retval)
-/*[clinic end generated code: output=c03d539a935c110a input=5589e4a7df045333]*/
+/*[clinic end generated code: output=c03d539a935c110a input=261a7fe0b0ddbf32]*/
 {
     return slp_schedule(retval, 1);
 }
@@ -156,7 +158,6 @@ _stackless_run_impl(PyObject *module, long timeout, int threadblock,
 _stackless.switch_trap
 
     change: int = 0
-    /
 
 Add change to the thread's switch trap level; returns the old level.
 
@@ -165,7 +166,7 @@ While the level is positive, every switch raises RuntimeError.
 
 static PyObject *
 _stackless_switch_trap_impl(PyObject *module, int change)
-/*[clinic end generated code: output=3676ee84561828e6 input=dd61f6059cb64bf1]*/
+/*[clinic end generated code: output=3676ee84561828e6 input=dc6e1c5776d9e289]*/
 {
     slp_thread *th = slp_get_thread();
     if (th == NULL) {
@@ -176,21 +177,24 @@ _stackless_switch_trap_impl(PyObject *module, int change)
     return PyLong_FromLong(old);
 }
 
-/*[clinic input]
-_stackless.enable_softswitch
-
-    flag: object
-    /
-
-Query, or set, whether switches may be soft; returns the old setting.
-
-None only queries.  This build switches hard only, whatever the flag.
-[clinic start generated code]*/
+/* Not Argument Clinic: see slp_first_argument(). */
+PyDoc_STRVAR(enable_softswitch__doc__,
+"enable_softswitch($module, /, flag)\n"
+"--\n"
+"\n"
+"Query, or set, whether switches may be soft; returns the old setting.\n"
+"\n"
+"None only queries.  False makes every switch hard.");
 
 static PyObject *
-_stackless_enable_softswitch(PyObject *module, PyObject *flag)
-/*[clinic end generated code: output=4881144f78dc5e65 input=943ca0a426534c94]*/
+enable_softswitch(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                  PyObject *kwnames)
 {
+    SLP_FIRST_ARGUMENT_PARSER(parser, "enable_softswitch", "flag");
+    PyObject *flag = slp_first_argument(&parser, 0, args, nargs, kwnames);
+    if (flag == NULL) {
+        return NULL;
+    }
     slp_interp *si = slp_get_interp(PyInterpreterState_Get());
     if (si == NULL) {
         return NULL;
@@ -263,23 +267,25 @@ swap_callable(slp_interp *si, PyObject **slot, PyObject *callable)
     return old != NULL ? old : Py_NewRef(Py_None);
 }
 
-/*[clinic input]
-_stackless.set_schedule_callback
-
-    callback: object
-    /
-
-Install callback(prev, next), called at every switch; None removes it.
-
-Returns the previous callback, or None.
-[clinic start generated code]*/
+PyDoc_STRVAR(set_schedule_callback__doc__,
+"set_schedule_callback($module, /, cb)\n"
+"--\n"
+"\n"
+"Install cb(prev, next), called at every switch; None removes it.\n"
+"\n"
+"Returns the previous callback, or None.");
 
 static PyObject *
-_stackless_set_schedule_callback(PyObject *module, PyObject *callback)
-/*[clinic end generated code: output=ed39cae1f8b727f8 input=6eb7f66817512e6c]*/
+set_schedule_callback(PyObject *module, PyObject *const *args,
+                      Py_ssize_t nargs, PyObject *kwnames)
 {
+    SLP_FIRST_ARGUMENT_PARSER(parser, "set_schedule_callback", "cb");
+    PyObject *cb = slp_first_argument(&parser, 0, args, nargs, kwnames);
+    if (cb == NULL) {
+        return NULL;
+    }
     slp_interp *si = slp_get_interp(PyInterpreterState_Get());
-    return si != NULL ? swap_callable(si, &si->schedule_callback, callback)
+    return si != NULL ? swap_callable(si, &si->schedule_callback, cb)
                       : NULL;
 }
 
@@ -306,24 +312,26 @@ _stackless_get_schedule_callback_impl(PyObject *module)
     return Py_NewRef(cb);
 }
 
-/*[clinic input]
-_stackless.set_channel_callback
-
-    callback: object
-    /
-
-Install callback(channel, tasklet, sending, willblock); None removes it.
-
-It is called before every channel operation.  Returns the previous
-callback, or None.
-[clinic start generated code]*/
+PyDoc_STRVAR(set_channel_callback__doc__,
+"set_channel_callback($module, /, cb)\n"
+"--\n"
+"\n"
+"Install cb(channel, tasklet, sending, willblock); None removes it.\n"
+"\n"
+"It is called before every channel operation.  Returns the previous\n"
+"callback, or None.");
 
 static PyObject *
-_stackless_set_channel_callback(PyObject *module, PyObject *callback)
-/*[clinic end generated code: output=a333469f0c132b02 input=29a38bf8270d945e]*/
+set_channel_callback(PyObject *module, PyObject *const *args,
+                     Py_ssize_t nargs, PyObject *kwnames)
 {
+    SLP_FIRST_ARGUMENT_PARSER(parser, "set_channel_callback", "cb");
+    PyObject *cb = slp_first_argument(&parser, 0, args, nargs, kwnames);
+    if (cb == NULL) {
+        return NULL;
+    }
     slp_interp *si = slp_get_interp(PyInterpreterState_Get());
-    return si != NULL ? swap_callable(si, &si->channel_callback, callback)
+    return si != NULL ? swap_callable(si, &si->channel_callback, cb)
                       : NULL;
 }
 
@@ -348,7 +356,6 @@ _stackless_get_channel_callback_impl(PyObject *module)
 _stackless.set_error_handler
 
     handler: object = None
-    /
 
 Install handler(type, value, traceback) for exceptions that end tasklets.
 
@@ -358,7 +365,7 @@ or the innermost run().  Returns the previous handler, or None.
 
 static PyObject *
 _stackless_set_error_handler_impl(PyObject *module, PyObject *handler)
-/*[clinic end generated code: output=9bbc70434c72d8d0 input=366ba930ca364991]*/
+/*[clinic end generated code: output=9bbc70434c72d8d0 input=6cabdcb8464fe08a]*/
 {
     slp_interp *si = slp_get_interp(PyInterpreterState_Get());
     return si != NULL ? swap_callable(si, &si->error_handler, handler)
@@ -370,7 +377,6 @@ _stackless.get_thread_info
 
     thread_id: object(c_default="NULL") = -1
     flags: int = 0
-    /
 
 Return (main, current, runcount) of a thread of this interpreter.
 
@@ -381,7 +387,7 @@ that has not used stackless.
 static PyObject *
 _stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
                                 int flags)
-/*[clinic end generated code: output=bae25accb8f877a8 input=a42d3ac776607072]*/
+/*[clinic end generated code: output=bae25accb8f877a8 input=f4ea5867ffab8f8a]*/
 {
     PyThreadState *tstate = _PyThreadState_GET();
     PyThreadState *target;
@@ -561,16 +567,15 @@ _stackless_pickle_flags_default_impl(PyObject *module, long new_default,
            : NULL;
 }
 
-/* The functions that switch: stackless_function objects (softcall.c). */
-static PyMethodDef soft_functions[] = {
-    _STACKLESS_SCHEDULE_METHODDEF
-    _STACKLESS_SCHEDULE_REMOVE_METHODDEF
-    {NULL}
+/* The functions that switch (softcall.c). */
+static slp_methoddef switching_functions[] = {
+    SLP_METHODDEF(_STACKLESS_SCHEDULE_METHODDEF),
+    SLP_METHODDEF(_STACKLESS_SCHEDULE_REMOVE_METHODDEF),
+    SLP_METHODDEF_END
 };
 
-extern PyMethodDef slp_tasklet_soft_methods[];
-extern PyMethodDef slp_channel_soft_methods[];
-extern const slp_tstate_variant slp_channel_variants[];
+extern slp_methoddef slp_tasklet_switching[];
+extern slp_methoddef slp_channel_switching[];
 
 static PyMethodDef _stackless_methods[] = {
     _STACKLESS_GETCURRENT_METHODDEF
@@ -579,10 +584,13 @@ static PyMethodDef _stackless_methods[] = {
     _STACKLESS_GETCURRENTID_METHODDEF
     _STACKLESS_RUN_METHODDEF
     _STACKLESS_SWITCH_TRAP_METHODDEF
-    _STACKLESS_ENABLE_SOFTSWITCH_METHODDEF
-    _STACKLESS_SET_SCHEDULE_CALLBACK_METHODDEF
+    {"enable_softswitch", _PyCFunction_CAST(enable_softswitch),
+     METH_FASTCALL | METH_KEYWORDS, enable_softswitch__doc__},
+    {"set_schedule_callback", _PyCFunction_CAST(set_schedule_callback),
+     METH_FASTCALL | METH_KEYWORDS, set_schedule_callback__doc__},
     _STACKLESS_GET_SCHEDULE_CALLBACK_METHODDEF
-    _STACKLESS_SET_CHANNEL_CALLBACK_METHODDEF
+    {"set_channel_callback", _PyCFunction_CAST(set_channel_callback),
+     METH_FASTCALL | METH_KEYWORDS, set_channel_callback__doc__},
     _STACKLESS_GET_CHANNEL_CALLBACK_METHODDEF
     _STACKLESS_SET_ERROR_HANDLER_METHODDEF
     _STACKLESS_GET_THREAD_INFO_METHODDEF
@@ -599,21 +607,21 @@ static PyMethodDef _stackless_methods[] = {
 static PyMethodDef wrap_functions[] = {
     {"generator", (PyCFunction)(void (*)(void))slp_new_generator,
      METH_FASTCALL,
-     PyDoc_STR("generator(code, state)\n--\n\nA generator, coroutine or "
+     PyDoc_STR("generator(code, state, /)\n--\n\nA generator, coroutine or "
                "async generator of code, as pickled (spec P-10).")},
     {"frame_object", (PyCFunction)(void (*)(void))slp_frame_object_of_state,
      METH_FASTCALL,
-     PyDoc_STR("frame_object(state, back)\n--\n\nA frame object owning a "
+     PyDoc_STR("frame_object(state, back, /)\n--\n\nA frame object owning a "
                "frame of the state, for a traceback (spec P-12).")},
     {"frame_state_of", (PyCFunction)slp_frame_state_of_object, METH_O,
-     PyDoc_STR("frame_state_of(frame)\n--\n\nThe state of a frame "
+     PyDoc_STR("frame_state_of(frame, /)\n--\n\nThe state of a frame "
                "object's frame, as pickled.")},
     {"set_reduce_frame", (PyCFunction)slp_set_reduce_frame, METH_O,
-     PyDoc_STR("set_reduce_frame(func)\n--\n\nPickle func(state) in place "
+     PyDoc_STR("set_reduce_frame(func, /)\n--\n\nPickle func(state) in place "
                "of the state of each frame of a tasklet (spec P-5); None "
                "restores the default.  Returns the previous func.")},
     {"reduce_generator", (PyCFunction)slp_reduce_generator, METH_O,
-     PyDoc_STR("reduce_generator(gen)\n--\n\nThe reduce value of a "
+     PyDoc_STR("reduce_generator(gen, /)\n--\n\nThe reduce value of a "
                "generator, coroutine or async generator (spec P-10).")},
     {NULL}
 };
@@ -644,10 +652,16 @@ async_gen_awaitable_set_state(PyObject *module, PyObject *const *args,
 }
 
 static PyMethodDef awaitable_functions[] = {
-    {"_async_gen_awaitable_state", async_gen_awaitable_state, METH_O, NULL},
+    {"_async_gen_awaitable_state", async_gen_awaitable_state, METH_O,
+     PyDoc_STR("_async_gen_awaitable_state($module, aw, /)\n--\n\n"
+               "The state of an awaitable of an async generator, as "
+               "pickled (spec P-10).")},
     {"_async_gen_awaitable_set_state",
      (PyCFunction)(void (*)(void))async_gen_awaitable_set_state,
-     METH_FASTCALL, NULL},
+     METH_FASTCALL,
+     PyDoc_STR("_async_gen_awaitable_set_state($module, aw, state, /)\n"
+               "--\n\nSet the state of a new awaitable of an async "
+               "generator, as unpickled.")},
     {NULL}
 };
 
@@ -699,11 +713,11 @@ _stackless_exec(PyObject *module)
                                  (PyObject *)&slp_FrameState_Type) < 0
         || add_wrap_functions(module) < 0
         || PyModule_AddFunctions(module, awaitable_functions) < 0
-        || slp_add_soft_methods(&PyTasklet_Type, slp_tasklet_soft_methods,
-                                NULL) < 0
-        || slp_add_soft_methods(&PyChannel_Type, slp_channel_soft_methods,
-                                slp_channel_variants) < 0
-        || slp_add_soft_functions(module, soft_functions) < 0)
+        || slp_add_switching_methods(&PyTasklet_Type,
+                                     slp_tasklet_switching) < 0
+        || slp_add_switching_methods(&PyChannel_Type,
+                                     slp_channel_switching) < 0
+        || slp_add_switching_functions(module, switching_functions) < 0)
     {
         return -1;
     }

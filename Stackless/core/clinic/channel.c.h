@@ -6,16 +6,7 @@ preserve
 #  include "pycore_gc.h"          // PyGC_Head
 #  include "pycore_runtime.h"     // _Py_ID()
 #endif
-#include "pycore_modsupport.h"    // _PyArg_CheckPositional()
-
-PyDoc_STRVAR(_stackless_channel_send__doc__,
-"send($self, value, /)\n"
-"--\n"
-"\n"
-"Send a value over the channel; blocks until a receiver takes it.");
-
-#define _STACKLESS_CHANNEL_SEND_METHODDEF    \
-    {"send", (PyCFunction)_stackless_channel_send, METH_O, _stackless_channel_send__doc__},
+#include "pycore_modsupport.h"    // _PyArg_UnpackKeywords()
 
 PyDoc_STRVAR(_stackless_channel_receive__doc__,
 "receive($self, /)\n"
@@ -33,44 +24,6 @@ static PyObject *
 _stackless_channel_receive(PyChannelObject *self, PyObject *Py_UNUSED(ignored))
 {
     return _stackless_channel_receive_impl(self);
-}
-
-PyDoc_STRVAR(_stackless_channel_send_exception__doc__,
-"send_exception($self, exc, /, *args)\n"
-"--\n"
-"\n"
-"Send exc(*args): the receiver raises it.");
-
-#define _STACKLESS_CHANNEL_SEND_EXCEPTION_METHODDEF    \
-    {"send_exception", _PyCFunction_CAST(_stackless_channel_send_exception), METH_FASTCALL, _stackless_channel_send_exception__doc__},
-
-static PyObject *
-_stackless_channel_send_exception_impl(PyChannelObject *self, PyObject *exc,
-                                       PyObject *args);
-
-static PyObject *
-_stackless_channel_send_exception(PyChannelObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *return_value = NULL;
-    PyObject *exc;
-    PyObject *__clinic_args = NULL;
-
-    if (!_PyArg_CheckPositional("send_exception", nargs, 1, PY_SSIZE_T_MAX)) {
-        goto exit;
-    }
-    exc = args[0];
-    __clinic_args = PyTuple_New(nargs - 1);
-    if (!__clinic_args) {
-        goto exit;
-    }
-    for (Py_ssize_t i = 0; i < nargs - 1; ++i) {
-        PyTuple_SET_ITEM(__clinic_args, i, Py_NewRef(args[1 + i]));
-    }
-    return_value = _stackless_channel_send_exception_impl(self, exc, __clinic_args);
-
-exit:
-    Py_XDECREF(__clinic_args);
-    return return_value;
 }
 
 PyDoc_STRVAR(_stackless_channel_send_throw__doc__,
@@ -143,15 +96,6 @@ exit:
     return return_value;
 }
 
-PyDoc_STRVAR(_stackless_channel_send_sequence__doc__,
-"send_sequence($self, seq, /)\n"
-"--\n"
-"\n"
-"Send each item of an iterable; returns how many were sent.");
-
-#define _STACKLESS_CHANNEL_SEND_SEQUENCE_METHODDEF    \
-    {"send_sequence", (PyCFunction)_stackless_channel_send_sequence, METH_O, _stackless_channel_send_sequence__doc__},
-
 PyDoc_STRVAR(_stackless_channel_close__doc__,
 "close($self, /)\n"
 "--\n"
@@ -187,4 +131,4 @@ _stackless_channel_open(PyChannelObject *self, PyObject *Py_UNUSED(ignored))
 {
     return _stackless_channel_open_impl(self);
 }
-/*[clinic end generated code: output=2bc1672882dbc0d8 input=a9049054013a1b77]*/
+/*[clinic end generated code: output=7a712d2ee0827522 input=a9049054013a1b77]*/

@@ -237,7 +237,7 @@ _stackless_tasklet_switch(PyTaskletObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(_stackless_tasklet_bind_thread__doc__,
-"bind_thread($self, thread_id=-1, /)\n"
+"bind_thread($self, /, thread_id=-1)\n"
 "--\n"
 "\n"
 "Make the tasklet belong to another thread (-1: the calling one).\n"
@@ -245,26 +245,54 @@ PyDoc_STRVAR(_stackless_tasklet_bind_thread__doc__,
 "Only a tasklet that is not runnable and has no C state can move.");
 
 #define _STACKLESS_TASKLET_BIND_THREAD_METHODDEF    \
-    {"bind_thread", _PyCFunction_CAST(_stackless_tasklet_bind_thread), METH_FASTCALL, _stackless_tasklet_bind_thread__doc__},
+    {"bind_thread", _PyCFunction_CAST(_stackless_tasklet_bind_thread), METH_FASTCALL|METH_KEYWORDS, _stackless_tasklet_bind_thread__doc__},
 
 static PyObject *
 _stackless_tasklet_bind_thread_impl(PyTaskletObject *self,
                                     PyObject *thread_id);
 
 static PyObject *
-_stackless_tasklet_bind_thread(PyTaskletObject *self, PyObject *const *args, Py_ssize_t nargs)
+_stackless_tasklet_bind_thread(PyTaskletObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 1
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(thread_id), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"thread_id", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "bind_thread",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[1];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
     PyObject *thread_id = NULL;
 
-    if (!_PyArg_CheckPositional("bind_thread", nargs, 0, 1)) {
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 1, 0, argsbuf);
+    if (!args) {
         goto exit;
     }
-    if (nargs < 1) {
-        goto skip_optional;
+    if (!noptargs) {
+        goto skip_optional_pos;
     }
     thread_id = args[0];
-skip_optional:
+skip_optional_pos:
     return_value = _stackless_tasklet_bind_thread_impl(self, thread_id);
 
 exit:
@@ -354,44 +382,6 @@ exit:
     return return_value;
 }
 
-PyDoc_STRVAR(_stackless_tasklet_raise_exception__doc__,
-"raise_exception($self, exc_class, /, *args)\n"
-"--\n"
-"\n"
-"Raise exc_class(*args) in the tasklet, which runs at once.");
-
-#define _STACKLESS_TASKLET_RAISE_EXCEPTION_METHODDEF    \
-    {"raise_exception", _PyCFunction_CAST(_stackless_tasklet_raise_exception), METH_FASTCALL, _stackless_tasklet_raise_exception__doc__},
-
-static PyObject *
-_stackless_tasklet_raise_exception_impl(PyTaskletObject *self,
-                                        PyObject *exc_class, PyObject *args);
-
-static PyObject *
-_stackless_tasklet_raise_exception(PyTaskletObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *return_value = NULL;
-    PyObject *exc_class;
-    PyObject *__clinic_args = NULL;
-
-    if (!_PyArg_CheckPositional("raise_exception", nargs, 1, PY_SSIZE_T_MAX)) {
-        goto exit;
-    }
-    exc_class = args[0];
-    __clinic_args = PyTuple_New(nargs - 1);
-    if (!__clinic_args) {
-        goto exit;
-    }
-    for (Py_ssize_t i = 0; i < nargs - 1; ++i) {
-        PyTuple_SET_ITEM(__clinic_args, i, Py_NewRef(args[1 + i]));
-    }
-    return_value = _stackless_tasklet_raise_exception_impl(self, exc_class, __clinic_args);
-
-exit:
-    Py_XDECREF(__clinic_args);
-    return return_value;
-}
-
 PyDoc_STRVAR(_stackless_tasklet_kill__doc__,
 "kill($self, /, pending=False)\n"
 "--\n"
@@ -454,28 +444,4 @@ skip_optional_pos:
 exit:
     return return_value;
 }
-
-PyDoc_STRVAR(_stackless_tasklet_set_atomic__doc__,
-"set_atomic($self, flag, /)\n"
-"--\n"
-"\n"
-"Set the atomic flag; returns the old one.\n"
-"\n"
-"While atomic, the tasklet is not preempted and the thread does not\n"
-"hand the GIL to others.");
-
-#define _STACKLESS_TASKLET_SET_ATOMIC_METHODDEF    \
-    {"set_atomic", (PyCFunction)_stackless_tasklet_set_atomic, METH_O, _stackless_tasklet_set_atomic__doc__},
-
-PyDoc_STRVAR(_stackless_tasklet_set_ignore_nesting__doc__,
-"set_ignore_nesting($self, flag, /)\n"
-"--\n"
-"\n"
-"Set the ignore_nesting flag; returns the old one.\n"
-"\n"
-"A tasklet that ignores nesting is preempted also inside nested\n"
-"interpreter calls.");
-
-#define _STACKLESS_TASKLET_SET_IGNORE_NESTING_METHODDEF    \
-    {"set_ignore_nesting", (PyCFunction)_stackless_tasklet_set_ignore_nesting, METH_O, _stackless_tasklet_set_ignore_nesting__doc__},
-/*[clinic end generated code: output=890f2cf58222b076 input=a9049054013a1b77]*/
+/*[clinic end generated code: output=0fdd13bbf3100e12 input=a9049054013a1b77]*/

@@ -86,7 +86,7 @@ _stackless_getcurrentid(PyObject *module, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(_stackless_schedule__doc__,
-"schedule($module, /, retval=<unrepresentable>)\n"
+"schedule($module, /, retval=stackless.current)\n"
 "--\n"
 "\n"
 "Switch to the next runnable tasklet; the caller stays runnable.\n"
@@ -149,7 +149,7 @@ exit:
 }
 
 PyDoc_STRVAR(_stackless_schedule_remove__doc__,
-"schedule_remove($module, /, retval=<unrepresentable>)\n"
+"schedule_remove($module, /, retval=stackless.current)\n"
 "--\n"
 "\n"
 "Switch to the next runnable tasklet; the caller leaves the runqueue.");
@@ -320,7 +320,7 @@ exit:
 }
 
 PyDoc_STRVAR(_stackless_switch_trap__doc__,
-"switch_trap($module, change=0, /)\n"
+"switch_trap($module, /, change=0)\n"
 "--\n"
 "\n"
 "Add change to the thread\'s switch trap level; returns the old level.\n"
@@ -328,55 +328,61 @@ PyDoc_STRVAR(_stackless_switch_trap__doc__,
 "While the level is positive, every switch raises RuntimeError.");
 
 #define _STACKLESS_SWITCH_TRAP_METHODDEF    \
-    {"switch_trap", _PyCFunction_CAST(_stackless_switch_trap), METH_FASTCALL, _stackless_switch_trap__doc__},
+    {"switch_trap", _PyCFunction_CAST(_stackless_switch_trap), METH_FASTCALL|METH_KEYWORDS, _stackless_switch_trap__doc__},
 
 static PyObject *
 _stackless_switch_trap_impl(PyObject *module, int change);
 
 static PyObject *
-_stackless_switch_trap(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+_stackless_switch_trap(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 1
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(change), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"change", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "switch_trap",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[1];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
     int change = 0;
 
-    if (!_PyArg_CheckPositional("switch_trap", nargs, 0, 1)) {
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 1, 0, argsbuf);
+    if (!args) {
         goto exit;
     }
-    if (nargs < 1) {
-        goto skip_optional;
+    if (!noptargs) {
+        goto skip_optional_pos;
     }
     change = PyLong_AsInt(args[0]);
     if (change == -1 && PyErr_Occurred()) {
         goto exit;
     }
-skip_optional:
+skip_optional_pos:
     return_value = _stackless_switch_trap_impl(module, change);
 
 exit:
     return return_value;
 }
-
-PyDoc_STRVAR(_stackless_enable_softswitch__doc__,
-"enable_softswitch($module, flag, /)\n"
-"--\n"
-"\n"
-"Query, or set, whether switches may be soft; returns the old setting.\n"
-"\n"
-"None only queries.  This build switches hard only, whatever the flag.");
-
-#define _STACKLESS_ENABLE_SOFTSWITCH_METHODDEF    \
-    {"enable_softswitch", (PyCFunction)_stackless_enable_softswitch, METH_O, _stackless_enable_softswitch__doc__},
-
-PyDoc_STRVAR(_stackless_set_schedule_callback__doc__,
-"set_schedule_callback($module, callback, /)\n"
-"--\n"
-"\n"
-"Install callback(prev, next), called at every switch; None removes it.\n"
-"\n"
-"Returns the previous callback, or None.");
-
-#define _STACKLESS_SET_SCHEDULE_CALLBACK_METHODDEF    \
-    {"set_schedule_callback", (PyCFunction)_stackless_set_schedule_callback, METH_O, _stackless_set_schedule_callback__doc__},
 
 PyDoc_STRVAR(_stackless_get_schedule_callback__doc__,
 "get_schedule_callback($module, /)\n"
@@ -395,18 +401,6 @@ _stackless_get_schedule_callback(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return _stackless_get_schedule_callback_impl(module);
 }
-
-PyDoc_STRVAR(_stackless_set_channel_callback__doc__,
-"set_channel_callback($module, callback, /)\n"
-"--\n"
-"\n"
-"Install callback(channel, tasklet, sending, willblock); None removes it.\n"
-"\n"
-"It is called before every channel operation.  Returns the previous\n"
-"callback, or None.");
-
-#define _STACKLESS_SET_CHANNEL_CALLBACK_METHODDEF    \
-    {"set_channel_callback", (PyCFunction)_stackless_set_channel_callback, METH_O, _stackless_set_channel_callback__doc__},
 
 PyDoc_STRVAR(_stackless_get_channel_callback__doc__,
 "get_channel_callback($module, /)\n"
@@ -427,7 +421,7 @@ _stackless_get_channel_callback(PyObject *module, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(_stackless_set_error_handler__doc__,
-"set_error_handler($module, handler=None, /)\n"
+"set_error_handler($module, /, handler=None)\n"
 "--\n"
 "\n"
 "Install handler(type, value, traceback) for exceptions that end tasklets.\n"
@@ -436,25 +430,53 @@ PyDoc_STRVAR(_stackless_set_error_handler__doc__,
 "or the innermost run().  Returns the previous handler, or None.");
 
 #define _STACKLESS_SET_ERROR_HANDLER_METHODDEF    \
-    {"set_error_handler", _PyCFunction_CAST(_stackless_set_error_handler), METH_FASTCALL, _stackless_set_error_handler__doc__},
+    {"set_error_handler", _PyCFunction_CAST(_stackless_set_error_handler), METH_FASTCALL|METH_KEYWORDS, _stackless_set_error_handler__doc__},
 
 static PyObject *
 _stackless_set_error_handler_impl(PyObject *module, PyObject *handler);
 
 static PyObject *
-_stackless_set_error_handler(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+_stackless_set_error_handler(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 1
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(handler), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"handler", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "set_error_handler",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[1];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
     PyObject *handler = Py_None;
 
-    if (!_PyArg_CheckPositional("set_error_handler", nargs, 0, 1)) {
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 1, 0, argsbuf);
+    if (!args) {
         goto exit;
     }
-    if (nargs < 1) {
-        goto skip_optional;
+    if (!noptargs) {
+        goto skip_optional_pos;
     }
     handler = args[0];
-skip_optional:
+skip_optional_pos:
     return_value = _stackless_set_error_handler_impl(module, handler);
 
 exit:
@@ -462,7 +484,7 @@ exit:
 }
 
 PyDoc_STRVAR(_stackless_get_thread_info__doc__,
-"get_thread_info($module, thread_id=-1, flags=0, /)\n"
+"get_thread_info($module, /, thread_id=-1, flags=0)\n"
 "--\n"
 "\n"
 "Return (main, current, runcount) of a thread of this interpreter.\n"
@@ -471,34 +493,64 @@ PyDoc_STRVAR(_stackless_get_thread_info__doc__,
 "that has not used stackless.");
 
 #define _STACKLESS_GET_THREAD_INFO_METHODDEF    \
-    {"get_thread_info", _PyCFunction_CAST(_stackless_get_thread_info), METH_FASTCALL, _stackless_get_thread_info__doc__},
+    {"get_thread_info", _PyCFunction_CAST(_stackless_get_thread_info), METH_FASTCALL|METH_KEYWORDS, _stackless_get_thread_info__doc__},
 
 static PyObject *
 _stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
                                 int flags);
 
 static PyObject *
-_stackless_get_thread_info(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+_stackless_get_thread_info(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 2
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(thread_id), &_Py_ID(flags), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"thread_id", "flags", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "get_thread_info",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[2];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
     PyObject *thread_id = NULL;
     int flags = 0;
 
-    if (!_PyArg_CheckPositional("get_thread_info", nargs, 0, 2)) {
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 2, 0, argsbuf);
+    if (!args) {
         goto exit;
     }
-    if (nargs < 1) {
-        goto skip_optional;
+    if (!noptargs) {
+        goto skip_optional_pos;
     }
-    thread_id = args[0];
-    if (nargs < 2) {
-        goto skip_optional;
+    if (args[0]) {
+        thread_id = args[0];
+        if (!--noptargs) {
+            goto skip_optional_pos;
+        }
     }
     flags = PyLong_AsInt(args[1]);
     if (flags == -1 && PyErr_Occurred()) {
         goto exit;
     }
-skip_optional:
+skip_optional_pos:
     return_value = _stackless_get_thread_info_impl(module, thread_id, flags);
 
 exit:
@@ -711,4 +763,4 @@ skip_optional_pos:
 exit:
     return return_value;
 }
-/*[clinic end generated code: output=0c36945c764a2d73 input=a9049054013a1b77]*/
+/*[clinic end generated code: output=af80e1cd5161484c input=a9049054013a1b77]*/
