@@ -6,9 +6,9 @@
 STACKLESS_INCLUDES=	-I$(srcdir)/Stackless/Include
 
 # Our headers are needed by the hooks in upstream files as well.
-# STACKLESS gives METH_STACKLESS (Include/methodobject.h) its bit, which
-# marks the builtins that switch tasklets.
-PY_CORE_CFLAGS+=	$(STACKLESS_INCLUDES) -DSTACKLESS
+# (STACKLESS is not defined: pycore_stackless.h gives METH_STACKLESS its
+# bit, without the tp_flags that object.h would give every type.)
+PY_CORE_CFLAGS+=	$(STACKLESS_INCLUDES)
 
 STACKLESS_HEADERS= \
 		$(srcdir)/Stackless/Include/pycore_stackless.h \

@@ -74,10 +74,12 @@ extern int _PyStackless_IsAtomic(PyThreadState *tstate);
  */
 
 /* Include/methodobject.h defines METH_STACKLESS as 0 unless STACKLESS is
- * defined, as the build of the core does (Stackless/stackless.mk). */
-#if METH_STACKLESS != 0x0100
-#  error "the Stackless core is built with STACKLESS defined"
-#endif
+ * defined before Python.h.  Defining STACKLESS would also give every
+ * type's Py_TPFLAGS_DEFAULT the bits Py_TPFLAGS_HAVE_STACKLESS_EXTENSION
+ * (object.h), changing __flags__ of all classes: the bit is given here
+ * instead, to the files that include this header. */
+#undef METH_STACKLESS
+#define METH_STACKLESS 0x0100
 
 /* The entry of CALL_STACKLESS: `callable` and `args` (nargs of them, the
  * space before args[0] writable, as for PY_VECTORCALL_ARGUMENTS_OFFSET)

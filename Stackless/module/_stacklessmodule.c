@@ -218,7 +218,7 @@ enable_softswitch(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
  * Python again) gets them fresh, not with dicts whose keys are gone. */
 static PyTypeObject *const static_types[] = {
     &PyTasklet_Type, &PyChannel_Type, &PyBomb_Type, &PyCStack_Type,
-    &slp_FrameState_Type, &_PyStackless_Function_Type,
+    &slp_FrameState_Type,
     &PyStacklessFunctionDeclaration_Type,
 };
 
