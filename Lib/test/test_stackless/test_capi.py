@@ -626,6 +626,19 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class TypeFlagsTest(unittest.TestCase):
+    """The bits CPython keeps for Stackless (Py_TPFLAGS_HAVE_STACKLESS_*)
+    are not in every type's flags, as they would be if the core were
+    built with STACKLESS defined: __flags__ are stock CPython's."""
+
+    def test_flags_as_stock(self):
+        bits = 3 << 15
+        for tp in (object, int, type, type("A", (), {}), stackless.tasklet,
+                   stackless.channel):
+            with self.subTest(type=tp):
+                self.assertEqual(tp.__flags__ & bits, 0)
+
+
 class SymbolTest(unittest.TestCase):
     """libpython exports no Stackless symbol without a Py or _Py prefix."""
 
