@@ -254,13 +254,14 @@ PyAPI_FUNC(int *) _PyStackless__TryStacklessPtr(void);
 #endif
 
 /* The bits CPython reserves for Stackless (methodobject.h, object.h,
- * which give them only if STACKLESS is defined before Python.h). */
+ * which give them only if STACKLESS is defined before Python.h).
+ * Py_TPFLAGS_HAVE_STACKLESS_EXTENSION is left as object.h has it: it is
+ * part of Py_TPFLAGS_DEFAULT, and types keep stock CPython's flags. */
 #undef METH_STACKLESS
 #define METH_STACKLESS 0x0100
-#undef Py_TPFLAGS_HAVE_STACKLESS_CALL
-#define Py_TPFLAGS_HAVE_STACKLESS_CALL (1UL << 15)
-#undef Py_TPFLAGS_HAVE_STACKLESS_EXTENSION
-#define Py_TPFLAGS_HAVE_STACKLESS_EXTENSION (3UL << 15)
+#ifndef Py_TPFLAGS_HAVE_STACKLESS_CALL
+#  define Py_TPFLAGS_HAVE_STACKLESS_CALL (1UL << 15)
+#endif
 
 typedef PyObject *(slp_softswitchablefunc)(PyObject *retval, long *step,
                                            PyObject **ob1, PyObject **ob2,
