@@ -11,7 +11,9 @@ a bounded time; once it has ended, the blocked main tasklet gets the
 Deadlock error instead of waiting for ever.
 """
 
+import _thread
 import gc
+import signal
 import sys
 import textwrap
 import threading
@@ -810,6 +812,231 @@ class WaitForOtherThreadTest(ThreadTestCase):
 
         self.assertEqual(self.start(body).join(self), (None, True, -1, 1))
         self.assertEqual(ch.balance, 0)
+
+
+def is_waiting(ident):
+    """The thread `ident` waits for other threads (S-12 (2)): its
+    runqueue is empty and it runs no tasklet.  Seen by a thread holding
+    the GIL, which the waiting thread released to wait."""
+    info = stackless.get_thread_info(ident)
+    return info[0] is not None and info[1] is None and info[2] == 0
+
+
+MAIN_IDENT = threading.main_thread().ident
+
+
+class NoFalseDeadlockTest(ThreadTestCase):
+    """S-12 (2), (4): Deadlock is reported only when no thread of the
+    interpreter can make progress.  A thread whose runqueue empties while
+    another thread could still make one of its tasklets runnable waits,
+    the GIL released; it is woken when one is, and looks again when a
+    thread ends."""
+
+    def test_true_deadlock_across_threads(self):
+        # S-12 (4): both threads' main tasklets wait for the other: the
+        # one that blocks last finds the other waiting and gets the
+        # Deadlock error, staying unblocked; the other goes on waiting
+        # until it is given work.
+        mine = channel()
+        theirs = channel()
+        w = self.start(theirs.receive)
+        try:
+            self.assertTrue(wait_for(lambda: theirs.balance == -1
+                                     and is_waiting(w.ident)))
+            with self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+                mine.receive()
+            self.assertEqual(mine.balance, 0)
+            self.assertIs(stackless.getcurrent(), stackless.getmain())
+            self.assertEqual(stackless.getruncount(), 1)
+            self.assertTrue(is_waiting(w.ident))
+        finally:
+            theirs.send("free")
+        self.assertEqual(w.join(self), "free")
+
+    def test_deadlock_in_tasklet_goes_to_main(self):
+        # S-12 (4), S-11: the would-be blocker is a tasklet, blocked
+        # with main while the other thread waits: it gets the error,
+        # which, uncaught, is raised in main, pulled out of its channel.
+        mine = channel()
+        theirs = channel()
+        w = self.start(theirs.receive)
+        try:
+            self.assertTrue(wait_for(lambda: theirs.balance == -1
+                                     and is_waiting(w.ident)))
+            t = tasklet(channel().receive)()
+            with self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+                mine.receive()
+            self.assertFalse(t.alive)
+            self.assertEqual(mine.balance, 0)
+        finally:
+            theirs.send("free")
+        self.assertEqual(w.join(self), "free")
+
+    def test_thread_end_wakes_waiting_main(self):
+        # S-12 (2), (4): the main tasklet waits while the only other
+        # thread runs; when that thread ends, the waiter looks again and
+        # gets the Deadlock error instead of waiting for ever.
+        ch = channel()
+        w = self.start(wait_for, lambda: ch.balance == -1
+                       and is_waiting(MAIN_IDENT))
+        with self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+            ch.receive()
+        self.assertTrue(w.join(self))
+        self.assertEqual(ch.balance, 0)
+        self.assertEqual(stackless.getruncount(), 1)
+
+    def test_end_of_thread_without_tasklets_wakes_waiting_main(self):
+        # S-12 (2): the same when the thread that ends never used
+        # stackless (it only looks at the channel and at us).
+        ch = channel()
+        w = self.start(wait_for, lambda: ch.balance == -1
+                       and is_waiting(MAIN_IDENT))
+        with self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+            ch.receive()
+        self.assertTrue(w.join(self))
+
+    def test_thread_end_with_two_waiters(self):
+        # S-12 (4): two threads wait, for each other's work and for a
+        # third, which ends: exactly one of the waiters, whichever looks
+        # first, gets the Deadlock error; it then wakes the other, which
+        # gets a value.  Neither waits for ever.
+        a_channel = channel()
+        main_channel = channel()
+        outcome = []
+
+        def a_body():
+            try:
+                outcome.append(("a got", a_channel.receive()))
+            except RuntimeError as e:
+                outcome.append(("a", str(e)))
+                main_channel.send("from a")
+
+        a = self.start(a_body)
+        self.assertTrue(wait_for(lambda: a_channel.balance == -1
+                                 and is_waiting(a.ident)))
+        b = self.start(wait_for, lambda: main_channel.balance == -1
+                       and is_waiting(MAIN_IDENT))
+        try:
+            outcome.append(("main got", main_channel.receive()))
+        except RuntimeError as e:
+            outcome.append(("main", str(e)))
+            a_channel.send("from main")
+        a.join(self)
+        self.assertTrue(b.join(self))
+        deadlock = "Deadlock: the last runnable tasklet cannot be blocked."
+        self.assertIn(outcome, ([("a", deadlock), ("main got", "from a")],
+                                [("main", deadlock), ("a got", "from main")]))
+
+    def main_thread_only(self):
+        if threading.current_thread() is not threading.main_thread():
+            self.skipTest("signals go to the main thread")
+
+    def interrupt_main_when_waiting(self, ch, done):
+        if wait_for(lambda: ch.balance == -1 and is_waiting(MAIN_IDENT)):
+            _thread.interrupt_main()
+        return done.wait(TIMEOUT)
+
+    def test_waiting_main_thread_is_interruptible(self):
+        # S-12 (2): the main thread waits for another, which will not
+        # end; KeyboardInterrupt gets through, raised by the blocking
+        # call, which leaves the tasklet unblocked.
+        self.main_thread_only()
+        ch = channel()
+        done = threading.Event()
+        w = self.start(self.interrupt_main_when_waiting, ch, done)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                ch.receive()
+            self.assertEqual(ch.balance, 0)
+            self.assertEqual(stackless.getruncount(), 1)
+        finally:
+            done.set()
+        self.assertTrue(w.join(self))
+
+    def test_signal_handler_runs_while_waiting(self):
+        # S-12 (2): a signal handler that returns runs while the main
+        # thread waits, which then goes on waiting for its value.
+        self.main_thread_only()
+        ch = channel()
+        handled = threading.Event()
+        old = signal.signal(signal.SIGUSR1, lambda *args: handled.set())
+        self.addCleanup(signal.signal, signal.SIGUSR1, old)
+
+        def body():
+            if not wait_for(lambda: ch.balance == -1
+                            and is_waiting(MAIN_IDENT)):
+                return "main never waited"
+            signal.pthread_kill(MAIN_IDENT, signal.SIGUSR1)
+            if not handled.wait(TIMEOUT):
+                return "no handler ran"
+            ch.send("after the signal")
+            return None
+
+        w = self.start(body)
+        self.assertEqual(ch.receive(), "after the signal")
+        self.assertIsNone(w.join(self))
+
+    def test_threadblock_waits_for_other_thread(self):
+        # S-5, S-12 (2): a timed run() with threadblock does not return
+        # when its last runnable tasklet blocks while another thread can
+        # still wake it: the thread waits.  run() returns when the woken
+        # tasklet has ended (S-4 (a)).
+        ch = channel()
+
+        def body():
+            got = []
+            tasklet(lambda: None)()
+            t = tasklet(lambda: got.append(ch.receive()))()
+            return t, got, stackless.run(1000000, threadblock=True)
+
+        w = self.start(body)
+        try:
+            self.assertTrue(wait_for(lambda: ch.balance == -1
+                                     and is_waiting(w.ident)))
+        finally:
+            ch.send("woken")
+        t, got, result = w.join(self)
+        self.assertIsNone(result)
+        self.assertEqual(got, ["woken"])
+        self.assertFalse(t.alive)
+
+    def test_threadblock_initial_thread_alone(self):
+        # S-12 (3): in the initial thread, with no other thread, a timed
+        # run() with threadblock returns when its tasklets are blocked.
+        self.main_thread_only()
+        if threading.active_count() != 1:
+            self.skipTest("other threads run")
+        ch = channel()
+        t = self.track(tasklet(ch.receive)())
+        self.assertIsNone(stackless.run(1000000, threadblock=True))
+        self.assertTrue(t.blocked)
+        t.kill()
+        self.assertEqual(ch.balance, 0)
+
+    def test_threadblock_deadlock_in_other_thread(self):
+        # S-12 (4): outside the initial thread, with threadblock and no
+        # thread able to make progress (main waits for the result), the
+        # blocking tasklet gets the Deadlock error, which run() raises.
+        result = channel()
+
+        def body():
+            t = tasklet(channel().receive)()
+            if not wait_for(lambda: result.balance == -1
+                            and is_waiting(MAIN_IDENT)):
+                result.send("main never waited")
+                return
+            try:
+                stackless.run(1000000, threadblock=True)
+            except RuntimeError as e:
+                result.send((str(e), t.alive))
+            else:
+                result.send("run() returned")
+
+        w = self.start(body)
+        self.assertEqual(result.receive(),
+                         ("Deadlock: the last runnable tasklet cannot be "
+                          "blocked.", False))
+        w.join(self)
 
 
 class CrossThreadCallTest(ThreadTestCase):
