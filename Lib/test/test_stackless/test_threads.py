@@ -832,6 +832,86 @@ class NoFalseDeadlockTest(ThreadTestCase):
     the GIL released; it is woken when one is, and looks again when a
     thread ends."""
 
+    N = 200_000         # messages
+    K = 8               # tasklets per thread
+
+    def test_four_threads_exchange_messages(self):
+        # S-12 (2), X-4, C-14: two producing and two consuming threads,
+        # K tasklets each, every thread's main tasklet waiting on a
+        # channel of its own for its tasklets, exchange N messages over
+        # two shared channels.  Tasklets end while their main tasklet
+        # waits and the others are blocked on the shared channels: the
+        # thread waits for the others then.  Every message arrives once,
+        # in the tasklets of the consuming thread, and all threads end.
+        n, k = self.N, self.K
+        shared = [channel(), channel()]
+
+        def producer(first):
+            done = channel()
+
+            def produce(start):
+                for i in range(start, first + n // 2, k):
+                    shared[i % 2].send(i)
+                done.send(threading.get_ident())
+
+            for j in range(k):
+                tasklet(produce)(first + j)
+            return [done.receive() for _ in range(k)]
+
+        def consumer(ch):
+            done = channel()
+            got = []
+
+            def consume():
+                for _ in range(n // 2 // k):
+                    got.append(ch.receive())
+                done.send(threading.get_ident())
+
+            for _ in range(k):
+                tasklet(consume)()
+            return [done.receive() for _ in range(k)], got
+
+        consumers = [self.start(consumer, ch) for ch in shared]
+        producers = [self.start(producer, first)
+                     for first in (0, n // 2)]
+        received = []
+        for parity, w in enumerate(consumers):
+            idents, got = w.join(self)
+            self.assertEqual(idents, [w.ident] * k)
+            self.assertEqual(len(got), n // 2)
+            self.assertTrue(all(v % 2 == parity for v in got))
+            received += got
+        for w in producers:
+            self.assertEqual(w.join(self), [w.ident] * k)
+        self.assertEqual(len(received), n)
+        self.assertEqual(sorted(received), list(range(n)))
+        self.assertEqual([ch.balance for ch in shared], [0, 0])
+
+    def test_tasklet_ends_while_main_waits(self):
+        # S-9, S-12 (2): the last runnable tasklet of a thread ends while
+        # its main tasklet is blocked and another tasklet waits for this
+        # thread: instead of pulling main out with "the main tasklet is
+        # receiving without a sender available", the thread waits.
+        shared = channel()
+        box = {}
+
+        def body():
+            done = channel()
+            box['r'] = tasklet(lambda: done.send(shared.receive()))()
+            box['e'] = tasklet(lambda: None)()
+            return done.receive(), threading.get_ident()
+
+        w = self.start(body)
+        try:
+            self.assertTrue(wait_for(lambda: shared.balance == -1
+                                     and is_waiting(w.ident)))
+            self.assertFalse(box['e'].alive)
+            self.assertTrue(box['r'].blocked)
+            self.assertEqual(stackless.get_thread_info(w.ident)[2], 0)
+        finally:
+            shared.send("late")
+        self.assertEqual(w.join(self), ("late", w.ident))
+
     def test_true_deadlock_across_threads(self):
         # S-12 (4): both threads' main tasklets wait for the other: the
         # one that blocks last finds the other waiting and gets the
@@ -953,6 +1033,25 @@ class NoFalseDeadlockTest(ThreadTestCase):
             done.set()
         self.assertTrue(w.join(self))
 
+    def test_waiting_after_tasklet_end_is_interruptible(self):
+        # S-12 (2), S-11: the thread waits after its last tasklet ended,
+        # main blocked: the KeyboardInterrupt goes to main, which is
+        # pulled out of its channel and raises it.
+        self.main_thread_only()
+        ch = channel()
+        done = threading.Event()
+        t = tasklet(lambda: None)()
+        w = self.start(self.interrupt_main_when_waiting, ch, done)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                ch.receive()
+            self.assertFalse(t.alive)
+            self.assertEqual(ch.balance, 0)
+        finally:
+            done.set()
+        self.assertTrue(w.join(self))
+
+    @unittest.skipUnless(hasattr(signal, "pthread_kill"), "pthread_kill")
     def test_signal_handler_runs_while_waiting(self):
         # S-12 (2): a signal handler that returns runs while the main
         # thread waits, which then goes on waiting for its value.
