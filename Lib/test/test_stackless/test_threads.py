@@ -2087,6 +2087,38 @@ class ShutdownTest(unittest.TestCase):
                                 if line != "finally main"),
                          ["finally 0", "finally 1", "finally 2"])
 
+    def test_waiting_daemon_thread_ends_at_exit(self):
+        # X-6, S-12 (2): a daemon thread waits for others, its last
+        # tasklet ended and its main tasklet blocked: at exit its main
+        # tasklet is killed, which wakes it, and its tasklets end; exit
+        # does not wait for it longer than that.
+        code = textwrap.dedent("""
+            import stackless, threading, time
+            ready = threading.Event()
+            def blocked():
+                try:
+                    stackless.channel().receive()
+                finally:
+                    print("finally tasklet", flush=True)
+            def worker():
+                stackless.tasklet(blocked)()
+                stackless.tasklet(lambda: None)()
+                try:
+                    ready.set()
+                    stackless.channel().receive()
+                finally:
+                    print("finally main", flush=True)
+            t = threading.Thread(target=worker, daemon=True)
+            t.start()
+            ready.wait(10)
+            while stackless.get_thread_info(t.ident)[2] != 0:
+                time.sleep(0.001)
+            print("exit", flush=True)
+        """)
+        rc, out, err = script_helper.assert_python_ok("-c", code)
+        self.assertEqual(out.decode().splitlines(),
+                         ["exit", "finally main", "finally tasklet"])
+
 
 if __name__ == "__main__":
     unittest.main()
