@@ -5,8 +5,10 @@
 
 STACKLESS_INCLUDES=	-I$(srcdir)/Stackless/Include
 
-# Our headers are needed by the hooks in upstream files as well.
+# Our headers are needed by the hooks in upstream files as well, in the
+# core and in builtin modules (_thread).
 PY_CORE_CFLAGS+=	$(STACKLESS_INCLUDES)
+PY_BUILTIN_MODULE_CFLAGS+=	$(STACKLESS_INCLUDES)
 
 STACKLESS_HEADERS= \
 		$(srcdir)/Stackless/Include/pycore_stackless.h \

@@ -96,7 +96,9 @@ slp_is_initial_thread(slp_thread *th)
  *   - it waits here itself (th->waiting) and nothing was given to it
  *     (its runqueue is still empty), or
  *   - it has ended: its tasklets were let go (th->main is NULL), or, for
- *     a thread that never used stackless, its state is being cleared.
+ *     a thread that never used stackless, its state is being cleared, or
+ *   - it joins the non-daemon threads at shutdown (slp_interp.joining),
+ *     and does nothing else until they have ended.
  * A thread that finds no other thread able to make progress does not
  * wait: that is a deadlock, reported in the would-be blocker.  Only the
  * waiter clears its own `waiting`, after it has the GIL again, so that a
@@ -107,11 +109,12 @@ slp_is_initial_thread(slp_thread *th)
  * What can change the verdict of a waiter wakes it: a tasklet of its own
  * made runnable by another thread (slp_wake_thread(), called by every
  * operation that appends to another thread's runqueue), and the end of
- * another thread (slp_wake_waiters(), from thread.c), after which the
- * waiters look again, and one of them finds the deadlock if all others
- * wait too.  Another thread starting to wait changes nothing for the
- * waiters: it would only wait if it saw a thread able to make progress,
- * which they see as well.
+ * another thread or the start of the joins at shutdown
+ * (slp_wake_waiters(), from thread.c), after which the waiters look
+ * again, and one of them finds the deadlock if all others wait too.
+ * Another thread starting to wait changes nothing for the waiters: it
+ * would only wait if it saw a thread able to make progress, which they
+ * see as well.
  *
  * `wakeup` is held by its thread, except while a wake-up is pending
  * (th->woken): the waker releases it once, the waiter takes it back.  The
@@ -124,6 +127,10 @@ slp_is_initial_thread(slp_thread *th)
 static int
 can_make_progress(PyThreadState *ts)
 {
+    slp_interp *si = ts->interp->stackless;
+    if (si != NULL && si->joining == ts) {
+        return 0;
+    }
     slp_thread *th = slp_thread_of(ts);
     if (th == NULL) {
         return !ts->_status.finalizing;

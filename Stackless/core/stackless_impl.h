@@ -633,6 +633,9 @@ typedef struct _slp_interp {
     PyObject *invalid_shim;
     /* _wrap.set_reduce_frame(): what a tasklet's frames reduce through. */
     PyObject *reduce_frame;
+    /* The thread that joins the non-daemon threads at shutdown, while it
+     * does, or NULL (thread.c). */
+    PyThreadState *joining;
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);

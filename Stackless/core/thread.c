@@ -19,7 +19,9 @@
  * the others lose their thread (t->thread is NULL from then on) and keep
  * their frames.  A thread that ends, whether it used stackless or not,
  * can no longer make a tasklet of another thread runnable: the threads
- * waiting for others (S-12, runqueue.c) are woken to look again.  At
+ * waiting for others (S-12, runqueue.c) are woken to look again, as they
+ * are when the finalizing thread begins to join the non-daemon threads,
+ * which it then only does.  At
  * interpreter shutdown (X-6), after atexit, the tasklets of the
  * finalizing thread are killed while modules still work, and daemon
  * threads that still run tasklets, or wait for others, are asked to end
@@ -352,6 +354,22 @@ _PyStackless_ThreadClear(PyThreadState *tstate)
     /* The threads waiting for others look again: this one can wake
      * nobody any more (S-12). */
     slp_wake_waiters(tstate->interp);
+}
+
+/* At shutdown, tstate waits for the non-daemon threads to end, and does
+ * nothing else until they have: a thread that waits for it to give it
+ * work would wait for ever, and must look again (S-12). */
+void
+_PyStackless_JoinThreads(PyThreadState *tstate, int joining)
+{
+    slp_interp *si = tstate->interp->stackless;
+    if (si == NULL) {
+        return;     /* no thread of the interpreter used stackless */
+    }
+    si->joining = joining ? tstate : NULL;
+    if (joining) {
+        slp_wake_waiters(tstate->interp);
+    }
 }
 
 /* Ask the other threads that use stackless (daemon threads still running

@@ -2119,6 +2119,28 @@ class ShutdownTest(unittest.TestCase):
         self.assertEqual(out.decode().splitlines(),
                          ["exit", "finally main", "finally tasklet"])
 
+    def test_waiting_thread_joined_at_exit(self):
+        # S-12 (4): a non-daemon thread waits for the main thread, which
+        # exits and joins it: the main thread can wake nobody any more,
+        # so the waiter gets the Deadlock error instead of hanging exit.
+        code = textwrap.dedent("""
+            import stackless, threading, time
+            ch = stackless.channel()
+            def worker():
+                try:
+                    ch.receive()
+                except RuntimeError as e:
+                    print("worker:", e, flush=True)
+            threading.Thread(target=worker).start()
+            while ch.balance != -1:
+                time.sleep(0.001)
+            print("exit", flush=True)
+        """)
+        rc, out, err = script_helper.assert_python_ok("-c", code)
+        self.assertEqual(out.decode().splitlines(),
+                         ["exit", "worker: Deadlock: the last runnable "
+                          "tasklet cannot be blocked."])
+
 
 if __name__ == "__main__":
     unittest.main()
