@@ -26,7 +26,7 @@
  * finalizing thread are killed while modules still work, and daemon
  * threads that still run tasklets, or wait for others, are asked to end
  * them.  The slp_thread is freed with the thread state, except the lock
- * that a daemon thread left waiting at shutdown may still be blocked on.
+ * that a daemon thread left waiting at shutdown is blocked on.
  */
 
 #include "stackless_impl.h"
@@ -487,16 +487,12 @@ _PyStackless_ThreadDelete(PyThreadState *tstate)
         free(th->spare_chunk);
         th->spare_chunk = NULL;
     }
-    if (th->wakeup != NULL) {
-        if (th->waiting) {
-            /* A daemon thread left waiting at shutdown (it stops when it
-             * takes the GIL): the lock it waits on stays. */
-            slp_wake_thread(th);
-        }
-        else {
-            PyThread_release_lock(th->wakeup);
-            PyThread_free_lock(th->wakeup);
-        }
+    /* A daemon thread left waiting at shutdown stays blocked on its lock
+     * until the process ends: woken, it would only take the GIL to stop,
+     * with a thread state that is gone. */
+    if (th->wakeup != NULL && !th->waiting) {
+        PyThread_release_lock(th->wakeup);
+        PyThread_free_lock(th->wakeup);
     }
     PyMem_RawFree(th->depth_cache);
     PyMem_RawFree(th);
