@@ -835,6 +835,13 @@ class NoFalseDeadlockTest(ThreadTestCase):
     N = 200_000         # messages
     K = 8               # tasklets per thread
 
+    def setUp(self):
+        super().setUp()
+        # A thread left running by another test could wake anybody: the
+        # deadlocks below would then wait for it.
+        if len(stackless.getthreads()) != 1:
+            self.skipTest("other threads run")
+
     def test_four_threads_exchange_messages(self):
         # S-12 (2), X-4, C-14: two producing and two consuming threads,
         # K tasklets each, every thread's main tasklet waiting on a
@@ -1011,6 +1018,13 @@ class NoFalseDeadlockTest(ThreadTestCase):
         if threading.current_thread() is not threading.main_thread():
             self.skipTest("signals go to the main thread")
 
+    def default_sigint(self):
+        """KeyboardInterrupt on SIGINT, even if it was ignored when the
+        process started (a background job)."""
+        self.main_thread_only()
+        old = signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.addCleanup(signal.signal, signal.SIGINT, old)
+
     def interrupt_main_when_waiting(self, ch, done):
         if wait_for(lambda: ch.balance == -1 and is_waiting(MAIN_IDENT)):
             _thread.interrupt_main()
@@ -1020,7 +1034,7 @@ class NoFalseDeadlockTest(ThreadTestCase):
         # S-12 (2): the main thread waits for another, which will not
         # end; KeyboardInterrupt gets through, raised by the blocking
         # call, which leaves the tasklet unblocked.
-        self.main_thread_only()
+        self.default_sigint()
         ch = channel()
         done = threading.Event()
         w = self.start(self.interrupt_main_when_waiting, ch, done)
@@ -1037,7 +1051,7 @@ class NoFalseDeadlockTest(ThreadTestCase):
         # S-12 (2), S-11: the thread waits after its last tasklet ended,
         # main blocked: the KeyboardInterrupt goes to main, which is
         # pulled out of its channel and raises it.
-        self.main_thread_only()
+        self.default_sigint()
         ch = channel()
         done = threading.Event()
         t = tasklet(lambda: None)()
@@ -1103,8 +1117,6 @@ class NoFalseDeadlockTest(ThreadTestCase):
         # S-12 (3): in the initial thread, with no other thread, a timed
         # run() with threadblock returns when its tasklets are blocked.
         self.main_thread_only()
-        if threading.active_count() != 1:
-            self.skipTest("other threads run")
         ch = channel()
         t = self.track(tasklet(ch.receive)())
         self.assertIsNone(stackless.run(1000000, threadblock=True))
