@@ -121,7 +121,8 @@ slp_is_initial_thread(slp_thread *th)
  * main thread waits in slices and handles signals between them, so that
  * KeyboardInterrupt and other handlers that raise get through; where the
  * current tasklet is blocked or paused, the caller undoes that first
- * (see slp_next_after_leaving()). */
+ * (see slp_next_after_leaving()).  The end of a slice is no event: the
+ * main thread looks at the others when woken, as every thread does. */
 
 /* Can the thread of `ts` still make a tasklet of another thread runnable? */
 static int
@@ -185,6 +186,7 @@ slp_wait_for_work(slp_thread *th, int in_place)
 {
     PyThreadState *tstate = th->tstate;
     int main_thread = _Py_ThreadCanHandleSignals(tstate->interp);
+    int look = 1;       /* at the others: first, and when woken */
     while (th->head == NULL) {
         if (signals_pending(tstate)) {
             if (!in_place) {
@@ -198,11 +200,13 @@ slp_wait_for_work(slp_thread *th, int in_place)
             if (r < 0) {
                 return -2;
             }
+            look = 1;
             continue;
         }
-        if (!others_can_make_progress(th)) {
+        if (look && !others_can_make_progress(th)) {
             return -1;
         }
+        look = 0;
         th->waiting = 1;
         PyLockStatus got;
         Py_BEGIN_ALLOW_THREADS
@@ -216,6 +220,7 @@ slp_wait_for_work(slp_thread *th, int in_place)
                 PyThread_acquire_lock(th->wakeup, NOWAIT_LOCK);
             }
             th->woken = 0;
+            look = 1;
         }
         else {
             assert(got != PY_LOCK_ACQUIRED);
