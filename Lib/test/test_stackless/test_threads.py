@@ -12,6 +12,7 @@ Deadlock error instead of waiting for ever.
 """
 
 import _thread
+import contextlib
 import gc
 import signal
 import sys
@@ -825,6 +826,28 @@ def is_waiting(ident):
 MAIN_IDENT = threading.main_thread().ident
 
 
+@contextlib.contextmanager
+def no_hang():
+    """In the main thread, whose waits for other threads handle signals
+    (S-12 (2)): fail with AssertionError after TIMEOUT seconds instead of
+    waiting for ever for a wake-up that does not come."""
+    if (threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer")):
+        yield
+        return
+
+    def hung(signum, frame):
+        raise AssertionError("the main thread was not woken")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, TIMEOUT)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 class NoFalseDeadlockTest(ThreadTestCase):
     """S-12 (2), (4): Deadlock is reported only when no thread of the
     interpreter can make progress.  A thread whose runqueue empties while
@@ -930,7 +953,8 @@ class NoFalseDeadlockTest(ThreadTestCase):
         try:
             self.assertTrue(wait_for(lambda: theirs.balance == -1
                                      and is_waiting(w.ident)))
-            with self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+            with no_hang(), \
+                    self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
                 mine.receive()
             self.assertEqual(mine.balance, 0)
             self.assertIs(stackless.getcurrent(), stackless.getmain())
@@ -951,7 +975,8 @@ class NoFalseDeadlockTest(ThreadTestCase):
             self.assertTrue(wait_for(lambda: theirs.balance == -1
                                      and is_waiting(w.ident)))
             t = tasklet(channel().receive)()
-            with self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+            with no_hang(), \
+                    self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
                 mine.receive()
             self.assertFalse(t.alive)
             self.assertEqual(mine.balance, 0)
@@ -961,12 +986,19 @@ class NoFalseDeadlockTest(ThreadTestCase):
 
     def test_thread_end_wakes_waiting_main(self):
         # S-12 (2), (4): the main tasklet waits while the only other
-        # thread runs; when that thread ends, the waiter looks again and
-        # gets the Deadlock error instead of waiting for ever.
+        # thread, which uses tasklets too, runs; when that thread ends,
+        # the waiter looks again and gets the Deadlock error instead of
+        # waiting for ever.
         ch = channel()
-        w = self.start(wait_for, lambda: ch.balance == -1
-                       and is_waiting(MAIN_IDENT))
-        with self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+
+        def body():
+            tasklet(stackless.schedule)()
+            stackless.run()
+            return wait_for(lambda: ch.balance == -1
+                            and is_waiting(MAIN_IDENT))
+
+        w = self.start(body)
+        with no_hang(), self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
             ch.receive()
         self.assertTrue(w.join(self))
         self.assertEqual(ch.balance, 0)
@@ -974,11 +1006,21 @@ class NoFalseDeadlockTest(ThreadTestCase):
 
     def test_end_of_thread_without_tasklets_wakes_waiting_main(self):
         # S-12 (2): the same when the thread that ends never used
-        # stackless (it only looks at the channel and at us).
+        # stackless: it only looks at the channel and at us, which makes
+        # it no scheduler.
         ch = channel()
-        w = self.start(wait_for, lambda: ch.balance == -1
-                       and is_waiting(MAIN_IDENT))
-        with self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+        looked = threading.Event()
+
+        def body():
+            ch.balance, is_waiting(MAIN_IDENT)      # what it waits for
+            looked.set()
+            return wait_for(lambda: ch.balance == -1
+                            and is_waiting(MAIN_IDENT))
+
+        w = self.start(body)
+        self.assertTrue(looked.wait(TIMEOUT))
+        self.assertEqual(stackless.get_thread_info(w.ident), (None, None, 0))
+        with no_hang(), self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
             ch.receive()
         self.assertTrue(w.join(self))
 
@@ -1004,7 +1046,8 @@ class NoFalseDeadlockTest(ThreadTestCase):
         b = self.start(wait_for, lambda: main_channel.balance == -1
                        and is_waiting(MAIN_IDENT))
         try:
-            outcome.append(("main got", main_channel.receive()))
+            with no_hang():
+                outcome.append(("main got", main_channel.receive()))
         except RuntimeError as e:
             outcome.append(("main", str(e)))
             a_channel.send("from main")
@@ -1144,9 +1187,10 @@ class NoFalseDeadlockTest(ThreadTestCase):
                 result.send("run() returned")
 
         w = self.start(body)
-        self.assertEqual(result.receive(),
-                         ("Deadlock: the last runnable tasklet cannot be "
-                          "blocked.", False))
+        with no_hang():
+            self.assertEqual(result.receive(),
+                             ("Deadlock: the last runnable tasklet cannot "
+                              "be blocked.", False))
         w.join(self)
 
 
