@@ -15,6 +15,7 @@ import _thread
 import contextlib
 import gc
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -2192,8 +2193,12 @@ class ShutdownTest(unittest.TestCase):
                 time.sleep(0.001)
             print("exit", flush=True)
         """)
-        rc, out, err = script_helper.assert_python_ok("-c", code)
-        self.assertEqual(out.decode().splitlines(),
+        # A hang is what is tested: the exit must not wait for ever.
+        proc = subprocess.run([sys.executable, "-X", "faulthandler", "-I",
+                               "-c", code], capture_output=True,
+                              timeout=6 * TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+        self.assertEqual(proc.stdout.decode().splitlines(),
                          ["exit", "worker: Deadlock: the last runnable "
                           "tasklet cannot be blocked."])
 
