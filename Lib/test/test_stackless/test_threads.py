@@ -8,7 +8,8 @@ checked to have ended, so that a missing wake-up fails a test instead of
 hanging it.  Where the main thread's main tasklet blocks on a channel
 while a helper thread is alive (S-12 (2)), the helper always ends within
 a bounded time; once it has ended, the blocked main tasklet gets the
-Deadlock error instead of waiting for ever.
+Deadlock error instead of waiting for ever.  Where that error is what a
+test checks, no_hang() turns a missing wake-up into a failure too.
 """
 
 import _thread
