@@ -5,10 +5,12 @@
 
 STACKLESS_INCLUDES=	-I$(srcdir)/Stackless/Include
 
-# Our headers are needed by the hooks in upstream files as well.
-# (STACKLESS is not defined: pycore_stackless.h gives METH_STACKLESS its
-# bit, without the tp_flags that object.h would give every type.)
+# Our headers are needed by the hooks in upstream files as well, in the
+# core and in builtin modules (_thread).  (STACKLESS is not defined:
+# pycore_stackless.h gives METH_STACKLESS its bit, without the tp_flags
+# that object.h would give every type.)
 PY_CORE_CFLAGS+=	$(STACKLESS_INCLUDES)
+PY_BUILTIN_MODULE_CFLAGS+=	$(STACKLESS_INCLUDES)
 
 STACKLESS_HEADERS= \
 		$(srcdir)/Stackless/Include/pycore_stackless.h \

@@ -24,6 +24,11 @@ extern void _PyStackless_ThreadDelete(PyThreadState *tstate);
  * thread's tasklets with C state end (spec X-6). */
 extern void _PyStackless_Finalize(PyThreadState *tstate);
 
+/* Modules/_threadmodule.c, thread_shutdown(): at shutdown, tstate joins
+ * the non-daemon threads (joining 1) until they have ended (joining 0):
+ * meanwhile it can make no tasklet runnable for them (spec S-12). */
+extern void _PyStackless_JoinThreads(PyThreadState *tstate, int joining);
+
 /* Python/pystate.c, interpreter_clear(): drop callbacks and handlers. */
 extern void _PyStackless_InterpClear(PyInterpreterState *interp);
 

@@ -280,6 +280,7 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
         partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
     }
 
+again:
     if (partner_waiting) {
         PyTaskletObject *p = ch->head;
         int same_thread = p->thread == th;
@@ -349,7 +350,8 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
     queue_append(ch, cur, dir);
     PyTaskletObject *next = slp_next_after_leaving(th, cur);
     if (next == NULL) {
-        /* Deadlock: the tasklet stays unblocked, as it was. */
+        /* Deadlock, or signals came while the thread waited: the
+         * tasklet stays unblocked, as it was. */
         if (cur->blocked) {
             slp_channel_remove_blocked(cur);
         }
@@ -358,7 +360,15 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
         }
         th->head = cur;
         Py_SETREF(cur->tempval, Py_NewRef(Py_None));
-        return NULL;
+        if (PyErr_Occurred() || slp_handle_signals(th) < 0) {
+            return NULL;
+        }
+        /* The handlers returned: the operation goes on, by what it finds
+         * now (they may have used the channel). */
+        drop_unrestored(ch);
+        drop_tempval(cur);
+        partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
+        goto again;
     }
     return slp_switch_to_soft(th, next, NULL);
 }

@@ -13,11 +13,15 @@
  * A tasklet ends when its function returns or raises (S-9, S-11): its
  * result is dropped, TaskletExit is swallowed, any other exception goes
  * to the error handler or, as a bomb, to W (runqueue.c), which runs at
- * once and raises it.  The dead tasklet's data stack is freed and its C
- * stack abandoned.  The eval loop returns to the runner when the tasklet
- * running in it then ends (it may not be the one it started, after soft
- * switches); the runner goes on with the next tasklet if that has no C
- * stack either, else switches to that one's stack and is dropped.
+ * once and raises it.  If nothing is left to run and W is blocked in a
+ * channel, the thread first waits, in the dead tasklet, while another
+ * thread can still make one of its tasklets runnable (S-12 (2)); W gets
+ * the RuntimeError of S-9 only if none can.  The dead tasklet's data
+ * stack is freed and its C stack abandoned.  The eval loop returns to
+ * the runner when the tasklet running in it then ends (it may not be the
+ * one it started, after soft switches); the runner goes on with the next
+ * tasklet if that has no C stack either, else switches to that one's
+ * stack and is dropped.
  */
 
 #include "stackless_impl.h"
@@ -211,6 +215,20 @@ slp_end_current(slp_thread *th, PyObject *result)
     }
 
     PyTaskletObject *w = slp_innermost_watchdog(th);
+    if (bomb == NULL && th->head == NULL && w->blocked) {
+        /* S-12 (2): nothing left to run here, and W waits in a channel:
+         * wait while other threads can still give us work.  (A paused W
+         * resumes, threadblock or not: its tasklets are done.)  A signal
+         * handler that raises there sends its exception to W, as an
+         * error of this tasklet would. */
+        if (slp_wait_for_work(th, 1) == -2) {
+            bomb = slp_bomb_from_error();
+            if (bomb == NULL) {
+                PyErr_FormatUnraisable("Exception ending tasklet %R", t);
+            }
+        }
+        w = slp_innermost_watchdog(th);
+    }
     PyTaskletObject *next;
     if (bomb != NULL) {
         /* W resumes at once and raises the exception. */

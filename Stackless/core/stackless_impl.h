@@ -390,9 +390,12 @@ struct _slp_thread {
     int tick_deferred;          /* expired while preemption was blocked */
     PyObject *to_kill;          /* list: collected during a GC, kill soon */
     PyTaskletObject *owned;     /* list of its tasklets (borrowed), not main */
-    /* Waiting for other threads to make a tasklet runnable (S-12). */
-    PyThread_type_lock wakeup;  /* held, except to wake the thread */
+    /* Waiting for other threads to make a tasklet runnable (S-12; see
+     * runqueue.c).  `waiting` is set and cleared by the thread itself,
+     * `woken` by whoever releases `wakeup` for it. */
+    PyThread_type_lock wakeup;  /* held, except while woken */
     int waiting;
+    int woken;
     /* The interpreter exits: main gets TaskletExit when it resumes. */
     int exit_main;
     /* Soft switching: what the eval loop must do at the `error:` of the
@@ -545,10 +548,27 @@ extern PyObject *slp_switch_to(slp_thread *th, PyTaskletObject *next);
  * (spec S-12): the head of the runqueue, else the innermost watchdog or
  * main if it is paused (waiting for other threads first when they could
  * make a tasklet runnable).  NULL with RuntimeError("Deadlock...") when
- * nothing can run; the current tasklet must then stay where it is.
+ * nothing can run; the current tasklet must then stay where it is.  NULL
+ * without an exception when signals came while the thread waited: the
+ * caller puts the current tasklet back where it was, calls
+ * slp_handle_signals() and, if that did not raise, tries again.
  * `leaving` is the current tasklet, not in the runqueue any more. */
 extern PyTaskletObject *slp_next_after_leaving(slp_thread *th,
                                                PyTaskletObject *leaving);
+/* S-12 (2): wait, without the GIL, while the runqueue is empty and another
+ * thread can still make a tasklet of ours runnable.  0: one is runnable;
+ * -1: no other thread can make progress (a deadlock), no exception set;
+ * -2: signals came (the main thread).  With `in_place`, their handlers
+ * run here, switches trapped, and -2 means that one raised; else they
+ * are left to the caller (slp_handle_signals()). */
+extern int slp_wait_for_work(slp_thread *th, int in_place);
+/* Run the Python signal handlers, as the eval loop does: -1 if one
+ * raised. */
+extern int slp_handle_signals(slp_thread *th);
+/* A thread ended: the waiting threads of interp look again (runqueue.c). */
+extern void slp_wake_waiters(PyInterpreterState *interp);
+/* The thread that started the interpreter. */
+extern int slp_is_initial_thread(slp_thread *th);
 
 /* Errors of switching for T-2..T-14 and channels: -1 with RuntimeError
  * if switching is not possible now (a switch trap, a collection). */
@@ -606,6 +626,9 @@ typedef struct _slp_interp {
     PyObject *invalid_shim;
     /* _wrap.set_reduce_frame(): what a tasklet's frames reduce through. */
     PyObject *reduce_frame;
+    /* The thread that joins the non-daemon threads at shutdown, while it
+     * does, or NULL (thread.c). */
+    PyThreadState *joining;
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);

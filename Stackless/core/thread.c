@@ -17,10 +17,16 @@
  * Ends.  When a thread state is cleared (X-5), the tasklets of the thread
  * that hold a C stack are killed, if the thread can still run code; all
  * the others lose their thread (t->thread is NULL from then on) and keep
- * their frames.  At interpreter shutdown (X-6), after atexit, the tasklets
- * of the finalizing thread are killed while modules still work, and
- * daemon threads that still run tasklets are asked to end them.  The
- * slp_thread is freed with the thread state.
+ * their frames.  A thread that ends, whether it used stackless or not,
+ * can no longer make a tasklet of another thread runnable: the threads
+ * waiting for others (S-12, runqueue.c) are woken to look again, as they
+ * are when the finalizing thread begins to join the non-daemon threads,
+ * which it then only does.  At
+ * interpreter shutdown (X-6), after atexit, the tasklets of the
+ * finalizing thread are killed while modules still work, and daemon
+ * threads that still run tasklets, or wait for others, are asked to end
+ * them.  The slp_thread is freed with the thread state, except the lock
+ * that a daemon thread left waiting at shutdown is blocked on.
  */
 
 #include "stackless_impl.h"
@@ -319,6 +325,10 @@ _PyStackless_ThreadClear(PyThreadState *tstate)
 {
     slp_thread *th = slp_thread_of(tstate);
     if (th == NULL) {
+        /* It could have woken a waiting thread, and can no longer. */
+        if (_PyStackless_InUse) {
+            slp_wake_waiters(tstate->interp);
+        }
         return;
     }
     if (tstate == _PyThreadState_GET() && th->current == th->main
@@ -350,6 +360,25 @@ _PyStackless_ThreadClear(PyThreadState *tstate)
     Py_CLEAR(th->watchdogs);
     Py_CLEAR(th->current);
     Py_CLEAR(th->main);
+    /* The threads waiting for others look again: this one can wake
+     * nobody any more (S-12). */
+    slp_wake_waiters(tstate->interp);
+}
+
+/* At shutdown, tstate waits for the non-daemon threads to end, and does
+ * nothing else until they have: a thread that waits for it to give it
+ * work would wait for ever, and must look again (S-12). */
+void
+_PyStackless_JoinThreads(PyThreadState *tstate, int joining)
+{
+    slp_interp *si = tstate->interp->stackless;
+    if (si == NULL) {
+        return;     /* no thread of the interpreter used stackless */
+    }
+    si->joining = joining ? tstate : NULL;
+    if (joining) {
+        slp_wake_waiters(tstate->interp);
+    }
 }
 
 /* Ask the other threads that use stackless (daemon threads still running
@@ -387,7 +416,11 @@ kill_other_threads(PyThreadState *tstate)
          * may not be main if main switches first: main then gets it
          * when it resumes. */
         PyThreadState_SetAsyncExc(ts->thread_id, PyExc_TaskletExit);
-        if (th->current == th->main) {
+        /* A thread that waits for others (S-12) runs no tasklet: its
+         * current one, blocked, is killed like the others, which wakes
+         * the thread. */
+        int running = !th->waiting;
+        if (th->current == th->main && running) {
             th->exit_main = 1;
         }
         PyObject *targets = PyList_New(0);
@@ -403,7 +436,7 @@ kill_other_threads(PyThreadState *tstate)
         }
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(targets); i++) {
             PyTaskletObject *t = (PyTaskletObject *)PyList_GET_ITEM(targets, i);
-            if (t == th->current || t->state != SLP_STARTED) {
+            if ((t == th->current && running) || t->state != SLP_STARTED) {
                 continue;
             }
             PyObject *res = PyObject_CallMethod((PyObject *)t, "kill", "i", 1);
@@ -463,7 +496,10 @@ _PyStackless_ThreadDelete(PyThreadState *tstate)
         free(th->spare_chunk);
         th->spare_chunk = NULL;
     }
-    if (th->wakeup != NULL) {
+    /* A daemon thread left waiting at shutdown stays blocked on its lock
+     * until the process ends: woken, it would only take the GIL to stop,
+     * with a thread state that is gone. */
+    if (th->wakeup != NULL && !th->waiting) {
         PyThread_release_lock(th->wakeup);
         PyThread_free_lock(th->wakeup);
     }

@@ -55,18 +55,27 @@ slp_schedule(PyObject *retval, int remove)
      * it may run code (a finalizer that kills a tasklet, and switches),
      * which must not come between choosing the next tasklet and the
      * switch to it. */
-    Py_SETREF(cur->tempval, Py_NewRef(retval));
-    slp_runqueue_unlink(th, cur);
-    PyTaskletObject *next = slp_next_after_leaving(th, cur);
-    if (next == NULL) {
+    for (;;) {
+        Py_SETREF(cur->tempval, Py_NewRef(retval));
+        slp_runqueue_unlink(th, cur);
+        PyTaskletObject *next = slp_next_after_leaving(th, cur);
+        if (next != NULL) {
+            Py_DECREF(cur);     /* the runqueue's; `current` keeps it */
+            return slp_switch_to_soft(th, next, NULL);
+        }
+        /* Deadlock, or signals came while the thread waited: the tasklet
+         * stays runnable. */
         slp_runqueue_append(th, cur);
         th->head = cur;
         Py_DECREF(cur);
         Py_SETREF(cur->tempval, Py_NewRef(Py_None));
-        return NULL;
+        if (PyErr_Occurred() || slp_handle_signals(th) < 0) {
+            return NULL;
+        }
+        if (slp_check_switch_trap(th) < 0) {
+            return NULL;
+        }
     }
-    Py_DECREF(cur);     /* the runqueue's; `current` keeps it alive */
-    return slp_switch_to_soft(th, next, NULL);
 }
 
 static void

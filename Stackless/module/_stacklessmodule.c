@@ -405,7 +405,10 @@ _stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
         }
         return Py_BuildValue("(OOi)", Py_None, Py_None, 0);
     }
-    PyObject *current = th->runcount > 0 ? (PyObject *)th->current : Py_None;
+    /* A thread that waits for others (S-12) runs no tasklet, even once
+     * given one, until it has the GIL again. */
+    PyObject *current = th->runcount > 0 && !th->waiting
+                        ? (PyObject *)th->current : Py_None;
     return Py_BuildValue("(OOn)", th->main ? (PyObject *)th->main : Py_None,
                          current ? current : Py_None, th->runcount);
 }

@@ -8,10 +8,15 @@ checked to have ended, so that a missing wake-up fails a test instead of
 hanging it.  Where the main thread's main tasklet blocks on a channel
 while a helper thread is alive (S-12 (2)), the helper always ends within
 a bounded time; once it has ended, the blocked main tasklet gets the
-Deadlock error instead of waiting for ever.
+Deadlock error instead of waiting for ever.  Where that error is what a
+test checks, no_hang() turns a missing wake-up into a failure too.
 """
 
+import _thread
+import contextlib
 import gc
+import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -810,6 +815,385 @@ class WaitForOtherThreadTest(ThreadTestCase):
 
         self.assertEqual(self.start(body).join(self), (None, True, -1, 1))
         self.assertEqual(ch.balance, 0)
+
+
+def is_waiting(ident):
+    """The thread `ident` waits for other threads (S-12 (2)): its
+    runqueue is empty and it runs no tasklet.  Seen by a thread holding
+    the GIL, which the waiting thread released to wait."""
+    info = stackless.get_thread_info(ident)
+    return info[0] is not None and info[1] is None and info[2] == 0
+
+
+MAIN_IDENT = threading.main_thread().ident
+
+
+@contextlib.contextmanager
+def no_hang():
+    """In the main thread, whose waits for other threads handle signals
+    (S-12 (2)): fail with AssertionError after TIMEOUT seconds instead of
+    waiting for ever for a wake-up that does not come."""
+    if (threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer")):
+        yield
+        return
+
+    def hung(signum, frame):
+        raise AssertionError("the main thread was not woken")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, TIMEOUT)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+class NoFalseDeadlockTest(ThreadTestCase):
+    """S-12 (2), (4): Deadlock is reported only when no thread of the
+    interpreter can make progress.  A thread whose runqueue empties while
+    another thread could still make one of its tasklets runnable waits,
+    the GIL released; it is woken when one is, and looks again when a
+    thread ends."""
+
+    N = 200_000         # messages
+    K = 8               # tasklets per thread
+
+    def setUp(self):
+        super().setUp()
+        # A thread left running by another test could wake anybody: the
+        # deadlocks below would then wait for it.
+        if len(stackless.getthreads()) != 1:
+            self.skipTest("other threads run")
+
+    def test_four_threads_exchange_messages(self):
+        # S-12 (2), X-4, C-14: two producing and two consuming threads,
+        # K tasklets each, every thread's main tasklet waiting on a
+        # channel of its own for its tasklets, exchange N messages over
+        # two shared channels.  Tasklets end while their main tasklet
+        # waits and the others are blocked on the shared channels: the
+        # thread waits for the others then.  Every message arrives once,
+        # in the tasklets of the consuming thread, and all threads end.
+        n, k = self.N, self.K
+        shared = [channel(), channel()]
+
+        def producer(first):
+            done = channel()
+
+            def produce(start):
+                for i in range(start, first + n // 2, k):
+                    shared[i % 2].send(i)
+                done.send(threading.get_ident())
+
+            for j in range(k):
+                tasklet(produce)(first + j)
+            return [done.receive() for _ in range(k)]
+
+        def consumer(ch):
+            done = channel()
+            got = []
+
+            def consume():
+                for _ in range(n // 2 // k):
+                    got.append(ch.receive())
+                done.send(threading.get_ident())
+
+            for _ in range(k):
+                tasklet(consume)()
+            return [done.receive() for _ in range(k)], got
+
+        consumers = [self.start(consumer, ch) for ch in shared]
+        producers = [self.start(producer, first)
+                     for first in (0, n // 2)]
+        received = []
+        for parity, w in enumerate(consumers):
+            idents, got = w.join(self)
+            self.assertEqual(idents, [w.ident] * k)
+            self.assertEqual(len(got), n // 2)
+            self.assertTrue(all(v % 2 == parity for v in got))
+            received += got
+        for w in producers:
+            self.assertEqual(w.join(self), [w.ident] * k)
+        self.assertEqual(len(received), n)
+        self.assertEqual(sorted(received), list(range(n)))
+        self.assertEqual([ch.balance for ch in shared], [0, 0])
+
+    def test_tasklet_ends_while_main_waits(self):
+        # S-9, S-12 (2): the last runnable tasklet of a thread ends while
+        # its main tasklet is blocked and another tasklet waits for this
+        # thread: instead of pulling main out with "the main tasklet is
+        # receiving without a sender available", the thread waits.
+        shared = channel()
+        box = {}
+
+        def body():
+            done = channel()
+            box['r'] = tasklet(lambda: done.send(shared.receive()))()
+            box['e'] = tasklet(lambda: None)()
+            return done.receive(), threading.get_ident()
+
+        w = self.start(body)
+        try:
+            self.assertTrue(wait_for(lambda: shared.balance == -1
+                                     and is_waiting(w.ident)))
+            self.assertFalse(box['e'].alive)
+            self.assertTrue(box['r'].blocked)
+            self.assertEqual(stackless.get_thread_info(w.ident)[2], 0)
+        finally:
+            shared.send("late")
+        self.assertEqual(w.join(self), ("late", w.ident))
+
+    def test_true_deadlock_across_threads(self):
+        # S-12 (4): both threads' main tasklets wait for the other: the
+        # one that blocks last finds the other waiting and gets the
+        # Deadlock error, staying unblocked; the other goes on waiting
+        # until it is given work.
+        mine = channel()
+        theirs = channel()
+        w = self.start(theirs.receive)
+        try:
+            self.assertTrue(wait_for(lambda: theirs.balance == -1
+                                     and is_waiting(w.ident)))
+            with no_hang(), \
+                    self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+                mine.receive()
+            self.assertEqual(mine.balance, 0)
+            self.assertIs(stackless.getcurrent(), stackless.getmain())
+            self.assertEqual(stackless.getruncount(), 1)
+            self.assertTrue(is_waiting(w.ident))
+        finally:
+            theirs.send("free")
+        self.assertEqual(w.join(self), "free")
+
+    def test_deadlock_in_tasklet_goes_to_main(self):
+        # S-12 (4), S-11: the would-be blocker is a tasklet, blocked
+        # with main while the other thread waits: it gets the error,
+        # which, uncaught, is raised in main, pulled out of its channel.
+        mine = channel()
+        theirs = channel()
+        w = self.start(theirs.receive)
+        try:
+            self.assertTrue(wait_for(lambda: theirs.balance == -1
+                                     and is_waiting(w.ident)))
+            t = tasklet(channel().receive)()
+            with no_hang(), \
+                    self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+                mine.receive()
+            self.assertFalse(t.alive)
+            self.assertEqual(mine.balance, 0)
+        finally:
+            theirs.send("free")
+        self.assertEqual(w.join(self), "free")
+
+    def test_thread_end_wakes_waiting_main(self):
+        # S-12 (2), (4): the main tasklet waits while the only other
+        # thread, which uses tasklets too, runs; when that thread ends,
+        # the waiter looks again and gets the Deadlock error instead of
+        # waiting for ever.
+        ch = channel()
+
+        def body():
+            tasklet(stackless.schedule)()
+            stackless.run()
+            return wait_for(lambda: ch.balance == -1
+                            and is_waiting(MAIN_IDENT))
+
+        w = self.start(body)
+        with no_hang(), self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+            ch.receive()
+        self.assertTrue(w.join(self))
+        self.assertEqual(ch.balance, 0)
+        self.assertEqual(stackless.getruncount(), 1)
+
+    def test_end_of_thread_without_tasklets_wakes_waiting_main(self):
+        # S-12 (2): the same when the thread that ends never used
+        # stackless: it only looks at the channel and at us, which makes
+        # it no scheduler.
+        ch = channel()
+        looked = threading.Event()
+
+        def body():
+            ch.balance, is_waiting(MAIN_IDENT)      # what it waits for
+            looked.set()
+            return wait_for(lambda: ch.balance == -1
+                            and is_waiting(MAIN_IDENT))
+
+        w = self.start(body)
+        self.assertTrue(looked.wait(TIMEOUT))
+        self.assertEqual(stackless.get_thread_info(w.ident), (None, None, 0))
+        with no_hang(), self.assertRaisesRegex(RuntimeError, "^Deadlock: "):
+            ch.receive()
+        self.assertTrue(w.join(self))
+
+    def test_thread_end_with_two_waiters(self):
+        # S-12 (4): two threads wait, for each other's work and for a
+        # third, which ends: exactly one of the waiters, whichever looks
+        # first, gets the Deadlock error; it then wakes the other, which
+        # gets a value.  Neither waits for ever.
+        a_channel = channel()
+        main_channel = channel()
+        outcome = []
+
+        def a_body():
+            try:
+                outcome.append(("a got", a_channel.receive()))
+            except RuntimeError as e:
+                outcome.append(("a", str(e)))
+                main_channel.send("from a")
+
+        a = self.start(a_body)
+        self.assertTrue(wait_for(lambda: a_channel.balance == -1
+                                 and is_waiting(a.ident)))
+        b = self.start(wait_for, lambda: main_channel.balance == -1
+                       and is_waiting(MAIN_IDENT))
+        try:
+            with no_hang():
+                outcome.append(("main got", main_channel.receive()))
+        except RuntimeError as e:
+            outcome.append(("main", str(e)))
+            a_channel.send("from main")
+        a.join(self)
+        self.assertTrue(b.join(self))
+        deadlock = "Deadlock: the last runnable tasklet cannot be blocked."
+        self.assertIn(outcome, ([("a", deadlock), ("main got", "from a")],
+                                [("main", deadlock), ("a got", "from main")]))
+
+    def main_thread_only(self):
+        if threading.current_thread() is not threading.main_thread():
+            self.skipTest("signals go to the main thread")
+
+    def default_sigint(self):
+        """KeyboardInterrupt on SIGINT, even if it was ignored when the
+        process started (a background job)."""
+        self.main_thread_only()
+        old = signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.addCleanup(signal.signal, signal.SIGINT, old)
+
+    def interrupt_main_when_waiting(self, ch, done):
+        if wait_for(lambda: ch.balance == -1 and is_waiting(MAIN_IDENT)):
+            _thread.interrupt_main()
+        return done.wait(TIMEOUT)
+
+    def test_waiting_main_thread_is_interruptible(self):
+        # S-12 (2): the main thread waits for another, which will not
+        # end; KeyboardInterrupt gets through, raised by the blocking
+        # call, which leaves the tasklet unblocked.
+        self.default_sigint()
+        ch = channel()
+        done = threading.Event()
+        w = self.start(self.interrupt_main_when_waiting, ch, done)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                ch.receive()
+            self.assertEqual(ch.balance, 0)
+            self.assertEqual(stackless.getruncount(), 1)
+        finally:
+            done.set()
+        self.assertTrue(w.join(self))
+
+    def test_waiting_after_tasklet_end_is_interruptible(self):
+        # S-12 (2), S-11: the thread waits after its last tasklet ended,
+        # main blocked: the KeyboardInterrupt goes to main, which is
+        # pulled out of its channel and raises it.
+        self.default_sigint()
+        ch = channel()
+        done = threading.Event()
+        t = tasklet(lambda: None)()
+        w = self.start(self.interrupt_main_when_waiting, ch, done)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                ch.receive()
+            self.assertFalse(t.alive)
+            self.assertEqual(ch.balance, 0)
+        finally:
+            done.set()
+        self.assertTrue(w.join(self))
+
+    @unittest.skipUnless(hasattr(signal, "pthread_kill"), "pthread_kill")
+    def test_signal_handler_runs_while_waiting(self):
+        # S-12 (2): a signal handler that returns runs while the main
+        # thread waits, which then goes on waiting for its value.
+        self.main_thread_only()
+        ch = channel()
+        handled = threading.Event()
+        old = signal.signal(signal.SIGUSR1, lambda *args: handled.set())
+        self.addCleanup(signal.signal, signal.SIGUSR1, old)
+
+        def body():
+            if not wait_for(lambda: ch.balance == -1
+                            and is_waiting(MAIN_IDENT)):
+                return "main never waited"
+            signal.pthread_kill(MAIN_IDENT, signal.SIGUSR1)
+            if not handled.wait(TIMEOUT):
+                return "no handler ran"
+            ch.send("after the signal")
+            return None
+
+        w = self.start(body)
+        self.assertEqual(ch.receive(), "after the signal")
+        self.assertIsNone(w.join(self))
+
+    def test_threadblock_waits_for_other_thread(self):
+        # S-5, S-12 (2): a timed run() with threadblock does not return
+        # when its last runnable tasklet blocks while another thread can
+        # still wake it: the thread waits.  run() returns when the woken
+        # tasklet has ended (S-4 (a)).
+        ch = channel()
+
+        def body():
+            got = []
+            tasklet(lambda: None)()
+            t = tasklet(lambda: got.append(ch.receive()))()
+            return t, got, stackless.run(1000000, threadblock=True)
+
+        w = self.start(body)
+        try:
+            self.assertTrue(wait_for(lambda: ch.balance == -1
+                                     and is_waiting(w.ident)))
+        finally:
+            ch.send("woken")
+        t, got, result = w.join(self)
+        self.assertIsNone(result)
+        self.assertEqual(got, ["woken"])
+        self.assertFalse(t.alive)
+
+    def test_threadblock_initial_thread_alone(self):
+        # S-12 (3): in the initial thread, with no other thread, a timed
+        # run() with threadblock returns when its tasklets are blocked.
+        self.main_thread_only()
+        ch = channel()
+        t = self.track(tasklet(ch.receive)())
+        self.assertIsNone(stackless.run(1000000, threadblock=True))
+        self.assertTrue(t.blocked)
+        t.kill()
+        self.assertEqual(ch.balance, 0)
+
+    def test_threadblock_deadlock_in_other_thread(self):
+        # S-12 (4): outside the initial thread, with threadblock and no
+        # thread able to make progress (main waits for the result), the
+        # blocking tasklet gets the Deadlock error, which run() raises.
+        result = channel()
+
+        def body():
+            t = tasklet(channel().receive)()
+            if not wait_for(lambda: result.balance == -1
+                            and is_waiting(MAIN_IDENT)):
+                result.send("main never waited")
+                return
+            try:
+                stackless.run(1000000, threadblock=True)
+            except RuntimeError as e:
+                result.send((str(e), t.alive))
+            else:
+                result.send("run() returned")
+
+        w = self.start(body)
+        with no_hang():
+            self.assertEqual(result.receive(),
+                             ("Deadlock: the last runnable tasklet cannot "
+                              "be blocked.", False))
+        w.join(self)
 
 
 class CrossThreadCallTest(ThreadTestCase):
@@ -1763,6 +2147,64 @@ class ShutdownTest(unittest.TestCase):
         # Killing them did not raise TaskletExit in the main tasklet a
         # second time (it was asked to end once).
         self.assertNotIn(b"Exception killing tasklet", err)
+
+    def test_waiting_daemon_thread_ends_at_exit(self):
+        # X-6, S-12 (2): a daemon thread waits for others, its last
+        # tasklet ended and its main tasklet blocked: at exit its main
+        # tasklet is killed, which wakes it, and its tasklets end; exit
+        # does not wait for it longer than that.
+        code = textwrap.dedent("""
+            import stackless, threading, time
+            ready = threading.Event()
+            def blocked():
+                try:
+                    stackless.channel().receive()
+                finally:
+                    print("finally tasklet", flush=True)
+            def worker():
+                stackless.tasklet(blocked)()
+                stackless.tasklet(lambda: None)()
+                try:
+                    ready.set()
+                    stackless.channel().receive()
+                finally:
+                    print("finally main", flush=True)
+            t = threading.Thread(target=worker, daemon=True)
+            t.start()
+            ready.wait(10)
+            while stackless.get_thread_info(t.ident)[2] != 0:
+                time.sleep(0.001)
+            print("exit", flush=True)
+        """)
+        rc, out, err = script_helper.assert_python_ok("-c", code)
+        self.assertEqual(out.decode().splitlines(),
+                         ["exit", "finally main", "finally tasklet"])
+
+    def test_waiting_thread_joined_at_exit(self):
+        # S-12 (4): a non-daemon thread waits for the main thread, which
+        # exits and joins it: the main thread can wake nobody any more,
+        # so the waiter gets the Deadlock error instead of hanging exit.
+        code = textwrap.dedent("""
+            import stackless, threading, time
+            ch = stackless.channel()
+            def worker():
+                try:
+                    ch.receive()
+                except RuntimeError as e:
+                    print("worker:", e, flush=True)
+            threading.Thread(target=worker).start()
+            while ch.balance != -1:
+                time.sleep(0.001)
+            print("exit", flush=True)
+        """)
+        # A hang is what is tested: the exit must not wait for ever.
+        proc = subprocess.run([sys.executable, "-X", "faulthandler", "-I",
+                               "-c", code], capture_output=True,
+                              timeout=6 * TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+        self.assertEqual(proc.stdout.decode().splitlines(),
+                         ["exit", "worker: Deadlock: the last runnable "
+                          "tasklet cannot be blocked."])
 
 
 if __name__ == "__main__":
