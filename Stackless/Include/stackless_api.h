@@ -208,12 +208,19 @@ PyAPI_FUNC(PyObject *) PyStackless_CallCMethod_Main(PyMethodDef *m,
  * called from any thread, with or without the GIL, and does not wait for
  * it.  It takes over the caller's references to `ch` and `value` (taken
  * while the caller held the GIL); the value is queued, and the
- * interpreter's main thread, the next time it runs Python code or waits
- * in the scheduler, starts a tasklet that sends it: ch.send(value), with
- * the channel's rules, so that the value reaches receivers in the order
- * of the posts (the tasklet blocks until one takes it).  Returns 0, or -1
- * if out of memory (no exception is set: the caller may not hold the
- * GIL; the references are then the caller's again). */
+ * interpreter's main thread, the next time it runs Python code (or within
+ * 50 ms while it waits in the scheduler for other threads), starts a
+ * tasklet that sends it: ch.send(value), with the channel's rules, so
+ * that the value reaches receivers in the order of the posts (the tasklet
+ * blocks until one takes it).  Returns 0, or -1 if out of memory (no
+ * exception is set: the caller may not hold the GIL; the references are
+ * then the caller's again).
+ *
+ * The deadlock rule (a main tasklet that blocks with nothing runnable
+ * raises RuntimeError unless another thread can still make progress)
+ * counts the threads that have a Python thread state: a posting thread
+ * that should keep the main thread waiting needs one (made once with
+ * PyGILState_Ensure() and kept). */
 PyAPI_FUNC(int) PyStackless_PostToChannel(PyChannelObject *ch,
                                          PyObject *value);
 

@@ -122,7 +122,10 @@ slp_is_initial_thread(slp_thread *th)
  * KeyboardInterrupt and other handlers that raise get through; where the
  * current tasklet is blocked or paused, the caller undoes that first
  * (see slp_next_after_leaving()).  The end of a slice is no event: the
- * main thread looks at the others when woken, as every thread does. */
+ * main thread looks at the others when woken, as every thread does.
+ * Between slices it also starts the senders of the values that threads
+ * without the GIL posted (capi.c): a post reaches a waiting main thread
+ * within a slice. */
 
 /* Can the thread of `ts` still make a tasklet of another thread runnable? */
 static int
@@ -188,6 +191,14 @@ slp_wait_for_work(slp_thread *th, int in_place)
     int main_thread = _Py_ThreadCanHandleSignals(tstate->interp);
     int look = 1;       /* at the others: first, and when woken */
     while (th->head == NULL) {
+        if (main_thread && slp_posts_pending()) {
+            /* Values posted by other threads (PyStackless_PostToChannel):
+             * their senders start here, runnable. */
+            th->switch_trap++;
+            slp_deliver_posts();
+            th->switch_trap--;
+            continue;
+        }
         if (signals_pending(tstate)) {
             if (!in_place) {
                 return -2;

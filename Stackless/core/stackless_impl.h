@@ -717,6 +717,10 @@ extern int slp_set_schedule_hook(slp_interp *si,
                                  slp_schedule_hook_func *func);
 /* capi.c */
 extern int slp_capi_init(void);
+/* Values posted by other threads wait (PyStackless_PostToChannel()); their
+ * sender tasklets made now, in the main thread. */
+extern int slp_posts_pending(void);
+extern void slp_deliver_posts(void);
 extern void slp_capi_fini(void);
 /* _stacklessmodule.c: our static types made unready, at the end of the
  * main interpreter. */

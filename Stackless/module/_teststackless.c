@@ -14,6 +14,9 @@
 #include "stackless_api.h"
 #include "pythread.h"
 
+#include <stdlib.h>
+#include <time.h>               // nanosleep()
+
 /* --- argument helpers ---------------------------------------------------- */
 
 static int
@@ -825,6 +828,57 @@ post_from_thread(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* post_later(ch, value, ms): a C thread, without the GIL, posts the value
+ * after `ms` milliseconds; returns at once.  The references are the
+ * post's. */
+typedef struct {
+    PyObject *ch;
+    PyObject *value;
+    long ms;
+} later_job;
+
+static void
+post_later_thread(void *arg)
+{
+    later_job *job = (later_job *)arg;
+    struct timespec ts = {job->ms / 1000, (job->ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    if (PyStackless_PostToChannel((PyChannelObject *)job->ch,
+                                  job->value) < 0) {
+        abort();    /* no memory for a test */
+    }
+    free(job);
+}
+
+static PyObject *
+post_later(PyObject *self, PyObject *args)
+{
+    PyChannelObject *ch;
+    PyObject *value;
+    long ms;
+    if (!PyArg_ParseTuple(args, "O&Ol:post_later", channel_arg, &ch, &value,
+                          &ms)) {
+        return NULL;
+    }
+    later_job *job = malloc(sizeof(later_job));
+    if (job == NULL) {
+        return PyErr_NoMemory();
+    }
+    job->ch = Py_NewRef((PyObject *)ch);
+    job->value = Py_NewRef(value);
+    job->ms = ms;
+    if (PyThread_start_new_thread(post_later_thread, job)
+        == PYTHREAD_INVALID_THREAD_ID)
+    {
+        Py_DECREF(job->ch);
+        Py_DECREF(job->value);
+        free(job);
+        PyErr_SetString(PyExc_RuntimeError, "cannot start a thread");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* --- soft-switchable C functions (A-27, A-32 ..) -------------- */
 
 /* spec A-2: `action` 0..2 switch as schedule (1) or schedule_remove (2);
@@ -1030,6 +1084,7 @@ static PyMethodDef methods[] = {
     VAR(PyStackless_Call_Main, s_call_main),
     VAR(run_outside, run_outside),
     VAR(post_from_thread, post_from_thread),
+    VAR(post_later, post_later),
     VAR(softswitchablefunc, softswitchablefunc),
     {"test_cframe", (PyCFunction)(void (*)(void))test_cframe,
      METH_VARARGS | METH_KEYWORDS, NULL},

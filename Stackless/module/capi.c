@@ -970,14 +970,22 @@ static PyMethodDef post_send_def = {
     "post_send", post_send, METH_NOARGS, NULL
 };
 
+int
+slp_posts_pending(void)
+{
+    return _Py_atomic_load_ptr_relaxed(&posts.head) != NULL;
+}
+
 /* In the main thread, with the GIL: a new tasklet sends each value, in
- * the order of the posts. */
+ * the order of the posts.  Called as a pending call, or by the main
+ * thread waiting in the scheduler (runqueue.c). */
 static int
 deliver_posts(void *unused)
 {
     PyMutex_Lock(&posts.lock);
     slp_post *p = posts.head;
-    posts.head = posts.tail = NULL;
+    _Py_atomic_store_ptr_relaxed(&posts.head, NULL);
+    posts.tail = NULL;
     posts.scheduled = 0;
     PyMutex_Unlock(&posts.lock);
     while (p != NULL) {
@@ -1016,7 +1024,7 @@ PyStackless_PostToChannel(PyChannelObject *ch, PyObject *value)
         posts.tail->next = p;
     }
     else {
-        posts.head = p;
+        _Py_atomic_store_ptr_relaxed(&posts.head, p);
     }
     posts.tail = p;
     int schedule = !posts.scheduled;
@@ -1047,4 +1055,10 @@ void
 slp_capi_fini(void)
 {
     slp_type_unready(&unwind_type);
+}
+
+void
+slp_deliver_posts(void)
+{
+    (void)deliver_posts(NULL);
 }

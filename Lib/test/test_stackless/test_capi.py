@@ -594,6 +594,23 @@ class PostToChannelTest(StacklessTestCase):
         stackless.run()
         self.assertEqual(got, ["a", "b", "c"])
 
+    def test_reaches_main_waiting_in_the_scheduler(self):
+        # Main blocks with nothing runnable; another thread could still
+        # make progress (it waits for an event), so main waits in the
+        # scheduler instead of raising Deadlock, and takes the post.
+        import threading
+        go = threading.Event()
+        other = threading.Thread(target=go.wait)
+        other.start()
+        try:
+            ch = stackless.channel()
+            T.post_later(ch, "posted", 100)
+            self.assertEqual(ch.receive(), "posted")
+        finally:
+            go.set()
+            other.join()
+        stackless.run()
+
     def test_closed_channel_is_reported(self):
         ch = stackless.channel()
         ch.close()
