@@ -514,23 +514,24 @@ PyObject *
 _PyStackless_PyCall(PyThreadState *tstate, PyObject *callable,
                     PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
+    /* Most callables here are C callables that resolve to nothing at the
+     * first step: the type tests come before what can_push() reads. */
     slp_thread *th = ((_PyThreadStateImpl *)tstate)->stackless;
-    if (can_push(tstate, th)) {
-        if (is_gen_next(callable, args, nargsf, kwnames)) {
-            int r = slp_gen_enter(tstate, th, (PyGenObject *)args[0]);
-            if (r != 0) {
-                return NULL;
-            }
+    if (is_gen_next(callable, args, nargsf, kwnames)) {
+        if (can_push(tstate, th)
+            && slp_gen_enter(tstate, th, (PyGenObject *)args[0]) != 0)
+        {
+            return NULL;
         }
-        else {
-            resolution r;
-            resolve(callable, &r);
-            if (r.kind != TARGET_NONE) {
-                enter_resolved(tstate, th, &r, args,
-                               PyVectorcall_NARGS(nargsf), kwnames, NULL);
-                /* Entered, or failed as through C. */
-                return NULL;
-            }
+    }
+    else {
+        resolution r;
+        resolve(callable, &r);
+        if (r.kind != TARGET_NONE && can_push(tstate, th)) {
+            enter_resolved(tstate, th, &r, args, PyVectorcall_NARGS(nargsf),
+                           kwnames, NULL);
+            /* Entered, or failed as through C. */
+            return NULL;
         }
     }
     return PyObject_Vectorcall(callable, args, nargsf, kwnames);

@@ -861,25 +861,28 @@ tasklet_get_c_calls(PyTaskletObject *t, void *c)
      * function called through C (no base frame). */
     int hard_start = t->base_frame == NULL;
     if (is_current(t)) {
+        /* Each entry frame is added when the next one down is found:
+         * the last one found is the lowest. */
         _PyInterpreterFrame *above = NULL;
+        _PyInterpreterFrame *entry = NULL, *entry_above = NULL;
         for (_PyInterpreterFrame *f = top_frame(t); f; f = f->previous) {
             if (f->owner != FRAME_OWNED_BY_CSTACK) {
                 above = f;
                 continue;
             }
-            int lowest = 1;
-            for (_PyInterpreterFrame *g = f->previous; g; g = g->previous) {
-                if (g->owner == FRAME_OWNED_BY_CSTACK) {
-                    lowest = 0;
-                    break;
-                }
-            }
-            if ((!lowest || hard_start)
-                && add_c_call(list, f->previous, above, lowest) < 0)
+            if (entry != NULL
+                && add_c_call(list, entry->previous, entry_above, 0) < 0)
             {
                 goto error;
             }
+            entry = f;
+            entry_above = above;
             above = NULL;
+        }
+        if (entry != NULL && hard_start
+            && add_c_call(list, entry->previous, entry_above, 1) < 0)
+        {
+            goto error;
         }
     }
     else if (!t->soft_parked && t->extra != NULL) {
