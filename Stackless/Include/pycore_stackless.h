@@ -95,8 +95,16 @@ typedef PyObject *(*_PyStackless_CallEntry)(PyThreadState *tstate,
                                             PyObject *callable,
                                             PyObject **args, int nargs);
 
-/* A PyMethodDef with METH_STACKLESS is the head of one of these (the
- * core's own: the flag is set by Stackless/core/softcall.c only). */
+/* A PyMethodDef of the core with METH_STACKLESS also has this bit, and
+ * is the head of one of these (Stackless/core/softcall.c sets both).  An
+ * extension's def may have METH_STACKLESS alone (stackless_api.h): its
+ * function takes the stackless protocol, and is called as any builtin,
+ * with the permission to switch softly when the eval loop calls it. */
+#define _PyStackless_METH_CORE 0x4000
+#define _PyStackless_IsCoreDef(ml) \
+    (((ml)->ml_flags & (METH_STACKLESS | _PyStackless_METH_CORE)) \
+     == (METH_STACKLESS | _PyStackless_METH_CORE))
+
 typedef struct {
     PyMethodDef def;
     /* The entries of CALL_STACKLESS: for the method descriptor, whose
@@ -109,26 +117,38 @@ typedef struct {
 static inline _PyStackless_MethodDef *
 _PyStackless_MethodDefOf(PyMethodDef *ml)
 {
-    assert(ml->ml_flags & METH_STACKLESS);
+    assert(_PyStackless_IsCoreDef(ml));
     return (_PyStackless_MethodDef *)
            ((char *)ml - offsetof(_PyStackless_MethodDef, def));
 }
 
 /* The entry of CALL_STACKLESS for `callable`, or NULL if it is not a
  * builtin that may switch tasklets. */
+extern PyObject *_PyStackless_ForeignEntry(PyThreadState *tstate,
+                                           PyObject *callable,
+                                           PyObject **args, int nargs);
+
 static inline _PyStackless_CallEntry
 _PyStackless_CallEntryOf(PyObject *callable)
 {
     PyMethodDef *ml;
     if (Py_IS_TYPE(callable, &PyMethodDescr_Type)) {
         ml = ((PyMethodDescrObject *)callable)->d_method;
-        return (ml->ml_flags & METH_STACKLESS)
-               ? _PyStackless_MethodDefOf(ml)->unbound_call : NULL;
+        if (!(ml->ml_flags & METH_STACKLESS)) {
+            return NULL;
+        }
+        return (ml->ml_flags & _PyStackless_METH_CORE)
+               ? _PyStackless_MethodDefOf(ml)->unbound_call
+               : _PyStackless_ForeignEntry;
     }
     if (Py_IS_TYPE(callable, &PyCFunction_Type)) {
         ml = ((PyCFunctionObject *)callable)->m_ml;
-        return (ml->ml_flags & METH_STACKLESS)
-               ? _PyStackless_MethodDefOf(ml)->call : NULL;
+        if (!(ml->ml_flags & METH_STACKLESS)) {
+            return NULL;
+        }
+        return (ml->ml_flags & _PyStackless_METH_CORE)
+               ? _PyStackless_MethodDefOf(ml)->call
+               : _PyStackless_ForeignEntry;
     }
     return NULL;
 }
@@ -190,6 +210,17 @@ _PyStackless_Vectorcall(PyThreadState *tstate, PyObject *callable,
     }
     return PyObject_Vectorcall(callable, args, nargsf, kwnames);
 }
+
+/* Objects/call.c, _PyFunction_Vectorcall(), when the thread state's
+ * stackless_try is set: a C function of the stackless protocol
+ * (stackless_api.h) calls a Python function, and lets it run in the eval
+ * loop that called the C function (the frame is pushed, and the call
+ * returns Py_UnwindToken), where it can; else it is called as always.
+ * The permission is taken either way (Stackless/module/capi.c). */
+extern PyObject *_PyStackless_FunctionCall(PyThreadState *tstate,
+                                           PyFunctionObject *func,
+                                           PyObject *const *args,
+                                           size_t nargsf, PyObject *kwnames);
 
 /* Python/bytecodes.c, CALL_FUNCTION_EX, where the callable is not a
  * Python function: the same, for a call with *args and **kwargs

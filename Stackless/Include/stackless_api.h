@@ -226,11 +226,40 @@ PyAPI_FUNC(int) PyStackless_PostToChannel(PyChannelObject *ch,
 
 /* --- soft-switchable C functions (A-27, A-32 .. A-34, A-38) --------------
  *
- * Provisional.  A C function written as a state machine, re-entered with
- * *step (0 at first) and its saved slots after each switch, could run
- * without C recursion.  In this version it runs once, from step 0, and
- * its switches are hard: the functions _nr never unwind, and nobody
- * grants the permission of the stackless protocol. */
+ * The stackless protocol.  The eval loop of a tasklet that can switch
+ * softly gives a builtin whose PyMethodDef has METH_STACKLESS the
+ * permission to switch softly; the builtin takes it with
+ * STACKLESS_GETARG() (its first statement) and may pass it on, with
+ * STACKLESS_PROMOTE_ALL() (or _FLAG, _METHOD, _PROMOTE) just before the
+ * call, to one call of:
+ *   - PyStackless_CallFunction(), PyStackless_Schedule(), the _nr
+ *     functions (which need no permission to try) and the functions they
+ *     name (PyTasklet_Run, PyTasklet_Switch, PyChannel_Send,
+ *     PyChannel_Receive);
+ *   - a Python function, called with PyObject_Call*() (directly, or as a
+ *     bound method): its frame runs in the eval loop.
+ * That call then either does its work as usual, or switches softly (or
+ * pushes the frame) and returns Py_UnwindToken (int results: 1): the
+ * builtin must return Py_UnwindToken at once, unchanged, without
+ * touching Python objects that may run code; the eval loop makes the
+ * switch.  STACKLESS_ASSERT() after the call withdraws a permission that
+ * nobody took.  Called any other way (from C, without permission) all
+ * of them switch hard and never unwind.
+ *
+ * A soft-switchable C function (slp_softswitchablefunc) is a state
+ * machine: PyStackless_CallFunction() calls it with *step 0, `retval`
+ * (borrowed) the argument, and the slots; called under the protocol, it
+ * is run by a frame of the eval loop, and each time it unwinds (it
+ * switched softly, or called a Python function softly) it is called again
+ * with the same slots and `retval` the value the tasklet resumed with (or
+ * the function's result), where *step says; or with retval NULL and an
+ * exception set if one came in (a kill): it cleans up and returns NULL
+ * (or a value, to catch it).  Its result is the call's.  Called without
+ * the protocol, it runs once, and its switches are hard.  Such a call
+ * pickles with its tasklet, by the declaration's module and name (the
+ * module registers it with PyStackless_InitFunctionDeclaration()), with
+ * *step, *n and the slots; if `*any` (private state) is not NULL then,
+ * the unpickled call raises RuntimeError when the tasklet resumes. */
 
 PyAPI_DATA(PyUnwindObject *) Py_UnwindToken;
 #define STACKLESS_UNWINDING(obj) \
@@ -254,11 +283,7 @@ PyAPI_FUNC(int *) _PyStackless__TryStacklessPtr(void);
     STACKLESS_PROMOTE_FLAG(PyType_HasFeature(Py_TYPE(obj), \
                                              Py_TPFLAGS_HAVE_STACKLESS_CALL))
 #define STACKLESS_RETRACT() ((void)(_PyStackless_TRY_STACKLESS = 0))
-#ifdef Py_DEBUG
-#  define STACKLESS_ASSERT() assert(!_PyStackless_TRY_STACKLESS)
-#else
-#  define STACKLESS_ASSERT() ((void)0)
-#endif
+#define STACKLESS_ASSERT() ((void)(_PyStackless_TRY_STACKLESS = 0))
 
 /* The bits CPython reserves for Stackless (methodobject.h, object.h,
  * which give them only if STACKLESS is defined before Python.h).

@@ -550,7 +550,8 @@ _PyStackless_CallEx(PyThreadState *tstate, PyObject *func, PyObject *callargs,
         int nokw = kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0;
         if (_PyStackless_IsSwitching(func)) {
             if (nokw) {
-                return _PyStackless_SoftCall(tstate, func, items, n, NULL);
+                return _PyStackless_BuiltinCall(tstate, func, items, n,
+                                                NULL);
             }
             /* Keywords as CALL_KW passes them. */
             PyObject *kwnames;
@@ -559,7 +560,7 @@ _PyStackless_CallEx(PyThreadState *tstate, PyObject *func, PyObject *callargs,
             if (stack == NULL) {
                 return NULL;
             }
-            PyObject *res = _PyStackless_SoftCall(
+            PyObject *res = _PyStackless_BuiltinCall(
                 tstate, func, stack, n | PY_VECTORCALL_ARGUMENTS_OFFSET,
                 kwnames);
             _PyStack_UnpackDict_Free(stack, n, kwnames);

@@ -833,6 +833,122 @@ slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it)
     return 1;
 }
 
+/* --- soft-switchable C functions ---------------------------------------
+ *
+ * PyStackless_CallFunction(), called under the stackless protocol by a
+ * C function that the eval loop of a tasklet that switches softly called,
+ * pushes a shim frame whose code (softfunc_shim_code) calls the C
+ * function, step after step, until it returns: each time it switches
+ * softly (it returns Py_UnwindToken), the frame waits in its CALL, as any
+ * caller does, and calls it again with the value the tasklet resumes
+ * with.  An exception that comes in while it waits (a kill, a throw)
+ * goes to a handler that calls it with the exception set, for the
+ * function to clean up.  The stack holds the state of the call (its
+ * step, its slots; false when the function returned) and the value.
+ * The shim starts at once (it is pushed for the CALL that runs, as
+ * send_sequence's), and is as invisible as the other shims.
+ */
+
+#define SOFTFUNC_CALL 4             /* where the shim waits */
+#define SOFTFUNC_EXC_CALL 25        /* where its handler waits */
+
+static PyCodeObject *
+softfunc_shim_code(slp_interp *si)
+{
+    /* Stack: the state, the value. */
+    static const _Py_CODEUNIT code[] = {
+        {.op = {LOAD_CONST, 1}},            /* step(state, value) */
+        {.op = {PUSH_NULL, 0}},
+        {.op = {COPY, 4}},
+        {.op = {COPY, 4}},
+        {.op = {CALL, 2}},                  /* SOFTFUNC_CALL */
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {SWAP, 2}},                  /* 8: its result is the value */
+        {.op = {POP_TOP, 0}},
+        {.op = {COPY, 2}},                  /* the call still runs? */
+        {.op = {TO_BOOL, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {POP_JUMP_IF_FALSE, 1}},     /* to 18 */
+        {.op = {CACHE, 0}},
+        {.op = {JUMP_BACKWARD_NO_INTERRUPT, 18}},   /* to 0 */
+        {.op = {SWAP, 2}},                  /* 18: it returned the value */
+        {.op = {POP_TOP, 0}},
+        {.op = {RETURN_VALUE, 0}},
+        {.op = {LOAD_CONST, 2}},            /* 21: handler, stack: state, */
+        {.op = {PUSH_NULL, 0}},             /* value, exception; */
+        {.op = {COPY, 5}},                  /* step_exception(state, exc) */
+        {.op = {COPY, 4}},
+        {.op = {CALL, 2}},                  /* SOFTFUNC_EXC_CALL */
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {CACHE, 0}},
+        {.op = {SWAP, 2}},                  /* the exception goes */
+        {.op = {POP_TOP, 0}},
+        {.op = {JUMP_BACKWARD_NO_INTERRUPT, 24}},   /* to 8 */
+        {.op = {RESUME, 0}},                /* never reached */
+    };
+    /* One entry: the first CALL (and its caches) goes to 21, keeping the
+     * state and the value (depth 2), without lasti.  It begins with the
+     * instruction before: the eval loop looks up where the exception of a
+     * callee (or one thrown into a waiting frame) goes at instr_ptr - 1. */
+    static const char exctable[] = {
+        (char)(0x80 | (SOFTFUNC_CALL - 1)), 2 + INLINE_CACHE_ENTRIES_CALL,
+        21, 2 << 1
+    };
+    assert(code[SOFTFUNC_CALL].op.code == CALL);
+    assert(code[SOFTFUNC_EXC_CALL].op.code == CALL);
+    PyObject *step, *step_exception;
+    if (slp_softfunc_steps(&step, &step_exception) < 0) {
+        return NULL;
+    }
+    PyObject *extra[] = {step, step_exception};
+    return shim_code(&si->softfunc_shim, "soft_switchable", code,
+                     (int)Py_ARRAY_LENGTH(code), NULL, extra, 2, 7,
+                     exctable, sizeof(exctable));
+}
+
+int
+slp_softfunc_push(slp_thread *th, PyObject *state, PyObject *value)
+{
+    PyThreadState *tstate = th->tstate;
+    if (!slp_can_park_softly(th, 1) || tstate->py_recursion_remaining <= 1) {
+        return 0;
+    }
+    PyObject *objs[] = {state, value};
+    _PyInterpreterFrame *sf = push_shim(
+        tstate, softfunc_shim_code(th->si), objs, 2, 0, 0);
+    if (sf == NULL) {
+        return 0;           /* the function runs from C, and says so */
+    }
+    tstate->py_recursion_remaining--;       /* as start_frame does */
+    slp_enter_request(th, sf, sf, NULL, 0);
+    return 1;
+}
+
+int
+slp_soft_function_call(slp_thread *th, PyFunctionObject *func,
+                       PyObject *const *args, Py_ssize_t nargs,
+                       PyObject *kwnames)
+{
+    PyThreadState *tstate = th->tstate;
+    if (!(((PyCodeObject *)func->func_code)->co_flags & CO_OPTIMIZED)
+        || !slp_can_park_softly(th, 1) || tstate->py_recursion_remaining <= 1)
+    {
+        return 0;
+    }
+    _PyInterpreterFrame *f = push_call(tstate, func, args, nargs, kwnames);
+    if (f == NULL) {
+        return -1;
+    }
+    tstate->py_recursion_remaining--;       /* as start_frame does */
+    slp_enter_request(th, f, f, NULL, 0);
+    return 1;
+}
+
 /* --- frames that cannot run: the invalid shim ---------------------------
  *
  * A frame that was pickled while it ran C code (a tasklet suspended with
@@ -883,7 +999,7 @@ extern const struct _PyCode_DEF(8) _Py_InitCleanup;
 
 static const char *const shim_names[] = {
     "gen_next", "gen_next_default", "context_run", "send_sequence",
-    "init_cleanup", "invalid_frame", NULL
+    "init_cleanup", "invalid_frame", "soft_switchable", NULL
 };
 
 static PyCodeObject *
@@ -896,6 +1012,7 @@ shim_by_index(slp_interp *si, int i)
     case 3: return send_sequence_shim_code(si);
     case 4: return (PyCodeObject *)&_Py_InitCleanup;
     case 5: return slp_invalid_shim_code(si);
+    case 6: return softfunc_shim_code(si);
     }
     return NULL;
 }
@@ -929,6 +1046,8 @@ static const struct {
     {3, 0, 2 + SEQ_SHIM_END_FOR - 2, 3},    /* a generator it iterates */
     {4, 0, 0, 1},                           /* self, under __init__ */
     {5, 0, 1, 1},                           /* the message */
+    {6, SOFTFUNC_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 2},  /* state, value */
+    {6, SOFTFUNC_EXC_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 3},  /* and exc */
 };
 
 int
@@ -959,7 +1078,8 @@ slp_shim_name(slp_interp *si, PyCodeObject *co)
 {
     PyObject *mine[] = {si->gen_shim, si->gen_default_shim, si->context_shim,
                         si->send_sequence_shim,
-                        (PyObject *)&_Py_InitCleanup, si->invalid_shim};
+                        (PyObject *)&_Py_InitCleanup, si->invalid_shim,
+                        si->softfunc_shim};
     for (int i = 0; i < (int)Py_ARRAY_LENGTH(mine); i++) {
         if ((PyObject *)co == mine[i]) {
             return shim_names[i];

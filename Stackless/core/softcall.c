@@ -220,11 +220,39 @@ _PyStackless_BuiltinCall(PyThreadState *tstate, PyObject *callable,
     PyMethodDef *ml = Py_IS_TYPE(callable, &PyMethodDescr_Type)
                       ? ((PyMethodDescrObject *)callable)->d_method
                       : ((PyCFunctionObject *)callable)->m_ml;
-    if (ml->ml_flags & METH_STACKLESS) {
+    if (_PyStackless_IsCoreDef(ml)) {
         return _PyStackless_SoftCall(tstate, callable, args, nargsf,
                                      kwnames);
     }
+    if (ml->ml_flags & METH_STACKLESS) {
+        return slp_protocol_call(tstate, callable, args, nargsf, kwnames);
+    }
     return PyObject_Vectorcall(callable, args, nargsf, kwnames);
+}
+
+PyObject *
+_PyStackless_ForeignEntry(PyThreadState *tstate, PyObject *callable,
+                          PyObject **args, int nargs)
+{
+    PyObject *res = slp_protocol_call(
+        tstate, callable, args, nargs | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(callable);
+    for (int i = 0; i < nargs; i++) {
+        Py_DECREF(args[i]);
+    }
+    return res;
+}
+
+PyObject *
+slp_call_softly(PyThreadState *tstate, PyObject *callable,
+                PyObject *const *args, size_t nargsf)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    _PyInterpreterFrame *outer = ts->stackless_softcall;
+    ts->stackless_softcall = tstate->current_frame;
+    PyObject *res = call_def(tstate, callable, args, nargsf, NULL);
+    ts->stackless_softcall = outer;
+    return res;
 }
 
 PyObject *
@@ -271,15 +299,21 @@ static PyMethodDef *
 switching_def(slp_methoddef *sd)
 {
     PyMethodDef *ml = &sd->head.def;
-    int flags = ml->ml_flags & ~METH_STACKLESS;
+    int flags = ml->ml_flags & ~(METH_STACKLESS | _PyStackless_METH_CORE);
     /* call_def() calls these, as the eval loop's CALL_BUILTIN_* would. */
     assert(flags == METH_NOARGS || flags == METH_O || flags == METH_FASTCALL
            || flags == (METH_FASTCALL | METH_KEYWORDS));
     assert(sd->tfunc == NULL || flags != METH_FASTCALL);
     assert(sd->head.unbound_call != NULL && sd->head.call != NULL);
     (void)flags;
-    ml->ml_flags |= METH_STACKLESS;
+    ml->ml_flags |= METH_STACKLESS | _PyStackless_METH_CORE;
     return ml;
+}
+
+PyObject *
+slp_switching_function(slp_methoddef *sd)
+{
+    return PyCFunction_NewEx(switching_def(sd), NULL, NULL);
 }
 
 int

@@ -624,6 +624,7 @@ typedef struct _slp_interp {
     PyObject *context_shim;
     PyObject *send_sequence_shim;
     PyObject *invalid_shim;
+    PyObject *softfunc_shim;
     /* _wrap.set_reduce_frame(): what a tasklet's frames reduce through. */
     PyObject *reduce_frame;
     /* The thread that joins the non-daemon threads at shutdown, while it
@@ -933,6 +934,20 @@ typedef struct {
 extern PyObject *slp_call_entry(PyThreadState *tstate, PyObject *callable,
                                 PyObject **args, int nargs);
 
+/* A builtin of the core called softly, as by the eval loop, from C code
+ * that the eval loop called (the C API under the stackless protocol):
+ * its result, or slp_soft_switched with the switch decided but not yet
+ * asked of the eval loop. */
+extern PyObject *slp_call_softly(PyThreadState *tstate, PyObject *callable,
+                                 PyObject *const *args, size_t nargsf);
+/* capi.c: an extension's builtin with METH_STACKLESS, called by the eval
+ * loop: with the permission of the stackless protocol, if the tasklet can
+ * switch softly.  Its Py_UnwindToken becomes NULL with the switch or the
+ * frame it pushed pending, as for the core's builtins. */
+extern PyObject *slp_protocol_call(PyThreadState *tstate, PyObject *callable,
+                                   PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames);
+
 /* Put the method descriptors of `defs` into a type's dict, or the
  * builtin functions into a module. */
 extern int slp_add_switching_methods(PyTypeObject *type,
@@ -986,6 +1001,24 @@ extern int slp_shim_waits_at(slp_interp *si, PyCodeObject *co, int index,
 extern int slp_shim_is_static(PyCodeObject *co);
 /* The shim that stands in for a frame that cannot be restored. */
 extern PyCodeObject *slp_invalid_shim_code(slp_interp *si);
+
+/* Soft-switchable C functions (capi.c): push the shim frame that runs the
+ * call of `state` (a new call, given `value` first), or a Python
+ * function's frame, for the CALL that runs (SLP_PENDING_ENTER): 1 if
+ * pushed, 0 if the tasklet cannot run it softly now (nothing done),
+ * -1 with an exception (func: the arguments do not fit). */
+extern int slp_softfunc_push(slp_thread *th, PyObject *state,
+                             PyObject *value);
+extern int slp_soft_function_call(slp_thread *th, PyFunctionObject *func,
+                                  PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames);
+/* The builtins the shim calls: step(state, value), and
+ * step_exception(state, exc) (borrowed). */
+extern int slp_softfunc_steps(PyObject **step, PyObject **step_exception);
+/* The type of the state of such a call: _stackless.soft_switchable_call. */
+extern PyTypeObject slp_softcall_type;
+/* A builtin function of a switching def, with no module. */
+extern PyObject *slp_switching_function(slp_methoddef *sd);
 
 /* Switch as slp_switch_to(), softly if the calling builtin was called by
  * the eval loop directly and the current tasklet runs no C code of its

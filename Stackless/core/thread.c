@@ -76,6 +76,7 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
     Py_CLEAR(si->context_shim);
     Py_CLEAR(si->send_sequence_shim);
     Py_CLEAR(si->invalid_shim);
+    Py_CLEAR(si->softfunc_shim);
     Py_CLEAR(si->reduce_frame);
     interp->stackless = NULL;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);

@@ -711,6 +711,7 @@ _stackless_exec(PyObject *module)
         || PyModule_AddType(module, &PyChannel_Type) < 0
         || PyModule_AddType(module, &PyBomb_Type) < 0
         || PyModule_AddType(module, &PyCStack_Type) < 0
+        || PyModule_AddType(module, &slp_softcall_type) < 0
         || PyType_Ready(&slp_FrameState_Type) < 0
         || PyModule_AddObjectRef(module, "_wrap_frame",
                                  (PyObject *)&slp_FrameState_Type) < 0

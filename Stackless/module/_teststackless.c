@@ -881,25 +881,51 @@ post_later(PyObject *self, PyObject *args)
 
 /* --- soft-switchable C functions (A-27, A-32 ..) -------------- */
 
-/* spec A-2: `action` 0..2 switch as schedule (1) or schedule_remove (2);
- * >= 100 calls `result`.  Private state lives in *any between steps. */
+/* spec A-2: `action` 0..2: step 0 allocates private state (in *any) and,
+ * if `action` is not 0, switches as schedule (1) or schedule_remove (2);
+ * step 1 frees it, sets *n to 2 and switches again; step 2 returns *n.
+ * `action` >= 100 calls `result` (step 3 gets what it returned).  Under
+ * the stackless protocol each switch, and the call, unwind (the function
+ * returns Py_UnwindToken), and the function is called again where *step
+ * says; the value each switch returns is kept in *ob1. */
+static PyObject *
+callback_result(PyObject *r)
+{
+    if (r == NULL && PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyErr_SetString(PyExc_RuntimeError,
+                        "demo_soft_switchable callback failed");
+        PyObject *e2 = PyErr_GetRaisedException();
+        PyException_SetContext(e2, exc);
+        PyErr_SetRaisedException(e2);
+    }
+    return r;
+}
+
 static PyObject *
 demo_soft_switchable(PyObject *retval, long *step, PyObject **ob1,
                      PyObject **ob2, PyObject **ob3, long *n, void **any)
 {
+    STACKLESS_GETARG();
     long action = *n;
-    if (*step == 0) {
+    PyObject *r;
+    if (retval == NULL) {
+        /* An exception came in while it waited. */
+        PyMem_Free(*any);
+        *any = NULL;
+        return *step == 3 ? callback_result(NULL) : NULL;
+    }
+    switch (*step) {
+    case 0:
         if (action >= 100) {
-            PyObject *r = PyObject_CallNoArgs(retval);
-            if (r == NULL && PyErr_ExceptionMatches(PyExc_Exception)) {
-                PyObject *exc = PyErr_GetRaisedException();
-                PyErr_SetString(PyExc_RuntimeError,
-                                "demo_soft_switchable callback failed");
-                PyObject *e2 = PyErr_GetRaisedException();
-                PyException_SetContext(e2, exc);
-                PyErr_SetRaisedException(e2);
+            *step = 3;
+            STACKLESS_PROMOTE_ALL();
+            r = PyObject_CallNoArgs(retval);
+            STACKLESS_ASSERT();
+            if (STACKLESS_UNWINDING(r)) {
+                return r;
             }
-            return r;
+            return callback_result(r);
         }
         *any = PyMem_Malloc(16);
         if (*any == NULL) {
@@ -907,31 +933,48 @@ demo_soft_switchable(PyObject *retval, long *step, PyObject **ob1,
         }
         *step = 1;
         if (action != 0) {
-            PyObject *r = PyStackless_Schedule(retval, action > 1);
+            STACKLESS_PROMOTE_ALL();
+            r = PyStackless_Schedule(retval, action > 1);
+            STACKLESS_ASSERT();
+            if (STACKLESS_UNWINDING(r)) {
+                return r;
+            }
             if (r == NULL) {
                 PyMem_Free(*any);
                 *any = NULL;
                 return NULL;
             }
-            Py_XSETREF(*ob1, Py_NewRef(r));
-            Py_DECREF(r);
+            Py_XSETREF(*ob1, r);
             retval = r;
         }
-    }
-    if (*step == 1) {
+        /* fall through */
+    case 1:
         PyMem_Free(*any);
         *any = NULL;
         *n = 2;
         *step = 2;
         if (action != 0) {
-            PyObject *r = PyStackless_Schedule(retval, action > 1);
+            STACKLESS_PROMOTE_ALL();
+            r = PyStackless_Schedule(retval, action > 1);
+            STACKLESS_ASSERT();
+            if (STACKLESS_UNWINDING(r)) {
+                return r;
+            }
             if (r == NULL) {
                 return NULL;
             }
-            Py_DECREF(r);
+            Py_XSETREF(*ob1, r);
         }
+        /* fall through */
+    case 2:
+        return PyLong_FromLong(*n);
+    case 3:
+        return callback_result(Py_NewRef(retval));
+    default:
+        PyErr_Format(PyExc_SystemError, "demo_soft_switchable: step %ld",
+                     *step);
+        return NULL;
     }
-    return PyLong_FromLong(*n);
 }
 
 static PyStacklessFunctionDeclarationObject demo_decl = {
@@ -942,20 +985,135 @@ static PyStacklessFunctionDeclarationObject demo_decl = {
 };
 
 static PyObject *
-softswitchablefunc(PyObject *self, PyObject *args)
+run_demo(PyObject *args, const char *format)
 {
+    STACKLESS_GETARG();
     long action;
     PyObject *result;
-    if (!PyArg_ParseTuple(args, "lO:softswitchablefunc", &action, &result)) {
+    if (!PyArg_ParseTuple(args, format, &action, &result)) {
         return NULL;
     }
-    STACKLESS_GETARG();
     STACKLESS_PROMOTE_ALL();
     PyObject *r = PyStackless_CallFunction(&demo_decl, result, NULL, NULL,
                                            NULL, action, NULL);
     STACKLESS_ASSERT();
-    (void)stackless;
     return r;
+}
+
+static PyObject *
+softswitchablefunc(PyObject *self, PyObject *args)
+{
+    return run_demo(args, "lO:softswitchablefunc");
+}
+
+/* SoftSwitchableDemo().demo(action, result): the same, as a method. */
+static PyObject *
+demo_method(PyObject *self, PyObject *args)
+{
+    return run_demo(args, "lO:demo");
+}
+
+static PyMethodDef demo_methods[] = {
+    {"demo", demo_method, METH_VARARGS | METH_STACKLESS,
+     PyDoc_STR("demo(action, result): run demo_soft_switchable.")},
+    {NULL}
+};
+
+static PyTypeObject demo_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_teststackless.SoftSwitchableDemo",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = PyDoc_STR("A type with a soft-switchable method."),
+    .tp_methods = demo_methods,
+    .tp_new = PyType_GenericNew,
+};
+
+/* Stackless/module/capi.c: a test hook, not API. */
+PyAPI_FUNC(PyObject *) _PyStackless_EvalCodeFrame(
+    PyCodeObject *code, PyObject *globals, PyObject *const *values,
+    Py_ssize_t nvalues, PyObject *exc);
+
+/* test_PyEval_EvalFrameEx(code, globals, args=(), alloca=0, throw=None,
+ * oldcython=None, code2=None): a fresh frame of `code` (or `code2`) run
+ * by a C-level entry of the eval loop, its first arguments `args`, the
+ * other locals unbound; `throw` raised in it at its start. */
+static PyObject *
+test_eval_frame(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"code", "globals", "args", "alloca", "throw",
+                             "oldcython", "code2", NULL};
+    PyCodeObject *code, *code2 = NULL;
+    PyObject *globals, *fargs = NULL, *exc = Py_None, *oldcython = Py_None;
+    PyObject *code2_obj = Py_None;
+    Py_ssize_t alloca_size = 0;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "O!O!|O!nOOO:test_PyEval_EvalFrameEx", kwlist,
+            &PyCode_Type, &code, &PyDict_Type, &globals, &PyTuple_Type,
+            &fargs, &alloca_size, &exc, &oldcython, &code2_obj))
+    {
+        return NULL;
+    }
+    if (exc != Py_None && !PyExceptionInstance_Check(exc)) {
+        PyErr_SetString(PyExc_TypeError, "exc must be an exception instance");
+        return NULL;
+    }
+    int old = PyObject_IsTrue(oldcython);
+    if (old < 0) {
+        return NULL;
+    }
+    if (code2_obj != Py_None) {
+        if (!PyCode_Check(code2_obj)) {
+            PyErr_SetString(PyExc_TypeError, "code2 must be a code object");
+            return NULL;
+        }
+        code2 = (PyCodeObject *)code2_obj;
+    }
+    if (alloca_size < 0 || alloca_size > 1000000) {
+        PyErr_SetString(PyExc_ValueError,
+                        "alloca is limited by 0 and 1000000");
+        return NULL;
+    }
+    PyCodeObject *run = code2 != NULL ? code2 : code;
+    if (PyCode_GetNumFree(run) != 0) {
+        PyErr_SetString(PyExc_ValueError, "code requires cell variables");
+        return NULL;
+    }
+    Py_ssize_t nargs = fargs != NULL ? PyTuple_GET_SIZE(fargs) : 0;
+    if (nargs > run->co_argcount) {
+        PyErr_SetString(PyExc_ValueError, "too many items in tuple 'args'");
+        return NULL;
+    }
+    /* Reserve the block on the C stack: hard switches copy it. */
+    volatile char *block = alloca_size ? alloca(alloca_size) : NULL;
+    for (Py_ssize_t i = 0; i < alloca_size; i++) {
+        block[i] = (char)i;
+    }
+    PyObject **values = PyMem_Calloc(nargs + 1, sizeof(PyObject *));
+    if (values == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        values[i] = PyTuple_GET_ITEM(fargs, i);
+    }
+    PyObject *addr = NULL;
+    if (nargs > 0 && alloca_size > 0) {
+        addr = PyLong_FromVoidPtr((void *)block);
+        if (addr == NULL) {
+            PyMem_Free(values);
+            return NULL;
+        }
+        values[0] = addr;
+    }
+    if (old && nargs > 0 && values[0] == (PyObject *)code) {
+        /* What Stackless 3.7 did for old Cython: the argument is lost. */
+        values[0] = NULL;
+    }
+    PyObject *res = _PyStackless_EvalCodeFrame(run, globals, values, nargs,
+                                               exc != Py_None ? exc : NULL);
+    Py_XDECREF(addr);
+    PyMem_Free(values);
+    return res;
 }
 
 static PyObject *
@@ -1085,7 +1243,10 @@ static PyMethodDef methods[] = {
     VAR(run_outside, run_outside),
     VAR(post_from_thread, post_from_thread),
     VAR(post_later, post_later),
-    VAR(softswitchablefunc, softswitchablefunc),
+    {"softswitchablefunc", softswitchablefunc,
+     METH_VARARGS | METH_STACKLESS, NULL},
+    {"test_PyEval_EvalFrameEx", (PyCFunction)(void (*)(void))test_eval_frame,
+     METH_VARARGS | METH_KEYWORDS, NULL},
     {"test_cframe", (PyCFunction)(void (*)(void))test_cframe,
      METH_VARARGS | METH_KEYWORDS, NULL},
     ONE(test_cstate, test_cstate),
@@ -1120,6 +1281,12 @@ module_exec(PyObject *m)
         || PyModule_AddIntConstant(m, "OUTSIDE_DIRECT", OUTSIDE_DIRECT) < 0
         || PyModule_AddStringConstant(m, "STACKLESS_VERSION",
                                       STACKLESS_VERSION) < 0)
+    {
+        return -1;
+    }
+    if (PyType_Ready(&demo_type) < 0
+        || PyModule_AddObjectRef(m, "SoftSwitchableDemo",
+                                 (PyObject *)&demo_type) < 0)
     {
         return -1;
     }

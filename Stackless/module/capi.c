@@ -20,8 +20,13 @@
  */
 
 #include "../core/stackless_impl.h"   // and stackless_api.h
-#include "pycore_ceval.h"         // _PyEval_AddPendingCall()
+#include "pycore_ceval.h"         // _PyEval_AddPendingCall(), _PyEval_EvalFrame()
+#include "pycore_frame.h"         // _PyFrame_Initialize()
+#include "pycore_function.h"      // _PyFunction_FromConstructor()
+#include "pycore_pyerrors.h"      // _PyErr_SetRaisedException()
 #include "pycore_object.h"        // _PyObject_HEAD_INIT()
+#include "pycore_opcode_metadata.h"  // _PyOpcode_Caches
+#include "opcode.h"               // LOAD_FAST
 #include "pycore_pystate.h"       // _PyThreadState_GET()
 
 /* --- calling the base type's implementation ----------------------------- */
@@ -243,30 +248,6 @@ PyTasklet_BindThread(PyTaskletObject *t, unsigned long thread_id)
                               NULL));
     Py_DECREF(id);
     return r;
-}
-
-int
-PyTasklet_Run(PyTaskletObject *t)
-{
-    return done(call_base_va(&PyTasklet_Type, T(t), "run", NULL));
-}
-
-int
-PyTasklet_Run_nr(PyTaskletObject *t)
-{
-    return PyTasklet_Run(t);
-}
-
-int
-PyTasklet_Switch(PyTaskletObject *t)
-{
-    return done(call_base_va(&PyTasklet_Type, T(t), "switch", NULL));
-}
-
-int
-PyTasklet_Switch_nr(PyTaskletObject *t)
-{
-    return PyTasklet_Switch(t);
 }
 
 int
@@ -499,34 +480,6 @@ PyChannel_New(PyTypeObject *type)
 }
 
 int
-PyChannel_Send(PyChannelObject *ch, PyObject *value)
-{
-    if (value == NULL) {
-        PyErr_BadInternalCall();
-        return -1;
-    }
-    return done(call_base_va(&PyChannel_Type, CH(ch), "send", value, NULL));
-}
-
-int
-PyChannel_Send_nr(PyChannelObject *ch, PyObject *value)
-{
-    return PyChannel_Send(ch, value);
-}
-
-PyObject *
-PyChannel_Receive(PyChannelObject *ch)
-{
-    return call_base_va(&PyChannel_Type, CH(ch), "receive", NULL);
-}
-
-PyObject *
-PyChannel_Receive_nr(PyChannelObject *ch)
-{
-    return PyChannel_Receive(ch);
-}
-
-int
 PyChannel_SendException(PyChannelObject *ch, PyObject *klass,
                         PyObject *args)
 {
@@ -625,21 +578,6 @@ PyChannel_GetBalance(PyChannelObject *ch)
 }
 
 /* --- the scheduler ------------------------------------------------------ */
-
-PyObject *
-PyStackless_Schedule(PyObject *retval, int remove)
-{
-    return slp_schedule(retval, remove);
-}
-
-PyObject *
-PyStackless_Schedule_nr(PyObject *retval, int remove)
-{
-    /* Under the stackless protocol it may switch softly; the caller's
-     * permission is taken either way. */
-    _PyStackless_TRY_STACKLESS = 0;
-    return slp_schedule(retval, remove);
-}
 
 int
 PyStackless_GetRunCount(void)
@@ -822,14 +760,27 @@ PyStackless_SetScheduleFastcallback(slp_schedule_hook_func *func)
     }
 }
 
-/* --- the stackless protocol and soft-switchable C functions -------------- */
-
-static _Thread_local int try_stackless;
+/* --- the stackless protocol and soft-switchable C functions --------------
+ *
+ * The permission of the protocol is a field of the thread state
+ * (stackless_try).  The eval loop grants it to an extension's builtin of
+ * METH_STACKLESS that it calls (slp_protocol_call), when the tasklet can
+ * switch softly there; the shim of a soft-switchable function grants it
+ * to the function at each step.  Whoever holds it may pass it on, with
+ * STACKLESS_PROMOTE_*(), to one call of the C API, or of a Python
+ * function (Objects/call.c: _PyStackless_FunctionCall): that call then
+ * switches softly, or pushes the function's frame, and returns
+ * Py_UnwindToken, which goes back to the eval loop unchanged; the eval
+ * loop makes the switch, or runs the frame, and resumes the shim (or the
+ * caller) with the result.  What a C function returns after something
+ * was pushed for it, if not Py_UnwindToken (C code in between that
+ * looked at the token), undoes the push: the Python function did not
+ * run (enter_cancel). */
 
 int *
 _PyStackless__TryStacklessPtr(void)
 {
-    return &try_stackless;
+    return &((_PyThreadStateImpl *)_PyThreadState_GET())->stackless_try;
 }
 
 static PyObject *
@@ -857,6 +808,257 @@ static struct _unwind unwind_token = {
 };
 
 PyUnwindObject *Py_UnwindToken = &unwind_token;
+#define UNWIND_TOKEN ((PyObject *)&unwind_token)
+
+/* A soft switch decided by the core (slp_soft_switched): asked of the
+ * eval loop that called the builtin running now, for when the C code
+ * returns Py_UnwindToken to it. */
+static PyObject *
+unwound(PyThreadState *tstate, PyObject *res)
+{
+    if (res == slp_soft_switched) {
+        slp_soft_switch_request(tstate, SLP_PENDING_SWITCH, 0);
+        return UNWIND_TOKEN;
+    }
+    return res;
+}
+
+/* The frame pushed for the eval loop (slp_enter_request) is dropped: the
+ * C code that pushed it did not unwind.  Nothing ran in it. */
+static void
+enter_cancel(PyThreadState *tstate)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    slp_thread *th = ts->stackless;
+    _PyInterpreterFrame *f = th->soft_enter;
+    assert(f != NULL && f == th->soft_enter_base);
+    th->soft_enter = th->soft_enter_base = NULL;
+    th->soft_enter_gen = NULL;
+    th->switch_trap--;
+    th->pending_what = 0;
+    ts->stackless_pending = NULL;
+    PyObject *exc = _PyErr_GetRaisedException(tstate);
+    if (exc != NULL && slp_soft_switch_marker_check(exc)) {
+        Py_CLEAR(exc);
+    }
+    tstate->py_recursion_remaining++;
+    _PyFrame_ClearExceptCode(f);
+    Py_DECREF(f->f_executable);
+    _PyThreadState_PopFrame(tstate, f);
+    _PyErr_SetRaisedException(tstate, exc);
+}
+
+/* After C code that may have unwound, called by the eval loop of the
+ * frame running now: NULL with the switch (or entry) pending for it, if
+ * it unwound; else its result. */
+static PyObject *
+unwind_check(PyThreadState *tstate, PyObject *callable, PyObject *res)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    int pending = ts->stackless_pending != NULL
+                  && ts->stackless_pending == tstate->current_frame;
+    if (res == UNWIND_TOKEN) {
+        if (pending) {
+            return NULL;
+        }
+        PyErr_Format(PyExc_SystemError,
+                     "%R returned Py_UnwindToken without a switch", callable);
+        return NULL;
+    }
+    if (pending) {
+        slp_thread *th = ts->stackless;
+        if (th->soft_enter != NULL) {
+            enter_cancel(tstate);
+        }
+        else {
+            /* A soft switch is decided: it must happen. */
+            Py_XDECREF(res);
+            PyErr_Format(PyExc_SystemError, "%R switched softly and did "
+                         "not return Py_UnwindToken", callable);
+            return NULL;
+        }
+    }
+    return res;
+}
+
+PyObject *
+slp_protocol_call(PyThreadState *tstate, PyObject *callable,
+                  PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    slp_thread *th = ts->stackless;
+    _PyInterpreterFrame *outer = ts->stackless_softcall;
+    ts->stackless_softcall = tstate->current_frame;
+    ts->stackless_try = th != NULL && slp_can_park_softly(th, 1);
+    /* CPython's call of a builtin counts one level of C recursion, which
+     * the core's own builtins do not (softcall.c: call_def): the builtin
+     * runs at the level of the eval loop, where a switch can be soft. */
+    tstate->c_recursion_remaining++;
+    PyObject *res = PyObject_Vectorcall(callable, args, nargsf, kwnames);
+    tstate->c_recursion_remaining--;
+    ts->stackless_try = 0;
+    ts->stackless_softcall = outer;
+    return unwind_check(tstate, callable, res);
+}
+
+PyObject *
+_PyStackless_FunctionCall(PyThreadState *tstate, PyFunctionObject *func,
+                          PyObject *const *args, size_t nargsf,
+                          PyObject *kwnames)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    ts->stackless_try = 0;
+    slp_thread *th = ts->stackless;
+    if (th != NULL && th->soft_enter == NULL && slp_softcall_active(tstate)) {
+        int r = slp_soft_function_call(th, func, args,
+                                       PyVectorcall_NARGS(nargsf), kwnames);
+        if (r < 0) {
+            return NULL;
+        }
+        if (r > 0) {
+            return UNWIND_TOKEN;
+        }
+    }
+    return _PyFunction_Vectorcall((PyObject *)func, args, nargsf, kwnames);
+}
+
+/* C code calls a core function hard: it does not see the eval loop's
+ * call of the builtin that runs it. */
+#define HARD_BEGIN(tstate) \
+    { \
+        _PyThreadStateImpl *_ts = (_PyThreadStateImpl *)(tstate); \
+        _PyInterpreterFrame *_outer = _ts->stackless_softcall; \
+        _ts->stackless_softcall = NULL;
+#define HARD_END \
+        _ts->stackless_softcall = _outer; \
+    }
+
+static PyObject *
+schedule(int stackless, PyObject *retval, int remove)
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    if (stackless && slp_softcall_active(tstate)) {
+        return unwound(tstate, slp_schedule(retval, remove));
+    }
+    PyObject *res;
+    HARD_BEGIN(tstate)
+    res = slp_schedule(retval, remove);
+    HARD_END
+    return res;
+}
+
+PyObject *
+PyStackless_Schedule(PyObject *retval, int remove)
+{
+    STACKLESS_GETARG();
+    return schedule(stackless, retval, remove);
+}
+
+PyObject *
+PyStackless_Schedule_nr(PyObject *retval, int remove)
+{
+    _PyStackless_TRY_STACKLESS = 0;
+    return schedule(1, retval, remove);
+}
+
+/* type.name(self[, arg]), softly if `stackless` allows it and the eval
+ * loop called the builtin that runs now. */
+static PyObject *
+call_base_nr(int stackless, PyTypeObject *type, PyObject *self,
+             const char *name, PyObject *arg)
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    if (stackless && self != NULL && slp_softcall_active(tstate)) {
+        PyObject *meth = base_descr(type, name);
+        if (meth == NULL) {
+            return NULL;
+        }
+        PyObject *argv[2] = {self, arg};
+        return unwound(tstate, slp_call_softly(tstate, meth, argv,
+                                               arg != NULL ? 2 : 1));
+    }
+    return call_base_va(type, self, name, arg, NULL);
+}
+
+/* An int result of it: 0, 1 if it unwound, -1 with an exception. */
+static int
+int_nr(PyObject *res)
+{
+    if (res == UNWIND_TOKEN) {
+        return 1;
+    }
+    return done(res);
+}
+
+int
+PyTasklet_Run(PyTaskletObject *t)
+{
+    STACKLESS_GETARG();
+    return int_nr(call_base_nr(stackless, &PyTasklet_Type, T(t), "run",
+                               NULL));
+}
+
+int
+PyTasklet_Run_nr(PyTaskletObject *t)
+{
+    _PyStackless_TRY_STACKLESS = 0;
+    return int_nr(call_base_nr(1, &PyTasklet_Type, T(t), "run", NULL));
+}
+
+int
+PyTasklet_Switch(PyTaskletObject *t)
+{
+    STACKLESS_GETARG();
+    return int_nr(call_base_nr(stackless, &PyTasklet_Type, T(t), "switch",
+                               NULL));
+}
+
+int
+PyTasklet_Switch_nr(PyTaskletObject *t)
+{
+    _PyStackless_TRY_STACKLESS = 0;
+    return int_nr(call_base_nr(1, &PyTasklet_Type, T(t), "switch", NULL));
+}
+
+int
+PyChannel_Send(PyChannelObject *ch, PyObject *value)
+{
+    STACKLESS_GETARG();
+    if (value == NULL) {
+        PyErr_BadInternalCall();
+        return -1;
+    }
+    return int_nr(call_base_nr(stackless, &PyChannel_Type, CH(ch), "send",
+                               value));
+}
+
+int
+PyChannel_Send_nr(PyChannelObject *ch, PyObject *value)
+{
+    _PyStackless_TRY_STACKLESS = 0;
+    if (value == NULL) {
+        PyErr_BadInternalCall();
+        return -1;
+    }
+    return int_nr(call_base_nr(1, &PyChannel_Type, CH(ch), "send", value));
+}
+
+PyObject *
+PyChannel_Receive(PyChannelObject *ch)
+{
+    STACKLESS_GETARG();
+    return call_base_nr(stackless, &PyChannel_Type, CH(ch), "receive",
+                        NULL);
+}
+
+PyObject *
+PyChannel_Receive_nr(PyChannelObject *ch)
+{
+    _PyStackless_TRY_STACKLESS = 0;
+    return call_base_nr(1, &PyChannel_Type, CH(ch), "receive", NULL);
+}
+
+/* --- soft-switchable C functions --------------------------------------- */
 
 static PyObject *
 declaration_repr(PyStacklessFunctionDeclarationObject *d)
@@ -876,12 +1078,15 @@ PyTypeObject PyStacklessFunctionDeclaration_Type = {
                         "function."),
 };
 
+/* The declarations by "module.name", for unpickling: borrowed, static. */
+static PyObject *declarations;
+
 int
 PyStackless_InitFunctionDeclaration(
     PyStacklessFunctionDeclarationObject *decl, PyObject *module,
     PyModuleDef *def)
 {
-    if (decl == NULL || decl->sfunc == NULL) {
+    if (decl == NULL || decl->sfunc == NULL || decl->name == NULL) {
         PyErr_BadInternalCall();
         return -1;
     }
@@ -900,6 +1105,321 @@ PyStackless_InitFunctionDeclaration(
         }
         decl->module_name = name;
     }
+    else {
+        PyErr_BadInternalCall();
+        return -1;
+    }
+    if (declarations == NULL && (declarations = PyDict_New()) == NULL) {
+        return -1;
+    }
+    PyObject *key = PyUnicode_FromFormat("%s.%s", decl->module_name,
+                                         decl->name);
+    if (key == NULL) {
+        return -1;
+    }
+    int r = PyDict_SetItem(declarations, key, (PyObject *)decl);
+    Py_DECREF(key);
+    return r;
+}
+
+/* The declaration registered as module.name, importing the module if it
+ * is not yet; NULL with ValueError if there is none. */
+static PyStacklessFunctionDeclarationObject *
+find_declaration(PyObject *module, PyObject *name)
+{
+    PyObject *key = PyUnicode_FromFormat("%U.%U", module, name);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *d = declarations != NULL
+                  ? PyDict_GetItemWithError(declarations, key) : NULL;
+    if (d == NULL && !PyErr_Occurred()) {
+        PyObject *m = PyImport_Import(module);
+        Py_XDECREF(m);
+        if (m != NULL && declarations != NULL) {
+            d = PyDict_GetItemWithError(declarations, key);
+        }
+        if (d == NULL && (m != NULL || PyErr_ExceptionMatches(
+                              PyExc_ImportError)))
+        {
+            PyErr_Format(PyExc_ValueError,
+                         "no soft-switchable C function %R", key);
+        }
+    }
+    Py_DECREF(key);
+    return (PyStacklessFunctionDeclarationObject *)d;
+}
+
+/* The state of a call of a soft-switchable function run by the shim
+ * (shims.c): what the function keeps between its steps.  True while the
+ * function has not returned.  `lost`: it was unpickled from a call whose
+ * private state (`any`) could not be pickled, and cannot go on. */
+typedef struct {
+    PyObject_HEAD
+    PyStacklessFunctionDeclarationObject *decl;
+    PyObject *ob1, *ob2, *ob3;
+    long step, n;
+    void *any;
+    char running, lost;
+} softcall_object;
+
+
+static softcall_object *
+softcall_new(PyStacklessFunctionDeclarationObject *decl)
+{
+    softcall_object *sc = PyObject_GC_New(softcall_object, &slp_softcall_type);
+    if (sc == NULL) {
+        return NULL;
+    }
+    sc->decl = decl;
+    sc->ob1 = sc->ob2 = sc->ob3 = NULL;
+    sc->step = sc->n = 0;
+    sc->any = NULL;
+    sc->running = 1;
+    sc->lost = 0;
+    PyObject_GC_Track(sc);
+    return sc;
+}
+
+static int
+softcall_traverse(softcall_object *sc, visitproc visit, void *arg)
+{
+    Py_VISIT(sc->ob1);
+    Py_VISIT(sc->ob2);
+    Py_VISIT(sc->ob3);
+    return 0;
+}
+
+static int
+softcall_clear(softcall_object *sc)
+{
+    Py_CLEAR(sc->ob1);
+    Py_CLEAR(sc->ob2);
+    Py_CLEAR(sc->ob3);
+    return 0;
+}
+
+static void
+softcall_dealloc(softcall_object *sc)
+{
+    PyObject_GC_UnTrack(sc);
+    softcall_clear(sc);
+    PyObject_GC_Del(sc);
+}
+
+static int
+softcall_bool(softcall_object *sc)
+{
+    return sc->running;
+}
+
+static PyObject *
+softcall_repr(softcall_object *sc)
+{
+    return PyUnicode_FromFormat("<call of %s.%s at step %ld%s>",
+                                sc->decl->module_name, sc->decl->name,
+                                sc->step, sc->running ? "" : ", returned");
+}
+
+/* Pickled: (type, (module, name), (step, n, ob1, ob2, ob3, lost, running)),
+ * `lost` true if the function kept private state. */
+static PyObject *
+softcall_reduce(softcall_object *sc, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("O(ss)(llOOOii)", (PyObject *)&slp_softcall_type,
+                         sc->decl->module_name, sc->decl->name, sc->step,
+                         sc->n, sc->ob1 ? sc->ob1 : Py_None,
+                         sc->ob2 ? sc->ob2 : Py_None,
+                         sc->ob3 ? sc->ob3 : Py_None,
+                         sc->lost || sc->any != NULL, sc->running);
+}
+
+static PyObject *
+softcall_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *module, *name;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) != 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "soft_switchable_call() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "UU:soft_switchable_call", &module, &name)) {
+        return NULL;
+    }
+    PyStacklessFunctionDeclarationObject *decl = find_declaration(module,
+                                                                  name);
+    if (decl == NULL) {
+        return NULL;
+    }
+    return (PyObject *)softcall_new(decl);
+}
+
+static PyObject *
+softcall_setstate(softcall_object *sc, PyObject *state)
+{
+    long step, n;
+    PyObject *ob1, *ob2, *ob3;
+    int lost, running;
+    if (!PyTuple_Check(state)
+        || !PyArg_ParseTuple(state, "llOOOpp:soft_switchable_call state",
+                             &step, &n, &ob1, &ob2, &ob3, &lost, &running))
+    {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_SystemError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "the state of a "
+                            "soft_switchable_call must be a tuple");
+        }
+        return NULL;
+    }
+    if (step < 0) {
+        PyErr_SetString(PyExc_ValueError, "a negative step");
+        return NULL;
+    }
+    if (sc->step != 0 || sc->ob1 != NULL || sc->ob2 != NULL
+        || sc->ob3 != NULL || sc->any != NULL || sc->lost || !sc->running)
+    {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the state of this call is set already");
+        return NULL;
+    }
+    sc->step = step;
+    sc->n = n;
+    sc->ob1 = ob1 != Py_None ? Py_NewRef(ob1) : NULL;
+    sc->ob2 = ob2 != Py_None ? Py_NewRef(ob2) : NULL;
+    sc->ob3 = ob3 != Py_None ? Py_NewRef(ob3) : NULL;
+    sc->lost = (char)lost;
+    sc->running = (char)running;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef softcall_methods[] = {
+    {"__reduce__", (PyCFunction)softcall_reduce, METH_NOARGS, NULL},
+    {"__setstate__", (PyCFunction)softcall_setstate, METH_O, NULL},
+    {NULL}
+};
+
+static PyNumberMethods softcall_as_number = {
+    .nb_bool = (inquiry)softcall_bool,
+};
+
+PyTypeObject slp_softcall_type = {
+    PyVarObject_HEAD_INIT(&PyType_Type, 0)
+    .tp_name = "_stackless.soft_switchable_call",
+    .tp_basicsize = sizeof(softcall_object),
+    .tp_dealloc = (destructor)softcall_dealloc,
+    .tp_repr = (reprfunc)softcall_repr,
+    .tp_as_number = &softcall_as_number,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = PyDoc_STR("A call of a soft-switchable C function in a "
+                        "tasklet, between two of its steps."),
+    .tp_traverse = (traverseproc)softcall_traverse,
+    .tp_clear = (inquiry)softcall_clear,
+    .tp_methods = softcall_methods,
+    .tp_new = softcall_tp_new,
+};
+
+/* One step of the call: the function called with `value` (NULL: the
+ * exception set came in), with the permission of the protocol. */
+static PyObject *
+softcall_step(PyThreadState *tstate, softcall_object *sc, PyObject *value)
+{
+    if (!sc->running) {
+        if (value == NULL) {
+            return NULL;        /* it raised, or returned, already */
+        }
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the soft-switchable call has returned");
+        return NULL;
+    }
+    if (sc->lost) {
+        sc->running = 0;
+        if (value == NULL) {
+            return NULL;
+        }
+        PyErr_Format(PyExc_RuntimeError,
+                     "execute_soft_switchable_func: the call of %s.%s was "
+                     "pickled with private state, which cannot be "
+                     "restored", sc->decl->module_name, sc->decl->name);
+        return NULL;
+    }
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    Py_INCREF(sc);
+    Py_XINCREF(value);
+    ts->stackless_try = 1;
+    PyObject *res = sc->decl->sfunc(value, &sc->step, &sc->ob1, &sc->ob2,
+                                    &sc->ob3, &sc->n, &sc->any);
+    ts->stackless_try = 0;
+    Py_XDECREF(value);
+    if (res != UNWIND_TOKEN) {
+        sc->running = 0;
+    }
+    res = unwind_check(tstate, (PyObject *)sc, res);
+    Py_DECREF(sc);
+    return res;
+}
+
+static softcall_object *
+softcall_arg(PyObject *const *args, Py_ssize_t nargs, const char *name)
+{
+    if (nargs != 2 || !Py_IS_TYPE(args[0], &slp_softcall_type)) {
+        PyErr_Format(PyExc_TypeError, "%s() takes a soft_switchable_call "
+                     "and a value", name);
+        return NULL;
+    }
+    return (softcall_object *)args[0];
+}
+
+static PyObject *
+softcall_step_impl(PyObject *Py_UNUSED(m), PyObject *const *args,
+                   Py_ssize_t nargs)
+{
+    softcall_object *sc = softcall_arg(args, nargs, "step");
+    if (sc == NULL) {
+        return NULL;
+    }
+    return softcall_step(_PyThreadState_GET(), sc, args[1]);
+}
+
+static PyObject *
+softcall_step_exception_impl(PyObject *Py_UNUSED(m), PyObject *const *args,
+                             Py_ssize_t nargs)
+{
+    softcall_object *sc = softcall_arg(args, nargs, "step_exception");
+    if (sc == NULL) {
+        return NULL;
+    }
+    if (!PyExceptionInstance_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "step_exception() needs an exception");
+        return NULL;
+    }
+    PyErr_SetRaisedException(Py_NewRef(args[1]));
+    return softcall_step(_PyThreadState_GET(), sc, NULL);
+}
+
+static slp_methoddef softcall_defs[] = {
+    {{{"step", (PyCFunction)(void (*)(void))softcall_step_impl,
+       METH_FASTCALL, NULL}, slp_call_entry, slp_call_entry}, NULL},
+    {{{"step_exception",
+       (PyCFunction)(void (*)(void))softcall_step_exception_impl,
+       METH_FASTCALL, NULL}, slp_call_entry, slp_call_entry}, NULL},
+};
+
+static PyObject *softcall_funcs[2];
+
+int
+slp_softfunc_steps(PyObject **step, PyObject **step_exception)
+{
+    for (int i = 0; i < 2; i++) {
+        if (softcall_funcs[i] == NULL) {
+            softcall_funcs[i] = slp_switching_function(&softcall_defs[i]);
+            if (softcall_funcs[i] == NULL) {
+                return -1;
+            }
+        }
+    }
+    *step = softcall_funcs[0];
+    *step_exception = softcall_funcs[1];
     return 0;
 }
 
@@ -908,29 +1428,172 @@ PyStackless_CallFunction(PyStacklessFunctionDeclarationObject *decl,
                          PyObject *arg, PyObject *ob1, PyObject *ob2,
                          PyObject *ob3, long n, void *any)
 {
+    STACKLESS_GETARG();
     if (decl == NULL || decl->sfunc == NULL) {
         PyErr_BadInternalCall();
         return NULL;
     }
+    PyThreadState *tstate = _PyThreadState_GET();
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    if (arg == NULL) {
+        arg = Py_None;
+    }
+    if (stackless && ts->stackless != NULL && ts->stackless->soft_enter == NULL
+        && slp_softcall_active(tstate))
+    {
+        /* The shim runs it, in the eval loop. */
+        softcall_object *sc = softcall_new(decl);
+        if (sc == NULL) {
+            return NULL;
+        }
+        if (decl->module_name == NULL) {
+            decl->module_name = "?";
+        }
+        sc->ob1 = Py_XNewRef(ob1);
+        sc->ob2 = Py_XNewRef(ob2);
+        sc->ob3 = Py_XNewRef(ob3);
+        sc->n = n;
+        sc->any = any;
+        int r = slp_softfunc_push(ts->stackless, (PyObject *)sc, arg);
+        if (r > 0) {
+            Py_DECREF(sc);
+            return UNWIND_TOKEN;
+        }
+        sc->any = NULL;
+        Py_DECREF(sc);
+    }
     /* Called from C, the function switches hard: it runs once, from step
      * 0, and its switches return to it. */
-    _PyStackless_TRY_STACKLESS = 0;
     long step = 0;
     Py_XINCREF(ob1);
     Py_XINCREF(ob2);
     Py_XINCREF(ob3);
-    PyObject *retval = Py_XNewRef(arg != NULL ? arg : Py_None);
-    PyObject *res = decl->sfunc(retval, &step, &ob1, &ob2, &ob3, &n, &any);
-    Py_XDECREF(retval);
+    Py_INCREF(arg);
+    PyObject *res;
+    HARD_BEGIN(tstate)
+    ts->stackless_try = 0;
+    res = decl->sfunc(arg, &step, &ob1, &ob2, &ob3, &n, &any);
+    ts->stackless_try = 0;
+    HARD_END
+    Py_DECREF(arg);
     Py_XDECREF(ob1);
     Py_XDECREF(ob2);
     Py_XDECREF(ob3);
-    if (STACKLESS_UNWINDING(res)) {
+    if (res == UNWIND_TOKEN) {
         PyErr_SetString(PyExc_SystemError, "a soft-switchable function "
                         "unwound without the stackless protocol");
         return NULL;
     }
     return res;
+}
+
+/* --- a test hook: a frame run by a C-level entry of the eval loop --------
+ *
+ * _teststackless.test_PyEval_EvalFrameEx(): Stackless 3.7 ran a frame made
+ * by PyFrame_New() with PyEval_EvalFrameEx(); 3.13 runs only frames of
+ * its data stack.  The frame of `code` is pushed there, its first
+ * `nvalues` locals set (NULL: unbound), and run by _PyEval_EvalFrame(),
+ * as a generator's is; with `exc`, that is raised in it first (as is the
+ * UnboundLocalError of an argument left unbound). */
+
+/* Does the code read local `index` without checking that it is bound
+ * (LOAD_FAST and its superinstructions)?  -1 with an exception. */
+static int
+reads_unchecked(PyCodeObject *code, int index)
+{
+    PyObject *bytes = PyCode_GetCode(code);     /* not specialized */
+    if (bytes == NULL) {
+        return -1;
+    }
+    const _Py_CODEUNIT *instr = (const _Py_CODEUNIT *)PyBytes_AS_STRING(bytes);
+    Py_ssize_t n = PyBytes_GET_SIZE(bytes) / (Py_ssize_t)sizeof(_Py_CODEUNIT);
+    int found = 0, ext = 0;
+    for (Py_ssize_t i = 0; i < n && !found; i++) {
+        int op = instr[i].op.code;
+        int arg = instr[i].op.arg | ext;
+        ext = op == EXTENDED_ARG ? arg << 8 : 0;
+        switch (op) {
+        case LOAD_FAST:
+            found = arg == index;
+            break;
+        case LOAD_FAST_LOAD_FAST:
+            found = (arg >> 4) == index || (arg & 15) == index;
+            break;
+        case STORE_FAST_LOAD_FAST:
+            found = (arg & 15) == index;
+            break;
+        }
+        i += _PyOpcode_Caches[op];
+    }
+    Py_DECREF(bytes);
+    return found;
+}
+
+PyAPI_FUNC(PyObject *)
+_PyStackless_EvalCodeFrame(PyCodeObject *code, PyObject *globals,
+                           PyObject *const *values, Py_ssize_t nvalues,
+                           PyObject *exc)
+{
+    PyThreadState *tstate = _PyThreadState_GET();
+    if (!PyCode_Check(code) || !PyDict_Check(globals) || nvalues < 0
+        || nvalues > code->co_nlocalsplus || code->co_nfreevars != 0)
+    {
+        PyErr_BadInternalCall();
+        return NULL;
+    }
+    PyObject *builtins = _PyEval_BuiltinsFromGlobals(tstate, globals);
+    if (builtins == NULL) {
+        return NULL;
+    }
+    PyFrameConstructor desc = {
+        .fc_globals = globals,
+        .fc_builtins = builtins,
+        .fc_name = code->co_name,
+        .fc_qualname = code->co_qualname,
+        .fc_code = (PyObject *)code,
+    };
+    PyFunctionObject *func = _PyFunction_FromConstructor(&desc);
+    if (func == NULL) {
+        return NULL;
+    }
+    _PyInterpreterFrame *frame = _PyThreadState_PushFrame(
+        tstate, code->co_framesize);
+    if (frame == NULL) {
+        Py_DECREF(func);
+        return PyErr_NoMemory();
+    }
+    PyObject *locals = (code->co_flags & CO_OPTIMIZED)
+                       ? NULL : Py_NewRef(globals);
+    /* Steals func and locals. */
+    _PyFrame_Initialize(frame, func, locals, code, 0);
+    for (Py_ssize_t i = 0; i < nvalues; i++) {
+        frame->localsplus[i] = Py_XNewRef(values[i]);
+    }
+    if (exc != NULL) {
+        _PyErr_SetRaisedException(tstate, Py_NewRef(exc));
+    }
+    else {
+        /* The code of 3.13 reads an argument without a check: one left
+         * unbound that it reads raises at once, in the frame. */
+        int nargs = code->co_argcount + code->co_kwonlyargcount
+                    + ((code->co_flags & CO_VARARGS) != 0)
+                    + ((code->co_flags & CO_VARKEYWORDS) != 0);
+        for (int i = 0; i < nargs; i++) {
+            int r = frame->localsplus[i] == NULL ? reads_unchecked(code, i)
+                                                 : 0;
+            if (r < 0) {
+                break;
+            }
+            if (r > 0) {
+                PyErr_Format(PyExc_UnboundLocalError,
+                             "cannot access local variable '%U' where it "
+                             "is not associated with a value",
+                             PyTuple_GET_ITEM(code->co_localsplusnames, i));
+                break;
+            }
+        }
+    }
+    return _PyEval_EvalFrame(tstate, frame, _PyErr_Occurred(tstate) != NULL);
 }
 
 /* --- posting to a channel from other threads ---------------------------- */
@@ -1044,6 +1707,7 @@ int
 slp_capi_init(void)
 {
     if (PyType_Ready(&unwind_type) < 0
+        || PyType_Ready(&slp_softcall_type) < 0
         || PyType_Ready(&PyStacklessFunctionDeclaration_Type) < 0)
     {
         return -1;
@@ -1055,6 +1719,10 @@ void
 slp_capi_fini(void)
 {
     slp_type_unready(&unwind_type);
+    slp_type_unready(&slp_softcall_type);
+    Py_CLEAR(softcall_funcs[0]);
+    Py_CLEAR(softcall_funcs[1]);
+    Py_CLEAR(declarations);
 }
 
 void

@@ -9,12 +9,14 @@ import os
 import subprocess
 import sys
 import sysconfig
+import traceback
 import unittest
 
 import stackless
+from test import support
 from test.support import catch_unraisable_exception, import_helper
 
-from .helpers import StacklessTestCase
+from .helpers import StacklessTestCase, load_tests  # noqa: F401
 
 T = import_helper.import_module("_teststackless")
 
@@ -442,29 +444,93 @@ class SchedulerAPITest(StacklessTestCase):
         self.assertEqual(T.Py_TPFLAGS_HAVE_STACKLESS_CALL, 1 << 15)
 
 
+# Pickled by name, with the list (a pickled frame's locals and stack
+# would hold copies).
+_PICKLED_RESULTS = []
+
+
+def _pickled_demo():
+    result = T.softswitchablefunc(1, "r")
+    _PICKLED_RESULTS.append(result)
+
+
 class SoftSwitchableFunctionTest(StacklessTestCase):
-    """A-27, A-32 .. A-34, A-38: in this version such a function runs
-    once, switching hard."""
+    """A-27, A-32 .. A-34, A-38: a soft-switchable C function, called by
+    the eval loop under the stackless protocol, runs step after step in a
+    frame of the eval loop (soft switching on), or once, switching hard
+    (off); both give the same results.  Runs in both modes."""
+
+    def soft(self):
+        return stackless.enable_softswitch(None)
+
+    def call(self, how, *args):
+        if how == "method":
+            return T.SoftSwitchableDemo().demo(*args)
+        if how == "subclass":
+            class Demo(T.SoftSwitchableDemo):
+                pass
+            return Demo().demo(*args)
+        return T.softswitchablefunc(*args)
 
     def test_actions(self):
-        self.assertEqual(T.softswitchablefunc(0, "r"), 2)
-        got = []
+        for how in ("function", "method", "subclass"):
+            with self.subTest(how=how):
+                self.assertEqual(self.call(how, 0, "r"), 2)
+                got = []
 
-        def f(action):
-            got.append(T.softswitchablefunc(action, "r"))
+                def f(action):
+                    got.append(self.call(how, action, "r"))
 
-        for action in (1, 2):
-            t = self.track(stackless.tasklet(f)(action))
-            t.run()
-            self.assertTrue(t.alive)
-            for _ in range(2):
-                # action 2: schedule_remove() twice.
-                self.assertEqual(t.paused, action == 2)
-                if t.paused:
-                    t.insert()
-                stackless.run()
-            self.assertFalse(t.alive)
-        self.assertEqual(got, [2, 2])
+                for action in (1, 2):
+                    t = self.track(stackless.tasklet(f)(action))
+                    t.run()
+                    self.assertTrue(t.alive)
+                    for _ in range(2):
+                        # action 2: schedule_remove() twice.
+                        self.assertEqual(t.paused, action == 2)
+                        if t.alive:
+                            # No C state while it waits, when soft.
+                            self.assertEqual(t.restorable, self.soft())
+                            self.assertEqual(t.nesting_level, 0)
+                        if t.paused:
+                            t.insert()
+                        stackless.run()
+                    self.assertFalse(t.alive)
+                self.assertEqual(got, [2, 2])
+
+    def test_value_is_the_tempval(self):
+        def f():
+            T.softswitchablefunc(1, "first")
+
+        t = self.track(stackless.tasklet(f)())
+        t.run()
+        self.assertEqual(t.tempval, "first")
+        t.tempval = "second"
+        t.run()
+        # Step 1 switched with what the first switch returned.
+        self.assertEqual(t.tempval, "second")
+        t.run()
+        self.assertFalse(t.alive)
+
+    def test_kill_and_throw_while_it_waits(self):
+        seen = []
+
+        def f():
+            try:
+                T.softswitchablefunc(1, "r")
+            except BaseException as e:
+                seen.append(type(e))
+                raise
+
+        t = self.track(stackless.tasklet(f)())
+        t.run()
+        t.kill()
+        self.assertFalse(t.alive)
+        t = self.track(stackless.tasklet(f)())
+        t.run()
+        with self.assertRaisesRegex(ValueError, "thrown"):
+            t.throw(ValueError("thrown"))
+        self.assertEqual(seen, [stackless.TaskletExit, ValueError])
 
     def test_callback(self):
         self.assertEqual(T.softswitchablefunc(100, lambda: 5), 5)
@@ -477,6 +543,202 @@ class SoftSwitchableFunctionTest(StacklessTestCase):
             def interrupt():
                 raise KeyboardInterrupt
             T.softswitchablefunc(100, interrupt)
+
+    def test_callback_nesting_level(self):
+        levels = []
+
+        def callback():
+            levels.append(stackless.current.nesting_level)
+            stackless.schedule()
+            return "done"
+
+        def f():
+            levels.append(T.softswitchablefunc(100, callback))
+            levels.append(T.SoftSwitchableDemo().demo(100, callback))
+            levels.append(T.softswitchablefunc(100, (lambda: 1 / 0)
+                                               .__call__))
+
+        t = self.track(stackless.tasklet(f)())
+        with self.assertRaises(RuntimeError):
+            stackless.run()
+        # Called softly, the callback runs in the tasklet's eval loop.
+        level = 0 if self.soft() else 1
+        self.assertEqual(levels, [level, "done", level, "done"])
+        self.assertFalse(t.alive)
+
+    def test_callback_from_other_c_code_stays_hard(self):
+        # The permission reaches a Python __init__ through type's call:
+        # it is undone, and the class is called as usual.
+        made = []
+
+        class C:
+            def __init__(self):
+                made.append(stackless.current.nesting_level)
+
+        def f():
+            made.append(type(T.softswitchablefunc(100, C)).__name__)
+
+        self.track(stackless.tasklet(f)())
+        stackless.run()
+        self.assertEqual(made[1], "C")
+        self.assertEqual(len(made), 2)
+
+    def test_pickled_where_it_waits(self):
+        if not self.soft():
+            self.skipTest("a hard-switched call does not pickle")
+        import pickle
+        results = _PICKLED_RESULTS
+        del results[:]
+
+        t = self.track(stackless.tasklet(_pickled_demo)())
+        t.run()
+        step1 = pickle.dumps(t)             # private state allocated
+        t.run()
+        step2 = pickle.dumps(t)             # private state freed
+        t.run()
+        self.assertEqual(results, [2])
+        u = self.track(pickle.loads(step1))
+        self.assertTrue(u.restorable)
+        with self.assertRaisesRegex(RuntimeError,
+                                    "execute_soft_switchable_func"):
+            u.run()
+        self.assertFalse(u.alive)
+        u = self.track(pickle.loads(step2))
+        u.run()
+        self.assertFalse(u.alive)
+        self.assertEqual(results, [2, 2])
+
+    def test_corrupt_call_state(self):
+        call = stackless._stackless.soft_switchable_call
+        with self.assertRaisesRegex(ValueError, "no soft-switchable"):
+            call("_teststackless", "nothing")
+        with self.assertRaises(ValueError):
+            call("no_such_module_at_all", "f")
+        c = call("_teststackless", "demo_soft_switchable")
+        self.assertTrue(c)
+        with self.assertRaises(TypeError):
+            c.__setstate__("no tuple")
+        with self.assertRaises(TypeError):
+            c.__setstate__((0, 0, None, None, None, 0))
+        with self.assertRaises(ValueError):
+            c.__setstate__((-1, 0, None, None, None, 0, 1))
+        c.__setstate__((2, 2, None, None, None, 0, 1))
+        with self.assertRaisesRegex(RuntimeError, "set already"):
+            c.__setstate__((2, 2, None, None, None, 0, 1))
+        self.assertIn("demo_soft_switchable at step 2", repr(c))
+
+
+class EvalFrameTest(StacklessTestCase):
+    """_teststackless.test_PyEval_EvalFrameEx(): a frame run by a C-level
+    entry of the eval loop (spec A-2)."""
+
+    both_modes = False
+
+    def globals(self):
+        return {"stackless": stackless, "__builtins__": __builtins__}
+
+    def test_arguments_and_nesting(self):
+        def f(a, b=5):
+            return a, stackless.current.nesting_level
+
+        run = T.test_PyEval_EvalFrameEx
+        # A C-level entry of the eval loop: one level deeper.
+        level = stackless.current.nesting_level + 1
+        self.assertEqual(run(f.__code__, self.globals(), (1,)), (1, level))
+        with self.assertRaisesRegex(UnboundLocalError, "'a'"):
+            run(f.__code__, self.globals())
+        addr, _ = run(f.__code__, self.globals(), ("x",), alloca=64)
+        self.assertIsInstance(addr, int)
+        self.assertNotEqual(addr, 0)
+        with self.assertRaisesRegex(ValueError,
+                                    "too many items in tuple 'args'"):
+            run(f.__code__, self.globals(), (1, 2, 3))
+
+    def test_types(self):
+        def f():
+            pass
+
+        run = T.test_PyEval_EvalFrameEx
+        with self.assertRaises(TypeError):
+            run("code", {})
+        with self.assertRaises(TypeError):
+            run(f.__code__, [])
+        with self.assertRaises(TypeError):
+            run(f.__code__, {}, [1])
+        with self.assertRaisesRegex(TypeError,
+                                    "exc must be an exception instance"):
+            run(f.__code__, self.globals(), throw=3)
+
+        def outer():
+            x = 1
+
+            def inner():
+                return x
+            return inner
+
+        with self.assertRaisesRegex(ValueError,
+                                    "code requires cell variables"):
+            run(outer().__code__, self.globals())
+        self.assertEqual(run(outer.__code__, self.globals())(), 1)
+
+    def test_throw(self):
+        def f():
+            return "not reached"
+
+        try:
+            T.test_PyEval_EvalFrameEx(f.__code__, self.globals(),
+                                      throw=KeyError("k"))
+        except KeyError as e:
+            last = traceback.extract_tb(e.__traceback__)[-1]
+        else:
+            self.fail("no KeyError")
+        self.assertEqual(last.name, "f")
+
+    def test_oldcython_and_code2(self):
+        def f(a):
+            return a
+
+        def g(a):
+            return ("g", a)
+
+        run = T.test_PyEval_EvalFrameEx
+        code = f.__code__
+        with self.assertRaises(UnboundLocalError):
+            run(code, self.globals(), (code,), oldcython=True)
+        self.assertIs(run(code, self.globals(), (code,), oldcython=False),
+                      code)
+        self.assertEqual(run(code, self.globals(), (1,), oldcython=True), 1)
+        self.assertEqual(run(code, self.globals(), (1,), code2=g.__code__),
+                         ("g", 1))
+
+    def test_switches_in_a_tasklet_and_a_bare_thread(self):
+        def sw():
+            stackless.schedule()
+            return "switched"
+
+        out = []
+        self.track(stackless.tasklet(lambda: out.append(
+            T.test_PyEval_EvalFrameEx(sw.__code__, self.globals())))())
+        stackless.run()
+        self.assertEqual(out, ["switched"])
+        import _thread
+        import threading
+        done = threading.Event()
+
+        def target():
+            out.append(T.test_PyEval_EvalFrameEx(sw.__code__,
+                                                 self.globals()))
+            done.set()
+
+        _thread.start_new_thread(target, ())
+        self.assertTrue(done.wait(support.SHORT_TIMEOUT))
+        self.assertEqual(out, ["switched", "switched"])
+
+
+class CframeAndCstateTest(StacklessTestCase):
+    """test_cframe() and test_cstate(): C code that switches hard."""
+
+    both_modes = False
 
     def test_cframe_and_cstate(self):
         def f():
@@ -627,6 +889,8 @@ class PostToChannelTest(StacklessTestCase):
 class EmbedTest(unittest.TestCase):
     """Programs/_testembed slp_schedule (spec A-2, N-6)."""
 
+    both_modes = False
+
     def test_slp_schedule(self):
         builddir = sysconfig.get_config_var("abs_builddir") \
             or os.path.dirname(sys.executable)
@@ -639,14 +903,12 @@ class EmbedTest(unittest.TestCase):
         self.assertEqual(out.stdout.strip(), "Hello, World!")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class TypeFlagsTest(unittest.TestCase):
     """The bits CPython keeps for Stackless (Py_TPFLAGS_HAVE_STACKLESS_*)
     are not in every type's flags, as they would be if the core were
     built with STACKLESS defined: __flags__ are stock CPython's."""
+
+    both_modes = False
 
     def test_flags_as_stock(self):
         bits = 3 << 15
@@ -658,6 +920,8 @@ class TypeFlagsTest(unittest.TestCase):
 
 class SymbolTest(unittest.TestCase):
     """libpython exports no Stackless symbol without a Py or _Py prefix."""
+
+    both_modes = False
 
     def test_exported_symbols(self):
         import re
@@ -684,3 +948,7 @@ class SymbolTest(unittest.TestCase):
         self.assertIn("PyTasklet_New", ours)
         self.assertEqual([n for n in ours
                           if not n.startswith(("Py", "_Py"))], [])
+
+
+if __name__ == "__main__":
+    unittest.main()
