@@ -785,8 +785,14 @@ nesting_level(PyTaskletObject *t)
         return 0;
     }
     if (!is_current(t)) {
-        /* Its entry frames are out of the chain while it is suspended. */
+        /* Its entry frames are out of the chain while it is suspended.
+         * Suspended with its C stack, it is at least one level deep in C
+         * (spec N-3), even where that C code (a builtin that switched)
+         * runs no eval loop of its own. */
         n = t->extra != NULL ? t->extra->cstate.nhidden : 0;
+        if (!t->soft_parked && n < 2) {
+            return 1;
+        }
     }
     else {
         for (_PyInterpreterFrame *f = top_frame(t); f; f = f->previous) {
