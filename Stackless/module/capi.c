@@ -810,6 +810,20 @@ static struct _unwind unwind_token = {
 PyUnwindObject *Py_UnwindToken = &unwind_token;
 #define UNWIND_TOKEN ((PyObject *)&unwind_token)
 
+/* A request to the eval loop sets the marker exception in a debug
+ * build, which must not go through C code with Py_UnwindToken (CPython
+ * checks that a result comes without an exception): it is dropped, and
+ * set again when the token is back at the eval loop (unwind_check). */
+static void
+marker_drop(PyThreadState *tstate)
+{
+    PyObject *exc = _PyErr_GetRaisedException(tstate);
+    if (exc != NULL && slp_soft_switch_marker_check(exc)) {
+        Py_CLEAR(exc);
+    }
+    _PyErr_SetRaisedException(tstate, exc);
+}
+
 /* A soft switch decided by the core (slp_soft_switched): asked of the
  * eval loop that called the builtin running now, for when the C code
  * returns Py_UnwindToken to it. */
@@ -818,6 +832,7 @@ unwound(PyThreadState *tstate, PyObject *res)
 {
     if (res == slp_soft_switched) {
         slp_soft_switch_request(tstate, SLP_PENDING_SWITCH, 0);
+        marker_drop(tstate);
         return UNWIND_TOKEN;
     }
     return res;
@@ -837,10 +852,8 @@ enter_cancel(PyThreadState *tstate)
     th->switch_trap--;
     th->pending_what = 0;
     ts->stackless_pending = NULL;
+    marker_drop(tstate);
     PyObject *exc = _PyErr_GetRaisedException(tstate);
-    if (exc != NULL && slp_soft_switch_marker_check(exc)) {
-        Py_CLEAR(exc);
-    }
     tstate->py_recursion_remaining++;
     _PyFrame_ClearExceptCode(f);
     Py_DECREF(f->f_executable);
@@ -859,6 +872,13 @@ unwind_check(PyThreadState *tstate, PyObject *callable, PyObject *res)
                   && ts->stackless_pending == tstate->current_frame;
     if (res == UNWIND_TOKEN) {
         if (pending) {
+#ifdef Py_DEBUG
+            /* A debug build asserts an exception after a CALL that
+             * returns NULL. */
+            if (!_PyErr_Occurred(tstate)) {
+                slp_soft_switch_marker_set(tstate);
+            }
+#endif
             return NULL;
         }
         PyErr_Format(PyExc_SystemError,
@@ -916,6 +936,7 @@ _PyStackless_FunctionCall(PyThreadState *tstate, PyFunctionObject *func,
             return NULL;
         }
         if (r > 0) {
+            marker_drop(tstate);
             return UNWIND_TOKEN;
         }
     }
@@ -1457,6 +1478,7 @@ PyStackless_CallFunction(PyStacklessFunctionDeclarationObject *decl,
         int r = slp_softfunc_push(ts->stackless, (PyObject *)sc, arg);
         if (r > 0) {
             Py_DECREF(sc);
+            marker_drop(tstate);
             return UNWIND_TOKEN;
         }
         sc->any = NULL;
