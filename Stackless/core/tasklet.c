@@ -1209,10 +1209,13 @@ int
 slp_cstack_object_prepare(slp_thread *th, PyTaskletObject *t)
 {
     PyCStackObject *cs = t->extra->cs_obj;
-    if (cs != NULL && cs->serial == th->serial_last_jump) {
+    if (cs != NULL && cs->serial == th->serial_last_jump
+        && cs->startaddr == (uintptr_t)th->cstack_base)
+    {
         return 0;
     }
-    /* None yet, or one of another lineage: the tasklet gets a new one. */
+    /* None yet, or one of another lineage or thread (bind_thread()): the
+     * tasklet gets a new one. */
     cs = slp_cstack_object_new(th, t);
     if (cs == NULL) {
         return -1;
