@@ -363,6 +363,8 @@ extern int slp_cstack_object_prepare(slp_thread *th, PyTaskletObject *t);
  * this thread's stacks go?  -1 with SystemError("bad stack reference in
  * transfer") if so (spec M-21.5), before anything is changed. */
 extern int slp_check_transfer(slp_thread *th, PyTaskletObject *next);
+/* The same test, without the exception. */
+extern int slp_bad_transfer(slp_thread *th, PyTaskletObject *next);
 /* serial_last_jump after a hard switch to `next` (spec M-21.2); `dropped`:
  * the C stack left was dropped (a dead tasklet's), not saved. */
 extern void slp_serial_after_jump(slp_thread *th, PyTaskletObject *next,

@@ -1239,15 +1239,18 @@ cstack_saved(PyCStackObject *cs)
 }
 
 int
+slp_bad_transfer(slp_thread *th, PyTaskletObject *next)
+{
+    return next != th->current && next->state == SLP_STARTED
+           && !next->soft_parked && next->extra != NULL
+           && next->extra->cs_obj != NULL
+           && next->extra->cs_obj->startaddr != (uintptr_t)th->cstack_base;
+}
+
+int
 slp_check_transfer(slp_thread *th, PyTaskletObject *next)
 {
-    if (next == th->current || next->state != SLP_STARTED
-        || next->soft_parked || next->extra == NULL
-        || next->extra->cs_obj == NULL)
-    {
-        return 0;
-    }
-    if (next->extra->cs_obj->startaddr != (uintptr_t)th->cstack_base) {
+    if (slp_bad_transfer(th, next)) {
         PyErr_SetString(PyExc_SystemError, "bad stack reference in transfer");
         return -1;
     }

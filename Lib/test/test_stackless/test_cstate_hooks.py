@@ -616,6 +616,32 @@ class TestTransferErrors(StacklessTestCase):
         stackless.schedule()
         self.assertEqual(log, ["resumed"])
 
+    def test_from_a_soft_tasklet(self):
+        # The switch from a tasklet that could park softly fails too, and
+        # that tasklet stays runnable.
+        log = []
+        t = self.paused_hard(log)
+        self.corrupt(t)
+        seen = []
+
+        def other():
+            t.insert()
+            try:
+                stackless.schedule()
+            except SystemError as e:
+                seen.append(str(e))
+            seen.append((stackless.current is u, u.scheduled, t.scheduled))
+            t.remove()
+
+        u = self.spawn(other)
+        u.switch()              # main is paused: t is next after u
+        self.assertEqual(seen, ["bad stack reference in transfer",
+                                (True, True, True)])
+        self.assertFalse(u.alive)
+        stackless.test_cframe_nr(-1000, cstate_add_addr=t.cstate)
+        t.run()
+        self.assertEqual(log, ["resumed"])
+
     def test_add_addr_type_error(self):
         for bad in (42, "x", stackless.current, object()):
             with self.assertRaises(TypeError):
