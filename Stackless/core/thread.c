@@ -315,7 +315,9 @@ outside_end_round(slp_thread *th, PyTaskletObject *tmp)
     slp_execstate_save(tstate, &st, &cst);
     slp_execstate_clear(&st);
     slp_cstate_free(&cst);
+    /* Dead, and no main any more: rebound, it would be a plain tasklet. */
     tmp->state = SLP_NEW;
+    tmp->is_main = 0;
 }
 
 PyObject *

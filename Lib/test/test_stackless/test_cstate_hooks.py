@@ -779,7 +779,12 @@ class TestOutside(StacklessTestCase):
         self.assertTrue(is_main)
         self.assertEqual(runcount, 2)
         self.assertFalse(m.alive)
+        self.assertFalse(m.is_main)
         self.assertIs(stackless.main, outer)
+        # The dead temporary main is an ordinary tasklet now.
+        m.bind(seen.append, (1,))
+        m.run()
+        self.assertEqual(seen[-1], 1)
 
     def test_caller_is_kept_apart(self):
         outer = stackless.main
