@@ -134,7 +134,7 @@ slp_run_watchdog(long timeout, int flags)
         if (th->watchdogs == NULL) {
             return NULL;
         }
-        PyList_SET_ITEM(th->watchdogs, 0, Py_None);
+        PyList_SET_ITEM(th->watchdogs, 0, Py_NewRef(Py_None));
     }
     if (cur->next == cur) {
         Py_RETURN_NONE;      /* nothing else to run */
