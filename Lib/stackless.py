@@ -13,6 +13,9 @@ from _stackless import *  # noqa: F401,F403
 from _stackless import (bomb, channel, getcurrent, getmain, getruncount,
                         getthreads, getdebug, getuncollectables,
                         pickle_flags, pickle_flags_default, tasklet)
+# Test and introspection hooks (spec M-21.1, M-21.3, M-21.5, M-21.6).
+from _stackless import (cstack, get_thread_info,  # noqa: F401
+                        test_cframe_nr, test_outside)
 
 __version__ = _stackless.__version__
 

@@ -63,15 +63,20 @@ slp_soft_watchdog(slp_thread *th, PyTaskletObject *prev)
     }
     PyTaskletObject *w = (PyTaskletObject *)PyList_GET_ITEM(
         th->watchdogs, th->timer_level);
-    return w != prev && slp_is_paused(w) ? w : NULL;
+    return w != prev && PyTasklet_Check(w) && w->thread == th
+           && slp_is_paused(w) ? w : NULL;
 }
 
 PyTaskletObject *
 slp_innermost_watchdog(slp_thread *th)
 {
+    /* [0] is the timer's slot, not a watchdog. */
     Py_ssize_t n = th->watchdogs != NULL ? PyList_GET_SIZE(th->watchdogs) : 0;
-    if (n > 0) {
-        return (PyTaskletObject *)PyList_GET_ITEM(th->watchdogs, n - 1);
+    if (n > 1) {
+        PyObject *w = PyList_GET_ITEM(th->watchdogs, n - 1);
+        if (PyTasklet_Check(w) && ((PyTaskletObject *)w)->thread == th) {
+            return (PyTaskletObject *)w;
+        }
     }
     return th->main;
 }

@@ -87,7 +87,10 @@ PyObject *
 slp_switch_to_soft(slp_thread *th, PyTaskletObject *next, PyObject *result)
 {
     PyTaskletObject *cur = th->current;
-    if (next == cur || !slp_can_park_softly(th, 1)) {
+    /* A bad stack reference (spec M-21.5) fails as a hard switch does. */
+    if (next == cur || !slp_can_park_softly(th, 1)
+        || slp_bad_transfer(th, next))
+    {
         return switch_to_hard(th, next, result);
     }
     next = slp_switch_prologue(th, cur, next);

@@ -287,6 +287,10 @@ struct _tasklet {
     unsigned int pending_irq:1;
     unsigned int in_runqueue:1;
     unsigned int is_main:1;
+    /* Taken out of its thread by test_outside() (spec M-21.6) while that
+     * runs tasklets: it runs on, below them, and nothing may switch to
+     * it. */
+    unsigned int outside:1;
     /* In its owner thread's list of tasklets (not main), which ends them
      * with the thread (X-5, X-6). */
     PyTaskletObject *owned_next;
@@ -320,7 +324,56 @@ typedef struct _slp_tasklet_extra {
     PyObject *trace_obj;
     Py_tracefunc profile_func;
     PyObject *profile_obj;
+    /* tasklet.cstate (spec M-21.3), created when asked for or when the
+     * tasklet is switched out with a C stack: the only strong reference
+     * to it.  Its `task` points back here. */
+    struct _slp_cstack_object *cs_obj;
 } slp_tasklet_extra;
+
+/* The cstack type (spec M-21.3): a tasklet's C stack as seen from Python,
+ * or a thread's initial stub (task NULL).  Every live one of an
+ * interpreter is in one ring (borrowed links, slp_interp.cstack_ring);
+ * it holds no reference.  size and the saved bytes are read from the
+ * tasklet while the object is its cs_obj; startaddr, serial and
+ * soft_equiv are its own. */
+typedef struct _slp_cstack_object {
+    PyObject_HEAD
+    struct _slp_cstack_object *next;
+    struct _slp_cstack_object *prev;
+    PyTaskletObject *task;      /* borrowed; NULL: a stub, or orphaned */
+    uintptr_t startaddr;        /* the stack base the slice belongs to */
+    unsigned long long serial;  /* serial_last_jump at its creation */
+    /* Saved where Stackless 3.7 would have switched softly (soft
+     * switching on, no C state of the tasklet's own): its restoring is
+     * not a jump to another lineage (spec M-21.2). */
+    unsigned int soft_equiv:1;
+} PyCStackObject;
+
+/* A new cstack in the ring for `task` (NULL: a stub of th), with the
+ * serial th->serial_last_jump.  NULL with an exception. */
+extern PyCStackObject *slp_cstack_object_new(slp_thread *th,
+                                             PyTaskletObject *task);
+/* t.cstate: its cs_obj, created if need be (a new reference). */
+extern PyObject *slp_tasklet_cstate(PyTaskletObject *t);
+/* Before a hard switch out of the current tasklet (t->extra exists):
+ * its cs_obj, new if it had none or one of another lineage.  0, or -1
+ * with MemoryError. */
+extern int slp_cstack_object_prepare(slp_thread *th, PyTaskletObject *t);
+/* Would a switch to `next` resume a C stack that does not belong where
+ * this thread's stacks go?  -1 with SystemError("bad stack reference in
+ * transfer") if so (spec M-21.5), before anything is changed. */
+extern int slp_check_transfer(slp_thread *th, PyTaskletObject *next);
+/* The same test, without the exception. */
+extern int slp_bad_transfer(slp_thread *th, PyTaskletObject *next);
+/* serial_last_jump after a hard switch to `next` (spec M-21.2); `dropped`:
+ * the C stack left was dropped (a dead tasklet's), not saved. */
+extern void slp_serial_after_jump(slp_thread *th, PyTaskletObject *next,
+                                  int dropped);
+/* test_outside() (spec M-21.6, thread.c): None, or NULL with the error
+ * of a round. */
+extern PyObject *slp_test_outside(void);
+/* A tasklet taken out by test_outside(): RuntimeError, -1. */
+extern int slp_outside_error(PyTaskletObject *t);
 
 /* t->extra, allocated if need be; NULL with MemoryError. */
 extern slp_tasklet_extra *slp_tasklet_extra_get(PyTaskletObject *t);
@@ -372,7 +425,10 @@ struct _slp_thread {
      * runqueue (remove() refuses it). */
     PyTaskletObject *switching_to;
     Py_ssize_t runcount;
-    PyObject *watchdogs;        /* list, innermost last */
+    /* run() (spec M-21.1): NULL until the first run(), then a list:
+     * [0] the tasklet whose run() armed the timer, or None; [1:] the
+     * tasklets inside run() (watchdogs), outermost first. */
+    PyObject *watchdogs;
     int switch_trap;
     long pickle_flags;
     /* Hard switching: the stack base, and the snapshot where the runner
@@ -433,6 +489,12 @@ struct _slp_thread {
     /* A hard switch is a preemption (watchdog.c): no builtin made it. */
     int preempting;
     _PyStackChunk *spare_chunk;     /* of the frame data stack (softcall.c) */
+    /* Serial numbers of C-stack lineages (spec M-21.2): a counter, the
+     * serial of the last hard switch, and the initial stub (a cstack,
+     * task NULL) of the current main tasklet. */
+    unsigned long long serial;
+    unsigned long long serial_last_jump;
+    PyCStackObject *stub;
 };
 
 /* The calling thread's state, created on first use; NULL with an error. */
@@ -630,6 +692,8 @@ typedef struct _slp_interp {
     /* The thread that joins the non-daemon threads at shutdown, while it
      * does, or NULL (thread.c). */
     PyThreadState *joining;
+    /* A member of the ring of cstack objects, or NULL (tasklet.c). */
+    PyCStackObject *cstack_ring;
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);

@@ -286,6 +286,7 @@ slp_hard_enter(slp_thread *th) SLP_NORETURN;
 void
 slp_hard_enter(slp_thread *th)
 {
+    slp_serial_after_jump(th, th->current, 1);
     const slp_cstack *target = enter_target(th, th->current);
     slp_cstack_switch(th->cstack_base, NULL, target);
     Py_FatalError("Stackless: a dropped C stack was resumed");
@@ -311,6 +312,10 @@ slp_switch_reserve(slp_thread *th)
     }
     if (slp_cstack_reserve(&x->cstack, th->cstack_base, SWITCH_SLACK) < 0) {
         PyErr_NoMemory();
+        return -1;
+    }
+    /* Its cstack object, which the ring shows (spec M-21.3). */
+    if (slp_cstack_object_prepare(th, cur) < 0) {
         return -1;
     }
     /* Room to hide the entry frames of its chain (execstate.c). */
@@ -354,7 +359,7 @@ do_switch(slp_thread *th, PyTaskletObject *next)
     PyTaskletObject *prev = th->current;
     _PyInterpreterFrame *calling = th->calling_frame;
 
-    if (slp_switch_reserve(th) < 0) {
+    if (slp_check_transfer(th, next) < 0 || slp_switch_reserve(th) < 0) {
         /* Nothing is done yet: the caller's step 1 is undone. */
         switch_failed(th, prev);
         return NULL;
@@ -371,7 +376,13 @@ do_switch(slp_thread *th, PyTaskletObject *next)
     th->preempting = 0;
     slp_execstate_save(tstate, &prev->exec, &prev->extra->cstate);
     prev->soft_parked = 0;
+    /* Where 3.7 would have parked it softly (spec M-21.2). */
+    prev->extra->cs_obj->soft_equiv =
+        slp_soft_enabled(th, tstate->interp)
+        && !prev->extra->cstate.switched_in_c
+        && prev->extra->cstate.nhidden <= 1;
     slp_cstack *save = &prev->extra->cstack;
+    slp_serial_after_jump(th, next, 0);
     const slp_cstack *target = enter_target(th, next);
     slp_save_tracing(tstate, prev);
     assert(th->pending_decref == NULL);

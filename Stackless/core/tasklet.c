@@ -84,12 +84,17 @@ slp_tasklet_extra_get(PyTaskletObject *t)
     return t->extra;
 }
 
+static void cstack_replace(PyTaskletObject *t, PyCStackObject *cs);
+
 static void
 extra_free(PyTaskletObject *t)
 {
     slp_tasklet_extra *x = t->extra;
     if (x == NULL) {
         return;
+    }
+    if (x->cs_obj != NULL) {
+        cstack_replace(t, NULL);
     }
     t->extra = NULL;
     slp_cstate_free(&x->cstate);
@@ -282,6 +287,9 @@ insert_(PyTaskletObject *t)
     if (t->in_runqueue) {
         return 0;
     }
+    if (t->outside) {
+        return slp_outside_error(t);
+    }
     if (t->thread == NULL || t->thread->main == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Target thread isn't initialized");
         return -1;
@@ -408,7 +416,7 @@ run_or_switch(PyTaskletObject *self, int remove)
     if (self == cur) {
         Py_RETURN_NONE;
     }
-    if (slp_check_switch_trap(th) < 0) {
+    if (slp_check_switch_trap(th) < 0 || slp_check_transfer(th, self) < 0) {
         return NULL;
     }
     if (insert_(self) < 0) {
@@ -558,7 +566,15 @@ again:
         }
         return NULL;
     }
-    if (!pending && self->thread == th && slp_check_switch_trap(th) < 0) {
+    if (self->outside) {
+        Py_DECREF(bomb);
+        slp_outside_error(self);
+        return NULL;
+    }
+    if (!pending && self->thread == th
+        && (slp_check_switch_trap(th) < 0
+            || slp_check_transfer(th, self) < 0))
+    {
         Py_DECREF(bomb);
         return NULL;
     }
@@ -1089,74 +1105,283 @@ tasklet_get_channel(PyTaskletObject *t, void *c)
     return Py_NewRef(t->channel != NULL ? (PyObject *)t->channel : Py_None);
 }
 
-/* T-28: tasklet.cstate, a view of the tasklet's C stack (type cstack,
- * spec M-20): how many bytes of the thread's stack it keeps while
- * suspended, where they start, and its nesting level. */
-typedef struct {
-    PyObject_HEAD
-    PyTaskletObject *task;
-} PyCStackObject;
+/* T-28, M-21.3: tasklet.cstate, the tasklet's C stack (type cstack).
+ *
+ * The object exists only for tasklets that were asked for it or were
+ * switched out with a C stack (slp_cstack_object_prepare()): a tasklet
+ * that switches softly costs nothing more.  It lives in the tasklet's
+ * `extra`, which holds the only strong reference to it, and points back
+ * to the tasklet without one; the tasklet clears that pointer when it
+ * goes, or when it gets a new cstack (a C stack of another lineage).
+ * Every live cstack of the interpreter, the threads' initial stubs too,
+ * is in one circular ring of borrowed links, which the object leaves when
+ * it is freed: the harness of the original tests walks it to find the
+ * tasklets that hold C state. */
 
 static int nesting_level(PyTaskletObject *t);
+
+static slp_interp *
+cstack_interp(void)
+{
+    PyInterpreterState *interp = _PyInterpreterState_GET();
+    return interp != NULL ? interp->stackless : NULL;
+}
+
+PyCStackObject *
+slp_cstack_object_new(slp_thread *th, PyTaskletObject *task)
+{
+    slp_interp *si = slp_get_interp(th->tstate->interp);
+    if (si == NULL) {
+        return NULL;
+    }
+    PyCStackObject *cs = PyObject_New(PyCStackObject, &PyCStack_Type);
+    if (cs == NULL) {
+        return NULL;
+    }
+    cs->task = task;
+    cs->startaddr = (uintptr_t)th->cstack_base;
+    cs->serial = th->serial_last_jump;
+    cs->soft_equiv = 0;
+    PyCStackObject *anchor = si->cstack_ring;
+    if (anchor == NULL) {
+        cs->next = cs->prev = cs;
+        si->cstack_ring = cs;
+    }
+    else {
+        /* Right after the anchor: a walk from the anchor meets it first. */
+        cs->prev = anchor;
+        cs->next = anchor->next;
+        anchor->next->prev = cs;
+        anchor->next = cs;
+    }
+    return cs;
+}
 
 static void
 cstack_dealloc(PyCStackObject *self)
 {
-    PyObject_GC_UnTrack(self);
-    Py_CLEAR(self->task);
+    assert(self->task == NULL || self->task->extra == NULL
+           || self->task->extra->cs_obj != self);
+    slp_interp *si = cstack_interp();
+    if (self->next == self) {
+        if (si != NULL && si->cstack_ring == self) {
+            si->cstack_ring = NULL;
+        }
+    }
+    else {
+        if (si != NULL && si->cstack_ring == self) {
+            si->cstack_ring = self->next;
+        }
+        self->prev->next = self->next;
+        self->next->prev = self->prev;
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static int
-cstack_traverse(PyCStackObject *self, visitproc visit, void *arg)
+PyObject *
+slp_tasklet_cstate(PyTaskletObject *t)
 {
-    Py_VISIT(self->task);
+    slp_tasklet_extra *x = slp_tasklet_extra_get(t);
+    if (x == NULL) {
+        return NULL;
+    }
+    if (x->cs_obj == NULL) {
+        slp_thread *th = t->thread != NULL ? t->thread : slp_get_thread();
+        if (th == NULL) {
+            return NULL;
+        }
+        x->cs_obj = slp_cstack_object_new(th, t);
+        if (x->cs_obj == NULL) {
+            return NULL;
+        }
+    }
+    return Py_NewRef(x->cs_obj);
+}
+
+/* The tasklet's cstack is replaced by `cs` (may be NULL): the old one
+ * keeps no pointer to it. */
+static void
+cstack_replace(PyTaskletObject *t, PyCStackObject *cs)
+{
+    PyCStackObject *old = t->extra->cs_obj;
+    t->extra->cs_obj = cs;
+    if (old != NULL) {
+        old->task = NULL;
+        Py_DECREF(old);
+    }
+}
+
+int
+slp_cstack_object_prepare(slp_thread *th, PyTaskletObject *t)
+{
+    PyCStackObject *cs = t->extra->cs_obj;
+    if (cs != NULL && cs->serial == th->serial_last_jump
+        && cs->startaddr == (uintptr_t)th->cstack_base)
+    {
+        return 0;
+    }
+    /* None yet, or one of another lineage or thread (bind_thread()): the
+     * tasklet gets a new one. */
+    cs = slp_cstack_object_new(th, t);
+    if (cs == NULL) {
+        return -1;
+    }
+    cstack_replace(t, cs);
     return 0;
 }
 
-static int
-cstack_suspended(PyTaskletObject *t)
+/* The saved C stack of t, suspended with one, if cs is its cstack. */
+static const slp_cstack *
+cstack_saved(PyCStackObject *cs)
 {
-    return t->state == SLP_STARTED && t->thread != NULL
-           && t->thread->current != t && t->extra != NULL;
+    PyTaskletObject *t = cs->task;
+    if (t == NULL || t->extra == NULL || t->extra->cs_obj != cs
+        || t->state != SLP_STARTED || t->soft_parked || t->thread == NULL
+        || t->thread->current == t || t->outside)
+    {
+        return NULL;
+    }
+    return &t->extra->cstack;
+}
+
+int
+slp_bad_transfer(slp_thread *th, PyTaskletObject *next)
+{
+    return next != th->current && next->state == SLP_STARTED
+           && !next->soft_parked && next->extra != NULL
+           && next->extra->cs_obj != NULL
+           && next->extra->cs_obj->startaddr != (uintptr_t)th->cstack_base;
+}
+
+int
+slp_check_transfer(slp_thread *th, PyTaskletObject *next)
+{
+    if (slp_bad_transfer(th, next)) {
+        PyErr_SetString(PyExc_SystemError, "bad stack reference in transfer");
+        return -1;
+    }
+    return 0;
+}
+
+void
+slp_serial_after_jump(slp_thread *th, PyTaskletObject *next, int dropped)
+{
+    int soft = slp_soft_enabled(th, th->tstate->interp);
+    PyCStackObject *cs = next->extra != NULL ? next->extra->cs_obj : NULL;
+    if (next->state == SLP_STARTED && !next->soft_parked && cs != NULL) {
+        /* Its own saved stack. */
+        if (!cs->soft_equiv) {
+            th->serial_last_jump = cs->serial;
+        }
+        else if (!dropped && th->stub != NULL) {
+            /* 3.7 parked it softly: it resumes from the stub. */
+            th->serial_last_jump = th->stub->serial;
+        }
+        /* else it goes on, softly, where the dead tasklet ran. */
+        return;
+    }
+    /* Started at the snapshot, or resumed there. */
+    if ((!dropped || !soft) && th->stub != NULL) {
+        th->serial_last_jump = th->stub->serial;
+    }
+}
+
+int
+slp_outside_error(PyTaskletObject *t)
+{
+    PyErr_SetString(PyExc_RuntimeError,
+                    "the tasklet is outside its thread (test_outside)");
+    return -1;
 }
 
 static PyObject *
 cstack_get_task(PyCStackObject *self, void *c)
 {
-    return Py_NewRef(self->task);
+    return Py_NewRef(self->task != NULL ? (PyObject *)self->task : Py_None);
+}
+
+static PyObject *
+cstack_get_next(PyCStackObject *self, void *c)
+{
+    return Py_NewRef((PyObject *)self->next);
+}
+
+static PyObject *
+cstack_get_prev(PyCStackObject *self, void *c)
+{
+    return Py_NewRef((PyObject *)self->prev);
 }
 
 static PyObject *
 cstack_get_size(PyCStackObject *self, void *c)
 {
-    PyTaskletObject *t = self->task;
-    return PyLong_FromSize_t(cstack_suspended(t) ? t->extra->cstack.size
-                                                  : 0);
+    const slp_cstack *saved = cstack_saved(self);
+    return PyLong_FromSize_t(saved != NULL ? saved->size / sizeof(void *)
+                                           : 0);
 }
 
 static PyObject *
 cstack_get_startaddr(PyCStackObject *self, void *c)
 {
-    PyTaskletObject *t = self->task;
-    return PyLong_FromVoidPtr(cstack_suspended(t) ? t->extra->cstack.sp
-                                                   : NULL);
+    return PyLong_FromVoidPtr((void *)self->startaddr);
 }
 
 static PyObject *
 cstack_get_nesting_level(PyCStackObject *self, void *c)
 {
-    return PyLong_FromLong(nesting_level(self->task));
+    PyTaskletObject *t = self->task;
+    if (t == NULL || t->extra == NULL || t->extra->cs_obj != self) {
+        return PyLong_FromLong(0);
+    }
+    return PyLong_FromLong(nesting_level(t));
+}
+
+static PyObject *
+cstack_get_serial(PyCStackObject *self, void *c)
+{
+    return PyLong_FromUnsignedLongLong(self->serial);
+}
+
+/* str(cs): the saved bytes, as latin-1 (size words of them). */
+static PyObject *
+cstack_str(PyCStackObject *self)
+{
+    const slp_cstack *saved = cstack_saved(self);
+    if (saved == NULL) {
+        return PyUnicode_FromStringAndSize(NULL, 0);
+    }
+    Py_ssize_t n = (Py_ssize_t)(saved->size / sizeof(void *)
+                                * sizeof(void *));
+    return PyUnicode_DecodeLatin1(saved->data, n, NULL);
+}
+
+static PyObject *
+cstack_repr(PyCStackObject *self)
+{
+    const slp_cstack *saved = cstack_saved(self);
+    return PyUnicode_FromFormat(
+        "<%s object at %p, task %R, %zu words, serial %llu>",
+        Py_TYPE(self)->tp_name, self,
+        self->task != NULL ? (PyObject *)self->task : Py_None,
+        saved != NULL ? saved->size / sizeof(void *) : (size_t)0,
+        self->serial);
 }
 
 static PyGetSetDef cstack_getset[] = {
-    {"task", (getter)cstack_get_task, NULL, "The tasklet."},
+    {"task", (getter)cstack_get_task, NULL,
+     "The tasklet, or None (a thread's initial stub)."},
+    {"next", (getter)cstack_get_next, NULL,
+     "The next cstack of the interpreter's ring."},
+    {"prev", (getter)cstack_get_prev, NULL,
+     "The previous cstack of the interpreter's ring."},
     {"size", (getter)cstack_get_size, NULL,
-     "Bytes of C stack kept while the tasklet is suspended (else 0)."},
+     "Words of C stack saved while the tasklet is suspended (else 0)."},
     {"startaddr", (getter)cstack_get_startaddr, NULL,
-     "Where the kept C stack starts (0 if none)."},
+     "The address of the stack base the saved slice belongs to."},
     {"nesting_level", (getter)cstack_get_nesting_level, NULL,
      "The tasklet's nesting level."},
+    {"serial", (getter)cstack_get_serial, NULL,
+     "The serial number of the C stack's lineage."},
     {NULL}
 };
 
@@ -1165,22 +1390,18 @@ PyTypeObject PyCStack_Type = {
     .tp_name = "_stackless.cstack",
     .tp_basicsize = sizeof(PyCStackObject),
     .tp_dealloc = (destructor)cstack_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = PyDoc_STR("The C stack of a tasklet (tasklet.cstate)."),
-    .tp_traverse = (traverseproc)cstack_traverse,
+    .tp_repr = (reprfunc)cstack_repr,
+    .tp_str = (reprfunc)cstack_str,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = PyDoc_STR("The C stack of a tasklet (tasklet.cstate), or "
+                        "a thread's initial stub."),
     .tp_getset = cstack_getset,
 };
 
 static PyObject *
 tasklet_get_cstate(PyTaskletObject *t, void *c)
 {
-    PyCStackObject *cs = PyObject_GC_New(PyCStackObject, &PyCStack_Type);
-    if (cs == NULL) {
-        return NULL;
-    }
-    cs->task = (PyTaskletObject *)Py_NewRef(t);
-    PyObject_GC_Track(cs);
-    return (PyObject *)cs;
+    return slp_tasklet_cstate(t);
 }
 
 /* D-2: the trace and profile functions of a tasklet.  For the current

@@ -32,6 +32,7 @@
 #include "stackless_impl.h"
 #include "pycore_stackless.h"
 #include "pycore_interp.h"
+#include "pycore_ceval.h"         // _Py_set_eval_breaker_bit()
 #include "pycore_pyerrors.h"
 #include "pycore_tstate.h"        // _PyThreadStateImpl
 
@@ -121,9 +122,15 @@ slp_thread_init(PyThreadState *tstate)
     th->thread_id = tstate->thread_id;
     th->tick_budget = -1;
     th->cstack_base = &base_marker;
-    th->watchdogs = PyList_New(0);
     slp_interp *si = slp_get_interp(tstate->interp);
-    if (th->watchdogs == NULL || si == NULL) {
+    if (si == NULL) {
+        goto error;
+    }
+    /* The main tasklet's initial stub (spec M-21.2). */
+    th->serial = 1;
+    th->serial_last_jump = 1;
+    th->stub = slp_cstack_object_new(th, NULL);
+    if (th->stub == NULL) {
         goto error;
     }
     th->wakeup = PyThread_allocate_lock();
@@ -161,7 +168,7 @@ error:
         Py_CLEAR(th->current);
         Py_CLEAR(th->main);
     }
-    Py_XDECREF(th->watchdogs);
+    Py_XDECREF(th->stub);
     if (th->wakeup != NULL) {
         PyThread_free_lock(th->wakeup);
     }
@@ -287,6 +294,171 @@ slp_to_garbage(PyTaskletObject *t)
     }
 }
 
+/* test_outside() (spec M-21.6): the calling tasklet is taken out of its
+ * thread, as if the thread ran C code of an embedder outside Stackless,
+ * which then schedules the tasklets left in the runqueue, one round at a
+ * time, each in a temporary main tasklet with a stub of its own; then it
+ * comes back.  The caller's frames are kept in its own state meanwhile,
+ * as a suspended tasklet's (tasklet.frame and the collector see them),
+ * but nothing may switch to it: it runs on, below the others. */
+
+/* The temporary main of a round ends: its state (no frames) goes. */
+static void
+outside_end_round(slp_thread *th, PyTaskletObject *tmp)
+{
+    PyThreadState *tstate = th->tstate;
+    if (tmp->in_runqueue) {
+        slp_runqueue_remove(th, tmp);
+    }
+    slp_execstate st;
+    slp_cstate cst;
+    slp_cstate_init(&cst, 0);
+    slp_execstate_save(tstate, &st, &cst);
+    slp_execstate_clear(&st);
+    slp_cstate_free(&cst);
+    /* Dead, and no main any more: rebound, it would be a plain tasklet. */
+    tmp->state = SLP_NEW;
+    tmp->is_main = 0;
+}
+
+PyObject *
+slp_test_outside(void)
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL || slp_check_switch_trap(th) < 0) {
+        return NULL;
+    }
+    PyThreadState *tstate = th->tstate;
+    PyTaskletObject *cur = th->current;
+    if (!cur->in_runqueue || th->main == NULL || th->stub == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "test_outside: the caller is not running");
+        return NULL;
+    }
+    slp_tasklet_extra *x = slp_tasklet_extra_get(cur);
+    if (x == NULL) {
+        return NULL;
+    }
+    int n = 0;
+    for (_PyInterpreterFrame *f = tstate->current_frame; f; f = f->previous) {
+        n += f->owner == FRAME_OWNED_BY_CSTACK;
+    }
+    if (slp_cstate_reserve(&x->cstate, n) < 0) {
+        return PyErr_NoMemory();
+    }
+
+    /* 1. Save and detach: the caller's frames (its chain, recursion
+     * depth and nesting level go with them), main, stub, the watchdogs
+     * and their timer, serial_last_jump; the caller leaves the
+     * runqueue. */
+    _PyInterpreterFrame *top = tstate->current_frame;
+    _PyInterpreterFrame *calling = th->calling_frame;
+    x->cstate.calling_frame =
+        top != NULL && (slp_softcall_active(tstate) || calling == top)
+        ? top : NULL;
+    x->cstate.switched_in_c = top != NULL && x->cstate.calling_frame == NULL;
+    slp_execstate_save(tstate, &cur->exec, &x->cstate);
+    th->calling_frame = NULL;
+    slp_runqueue_unlink(th, cur);       /* its reference is ours now */
+    cur->outside = 1;
+    PyTaskletObject *main = th->main;
+    PyCStackObject *stub = th->stub;
+    PyObject *watchdogs = th->watchdogs;
+    th->main = NULL;
+    th->stub = NULL;
+    th->watchdogs = NULL;
+    unsigned long long serial_last_jump = th->serial_last_jump;
+    long tick_budget = th->tick_budget, tick_timeout = th->tick_timeout;
+    int watchdog_flags = th->watchdog_flags;
+    Py_ssize_t timer_level = th->timer_level;
+    int soft_expired = th->soft_expired, tick_deferred = th->tick_deferred;
+    th->tick_budget = -1;
+    th->watchdog_flags = 0;
+    th->soft_expired = 0;
+    th->tick_deferred = 0;
+
+    /* 2. While tasklets are runnable: a round in a temporary main, which
+     * has a new initial stub (spec M-21.2). */
+    int failed = 0;
+    while (th->head != NULL) {
+        th->serial++;
+        th->serial_last_jump = th->serial;
+        PyCStackObject *round_stub = slp_cstack_object_new(th, NULL);
+        PyTaskletObject *tmp = round_stub != NULL ? new_main_tasklet(th)
+                                                  : NULL;
+        if (tmp == NULL) {
+            Py_XDECREF(round_stub);
+            failed = 1;
+            break;
+        }
+        Py_XSETREF(th->stub, round_stub);
+        Py_XSETREF(th->main, tmp);
+        slp_execstate st;
+        slp_cstate cst;
+        slp_execstate_init(&st, NULL);
+        slp_cstate_init(&cst, tstate->c_recursion_remaining);
+        slp_execstate_restore(tstate, &st, &cst);
+        Py_SETREF(th->current, (PyTaskletObject *)Py_NewRef(tmp));
+        slp_runqueue_append(th, tmp);
+        th->head = tmp;
+
+        PyObject *res = PyStackless_Schedule(Py_None, 0);
+
+        assert(th->current == tmp);
+        outside_end_round(th, tmp);
+        if (res == NULL) {
+            failed = 1;
+            break;
+        }
+        Py_DECREF(res);
+    }
+
+    /* 3. Restore; the caller comes back, first in the runqueue. */
+    PyObject *exc = PyErr_GetRaisedException();
+    slp_execstate_restore(tstate, &cur->exec, &x->cstate);
+    x->cstate.calling_frame = NULL;
+    x->cstate.switched_in_c = 0;
+    th->calling_frame = calling;
+    cur->outside = 0;
+    PyTaskletObject *last = th->current;
+    th->current = cur;                  /* the runqueue's reference */
+    slp_runqueue_append(th, cur);
+    th->head = cur;
+    PyObject *tmp_main = (PyObject *)th->main;
+    PyObject *tmp_stub = (PyObject *)th->stub;
+    PyObject *tmp_watchdogs = th->watchdogs;
+    th->main = main;
+    th->stub = stub;
+    th->watchdogs = watchdogs;
+    th->serial_last_jump = serial_last_jump;
+    th->tick_budget = tick_budget;
+    th->tick_timeout = tick_timeout;
+    th->watchdog_flags = watchdog_flags;
+    th->timer_level = timer_level;
+    th->soft_expired = soft_expired;
+    th->tick_deferred = tick_deferred;
+    if (tick_budget >= 0) {
+        _Py_set_eval_breaker_bit(tstate, _PY_STACKLESS_TICK_BIT);
+    }
+    /* Dropped last: code may run. */
+    Py_DECREF(last);
+    Py_XDECREF(tmp_main);
+    Py_XDECREF(tmp_stub);
+    Py_XDECREF(tmp_watchdogs);
+    if (failed) {
+        if (exc == NULL) {
+            PyErr_SetString(PyExc_SystemError,
+                            "test_outside failed without an exception");
+        }
+        else {
+            PyErr_SetRaisedException(exc);
+        }
+        return NULL;
+    }
+    Py_XDECREF(exc);
+    Py_RETURN_NONE;
+}
+
 /* Kill the started tasklets of the calling thread, so that their
  * `finally` clauses run while the thread can still run code. */
 void
@@ -359,6 +531,7 @@ _PyStackless_ThreadClear(PyThreadState *tstate)
     Py_CLEAR(th->interrupted);
     Py_CLEAR(th->to_kill);
     Py_CLEAR(th->watchdogs);
+    Py_CLEAR(th->stub);
     Py_CLEAR(th->current);
     Py_CLEAR(th->main);
     /* The threads waiting for others look again: this one can wake
@@ -429,15 +602,25 @@ kill_other_threads(PyThreadState *tstate)
             PyErr_Clear();
             continue;
         }
-        if (PyList_Append(targets, (PyObject *)th->main) < 0
-            || (th->watchdogs != NULL
-                && PyList_SetSlice(targets, 1, 1, th->watchdogs) < 0))
-        {
+        /* Main and the watchdogs ([1:] of the list). */
+        if (PyList_Append(targets, (PyObject *)th->main) < 0) {
             PyErr_Clear();
+        }
+        for (Py_ssize_t i = 1; th->watchdogs != NULL
+                               && i < PyList_GET_SIZE(th->watchdogs); i++)
+        {
+            if (PyList_Append(targets,
+                              PyList_GET_ITEM(th->watchdogs, i)) < 0)
+            {
+                PyErr_Clear();
+                break;
+            }
         }
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(targets); i++) {
             PyTaskletObject *t = (PyTaskletObject *)PyList_GET_ITEM(targets, i);
-            if ((t == th->current && running) || t->state != SLP_STARTED) {
+            if (!PyTasklet_Check(t) || (t == th->current && running)
+                || t->state != SLP_STARTED)
+            {
                 continue;
             }
             PyObject *res = PyObject_CallMethod((PyObject *)t, "kill", "i", 1);

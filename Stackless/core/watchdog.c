@@ -1,7 +1,8 @@
 /* schedule(), run() and preemption (spec S-1, S-5, T-11).
  *
  * run() makes the calling tasklet a watchdog: it leaves the runqueue and
- * is pushed on th->watchdogs (innermost last) while the others run.  It
+ * is pushed on th->watchdogs (after its slot [0], which names the tasklet
+ * whose run() armed the timer; innermost last) while the others run.  It
  * returns when the runqueue empties (runqueue.c then switches back to
  * W), or, with a timeout, when a tasklet is interrupted.  The timer
  * counts ticks of the eval breaker: the free bit _PY_STACKLESS_TICK_BIT
@@ -78,6 +79,21 @@ slp_schedule(PyObject *retval, int remove)
     }
 }
 
+/* [0] of the watchdog list: the tasklet whose run() armed the timer, or
+ * None (spec M-21.1).  Code may have changed the list: it is made to have
+ * that slot again. */
+static void
+set_armed(slp_thread *th, PyObject *t)
+{
+    PyObject *list = th->watchdogs;
+    int r = PyList_GET_SIZE(list) > 0
+            ? PyList_SetItem(list, 0, Py_NewRef(t))
+            : PyList_Insert(list, 0, t);
+    if (r < 0) {
+        PyErr_FormatUnraisable("Exception updating the watchdog list");
+    }
+}
+
 static void
 timer_arm(slp_thread *th, long timeout, int flags)
 {
@@ -87,6 +103,7 @@ timer_arm(slp_thread *th, long timeout, int flags)
     th->watchdog_flags = flags;
     th->soft_expired = 0;
     th->timer_level = PyList_GET_SIZE(th->watchdogs) - 1;
+    set_armed(th, PyList_GET_ITEM(th->watchdogs, th->timer_level));
     _Py_set_eval_breaker_bit(th->tstate, _PY_STACKLESS_TICK_BIT);
 }
 
@@ -96,6 +113,7 @@ timer_disarm(slp_thread *th)
     th->tick_budget = -1;
     th->watchdog_flags = 0;
     th->soft_expired = 0;
+    set_armed(th, Py_None);
     _Py_unset_eval_breaker_bit(th->tstate, _PY_STACKLESS_TICK_BIT);
 }
 
@@ -110,8 +128,19 @@ slp_run_watchdog(long timeout, int flags)
     if (slp_check_switch_trap(th) < 0) {
         return NULL;
     }
+    if (th->watchdogs == NULL) {
+        /* The thread's first run(): its list, idle. */
+        th->watchdogs = PyList_New(1);
+        if (th->watchdogs == NULL) {
+            return NULL;
+        }
+        PyList_SET_ITEM(th->watchdogs, 0, Py_NewRef(Py_None));
+    }
     if (cur->next == cur) {
         Py_RETURN_NONE;      /* nothing else to run */
+    }
+    if (PyList_GET_SIZE(th->watchdogs) == 0) {
+        set_armed(th, Py_None);     /* emptied by some code */
     }
     if (PyList_Append(th->watchdogs, (PyObject *)cur) < 0) {
         return NULL;
@@ -134,7 +163,9 @@ slp_run_watchdog(long timeout, int flags)
         for (Py_ssize_t i = level + 1; i < PyList_GET_SIZE(th->watchdogs); i++) {
             PyTaskletObject *w = (PyTaskletObject *)PyList_GET_ITEM(
                 th->watchdogs, i);
-            if (slp_is_paused(w) && w != th->current) {
+            if (PyTasklet_Check(w) && w->thread == th && slp_is_paused(w)
+                && w != th->current)
+            {
                 slp_runqueue_append(th, w);
             }
         }
@@ -263,7 +294,9 @@ _PyStackless_Tick(PyThreadState *tstate)
     }
     PyTaskletObject *w = (PyTaskletObject *)PyList_GET_ITEM(
         th->watchdogs, th->timer_level);
-    if (w == cur || !slp_is_paused(w)) {
+    if (w == cur || !PyTasklet_Check(w) || w->thread != th
+        || !slp_is_paused(w))
+    {
         th->tick_budget = th->tick_timeout;
         return 0;
     }

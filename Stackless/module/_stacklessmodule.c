@@ -376,19 +376,39 @@ _stackless_set_error_handler_impl(PyObject *module, PyObject *handler)
 _stackless.get_thread_info
 
     thread_id: object(c_default="NULL") = -1
-    flags: int = 0
+    flags: object(c_default="NULL") = 0
 
 Return (main, current, runcount) of a thread of this interpreter.
 
 -1 means the calling thread.  main and current are None for a thread
-that has not used stackless.
+that has not used stackless.  flags is a bit mask (other bits are
+ignored): bit 30 adds the thread's serial, serial_last_jump and initial
+stub (a cstack), bit 31 its watchdog list (None before its first run()).
 [clinic start generated code]*/
 
 static PyObject *
 _stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
-                                int flags)
-/*[clinic end generated code: output=bae25accb8f877a8 input=f4ea5867ffab8f8a]*/
+                                PyObject *flags)
+/*[clinic end generated code: output=db1f720c2636395a input=87930925470de6b9]*/
 {
+    int want_serials = 0, want_watchdogs = 0;
+    if (flags != NULL) {
+        if (!PyLong_Check(flags)) {
+            PyErr_SetString(PyExc_TypeError, "flags must be an integer");
+            return NULL;
+        }
+        if (_PyLong_Sign(flags) < 0) {
+            PyErr_SetString(PyExc_ValueError, "flags must not be negative");
+            return NULL;
+        }
+        /* Only the low bits mean something (spec M-21.1). */
+        unsigned long bits = PyLong_AsUnsignedLongMask(flags);
+        if (bits == (unsigned long)-1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        want_serials = (bits >> 30) & 1;
+        want_watchdogs = (bits >> 31) & 1;
+    }
     PyThreadState *tstate = _PyThreadState_GET();
     PyThreadState *target;
     if (slp_thread_state_by_id(thread_id, &target) < 0) {
@@ -399,18 +419,58 @@ _stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
         return NULL;
     }
     slp_thread *th = target == tstate ? slp_get_thread() : slp_thread_of(target);
-    if (th == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        return Py_BuildValue("(OOi)", Py_None, Py_None, 0);
+    if (th == NULL && PyErr_Occurred()) {
+        return NULL;
     }
-    /* A thread that waits for others (S-12) runs no tasklet, even once
-     * given one, until it has the GIL again. */
-    PyObject *current = th->runcount > 0 && !th->waiting
-                        ? (PyObject *)th->current : Py_None;
-    return Py_BuildValue("(OOn)", th->main ? (PyObject *)th->main : Py_None,
-                         current ? current : Py_None, th->runcount);
+    PyObject *main = Py_None, *current = Py_None, *stub = Py_None;
+    PyObject *watchdogs = Py_None;
+    Py_ssize_t runcount = 0;
+    unsigned long long serial = 0, serial_last_jump = 0;
+    if (th != NULL) {
+        /* A thread that waits for others (S-12) runs no tasklet, even
+         * once given one, until it has the GIL again. */
+        main = th->main != NULL ? (PyObject *)th->main : Py_None;
+        current = th->runcount > 0 && !th->waiting && th->current != NULL
+                  ? (PyObject *)th->current : Py_None;
+        runcount = th->runcount;
+        serial = th->serial;
+        serial_last_jump = th->serial_last_jump;
+        stub = th->stub != NULL ? (PyObject *)th->stub : Py_None;
+        watchdogs = th->watchdogs != NULL ? th->watchdogs : Py_None;
+    }
+    PyObject *res = PyTuple_New(3 + 3 * want_serials + want_watchdogs);
+    if (res == NULL) {
+        return NULL;
+    }
+    PyTuple_SET_ITEM(res, 0, Py_NewRef(main));
+    PyTuple_SET_ITEM(res, 1, Py_NewRef(current));
+    PyObject *item = PyLong_FromSsize_t(runcount);
+    if (item == NULL) {
+        goto error;
+    }
+    PyTuple_SET_ITEM(res, 2, item);
+    Py_ssize_t i = 3;
+    if (want_serials) {
+        item = PyLong_FromUnsignedLongLong(serial);
+        if (item == NULL) {
+            goto error;
+        }
+        PyTuple_SET_ITEM(res, i++, item);
+        item = PyLong_FromUnsignedLongLong(serial_last_jump);
+        if (item == NULL) {
+            goto error;
+        }
+        PyTuple_SET_ITEM(res, i++, item);
+        PyTuple_SET_ITEM(res, i++, Py_NewRef(stub));
+    }
+    if (want_watchdogs) {
+        PyTuple_SET_ITEM(res, i++, Py_NewRef(watchdogs));
+    }
+    return res;
+
+error:
+    Py_DECREF(res);
+    return NULL;
 }
 
 /*[clinic input]
@@ -570,6 +630,101 @@ _stackless_pickle_flags_default_impl(PyObject *module, long new_default,
            : NULL;
 }
 
+/* --- test hooks (spec M-21.5, M-21.6) ---------------------------------- */
+
+/* test_cframe_nr(): a soft-switchable C function (spec A-32), run by
+ * PyStackless_CallFunction(): it schedules *n times, each time with
+ * PyStackless_Schedule_nr(), and returns None.  After an unwind it is
+ * called again, at step 1, with the result of the switch. */
+static PyObject *
+cframe_nr_loop(PyObject *retval, long *step, PyObject **ob1, PyObject **ob2,
+               PyObject **ob3, long *n, void **any)
+{
+    if (retval == NULL) {
+        return NULL;            /* the switch failed, or a bomb came */
+    }
+    *step = 1;
+    while (*n > 0) {
+        (*n)--;
+        PyObject *r = PyStackless_Schedule_nr(Py_None, 0);
+        if (r == NULL || STACKLESS_UNWINDING(r)) {
+            return r;
+        }
+        Py_DECREF(r);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyStacklessFunctionDeclarationObject cframe_nr_decl = {
+    PyObject_HEAD_INIT(&PyStacklessFunctionDeclaration_Type)
+    cframe_nr_loop,
+    "test_cframe_nr_loop",
+    NULL,
+};
+
+/* Not Argument Clinic, as 3.7's: it passes the caller's permission to
+ * switch softly (the stackless protocol) on to PyStackless_CallFunction(),
+ * which runs the function from C for now: its switches are hard.  It is
+ * not one of the switching builtins of softcall.c (METH_STACKLESS in the
+ * core): their soft switch leaves the builtin, which could not go on with
+ * its loop. */
+PyDoc_STRVAR(test_cframe_nr__doc__,
+"test_cframe_nr($module, /, switches, cstate_add_addr=None)\n"
+"--\n"
+"\n"
+"Test hook: schedule `switches` times from a soft-switchable C function.\n"
+"\n"
+"With cstate_add_addr, a cstack, add `switches` words to its startaddr\n"
+"instead (a hard switch into a tasklet so changed fails with\n"
+"SystemError); no switch then.");
+
+static PyObject *
+test_cframe_nr(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"switches", "cstate_add_addr", NULL};
+    long switches;
+    PyObject *cs = Py_None;
+    STACKLESS_GETARG();
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "l|O:test_cframe_nr",
+                                     kwlist, &switches, &cs))
+    {
+        return NULL;
+    }
+    if (cs != Py_None) {
+        if (!PyCStack_Check(cs)) {
+            PyErr_Format(PyExc_TypeError,
+                         "cstate_add_addr must be a cstack, not %.200s",
+                         Py_TYPE(cs)->tp_name);
+            return NULL;
+        }
+        PyCStackObject *c = (PyCStackObject *)cs;
+        c->startaddr += (uintptr_t)switches * sizeof(void *);
+        Py_RETURN_NONE;
+    }
+    STACKLESS_PROMOTE_ALL();
+    PyObject *r = PyStackless_CallFunction(&cframe_nr_decl, Py_None, NULL,
+                                           NULL, NULL, switches, NULL);
+    STACKLESS_ASSERT();
+    return r;
+}
+
+/*[clinic input]
+_stackless.test_outside
+
+Test hook: run the runqueue as C code outside Stackless would.
+
+The caller leaves its thread (main tasklet, frames, serial_last_jump)
+while each round of PyStackless_Schedule(None, 0) runs in a temporary
+main tasklet; then it comes back.  Blocked tasklets stay blocked.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_test_outside_impl(PyObject *module)
+/*[clinic end generated code: output=bf28e117d5e1521b input=241baed0465ab8e9]*/
+{
+    return slp_test_outside();
+}
+
 /* The functions that switch (softcall.c). */
 static slp_methoddef switching_functions[] = {
     SLP_METHODDEF(_STACKLESS_SCHEDULE_METHODDEF),
@@ -602,6 +757,9 @@ static PyMethodDef _stackless_methods[] = {
     _STACKLESS_GETUNCOLLECTABLES_METHODDEF
     _STACKLESS_PICKLE_FLAGS_METHODDEF
     _STACKLESS_PICKLE_FLAGS_DEFAULT_METHODDEF
+    {"test_cframe_nr", _PyCFunction_CAST(test_cframe_nr),
+     METH_VARARGS | METH_KEYWORDS, test_cframe_nr__doc__},
+    _STACKLESS_TEST_OUTSIDE_METHODDEF
     {NULL, NULL}
 };
 
@@ -707,6 +865,8 @@ _stackless_exec(PyObject *module)
     if (slp_softcall_init() < 0
         || slp_pycall_init() < 0
         || slp_capi_init() < 0
+        || PyStackless_InitFunctionDeclaration(&cframe_nr_decl, module,
+                                               NULL) < 0
         || PyModule_AddType(module, &PyTasklet_Type) < 0
         || PyModule_AddType(module, &PyChannel_Type) < 0
         || PyModule_AddType(module, &PyBomb_Type) < 0

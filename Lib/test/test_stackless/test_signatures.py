@@ -48,6 +48,9 @@ MODULE_FUNCTIONS = {
     "get_thread_info": "(thread_id=-1, flags=0)",
     "pickle_flags": "(new_flags=-1, mask=-1)",
     "pickle_flags_default": "(new_default=-1, mask=-1)",
+    # Test hooks (spec M-21.5, M-21.6).
+    "test_cframe_nr": "(switches, cstate_add_addr=None)",
+    "test_outside": "()",
     # Helpers of pickling (spec P), positional only.
     "_wrap_generator": "(code, state, /)",
     "_wrap_frame_object": "(state, back, /)",

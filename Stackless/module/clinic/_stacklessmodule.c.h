@@ -490,14 +490,16 @@ PyDoc_STRVAR(_stackless_get_thread_info__doc__,
 "Return (main, current, runcount) of a thread of this interpreter.\n"
 "\n"
 "-1 means the calling thread.  main and current are None for a thread\n"
-"that has not used stackless.");
+"that has not used stackless.  flags is a bit mask (other bits are\n"
+"ignored): bit 30 adds the thread\'s serial, serial_last_jump and initial\n"
+"stub (a cstack), bit 31 its watchdog list (None before its first run()).");
 
 #define _STACKLESS_GET_THREAD_INFO_METHODDEF    \
     {"get_thread_info", _PyCFunction_CAST(_stackless_get_thread_info), METH_FASTCALL|METH_KEYWORDS, _stackless_get_thread_info__doc__},
 
 static PyObject *
 _stackless_get_thread_info_impl(PyObject *module, PyObject *thread_id,
-                                int flags);
+                                PyObject *flags);
 
 static PyObject *
 _stackless_get_thread_info(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -531,7 +533,7 @@ _stackless_get_thread_info(PyObject *module, PyObject *const *args, Py_ssize_t n
     PyObject *argsbuf[2];
     Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 0;
     PyObject *thread_id = NULL;
-    int flags = 0;
+    PyObject *flags = NULL;
 
     args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 0, 2, 0, argsbuf);
     if (!args) {
@@ -546,10 +548,7 @@ _stackless_get_thread_info(PyObject *module, PyObject *const *args, Py_ssize_t n
             goto skip_optional_pos;
         }
     }
-    flags = PyLong_AsInt(args[1]);
-    if (flags == -1 && PyErr_Occurred()) {
-        goto exit;
-    }
+    flags = args[1];
 skip_optional_pos:
     return_value = _stackless_get_thread_info_impl(module, thread_id, flags);
 
@@ -763,4 +762,26 @@ skip_optional_pos:
 exit:
     return return_value;
 }
-/*[clinic end generated code: output=af80e1cd5161484c input=a9049054013a1b77]*/
+
+PyDoc_STRVAR(_stackless_test_outside__doc__,
+"test_outside($module, /)\n"
+"--\n"
+"\n"
+"Test hook: run the runqueue as C code outside Stackless would.\n"
+"\n"
+"The caller leaves its thread (main tasklet, frames, serial_last_jump)\n"
+"while each round of PyStackless_Schedule(None, 0) runs in a temporary\n"
+"main tasklet; then it comes back.  Blocked tasklets stay blocked.");
+
+#define _STACKLESS_TEST_OUTSIDE_METHODDEF    \
+    {"test_outside", (PyCFunction)_stackless_test_outside, METH_NOARGS, _stackless_test_outside__doc__},
+
+static PyObject *
+_stackless_test_outside_impl(PyObject *module);
+
+static PyObject *
+_stackless_test_outside(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless_test_outside_impl(module);
+}
+/*[clinic end generated code: output=063b19bff2cac56a input=a9049054013a1b77]*/
