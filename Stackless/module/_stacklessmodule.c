@@ -662,12 +662,13 @@ static PyStacklessFunctionDeclarationObject cframe_nr_decl = {
     NULL,
 };
 
-/* Not Argument Clinic, as 3.7's: it passes the caller's permission to
- * switch softly (the stackless protocol) on to PyStackless_CallFunction(),
- * which runs the function from C for now: its switches are hard.  It is
- * not one of the switching builtins of softcall.c (METH_STACKLESS in the
- * core): their soft switch leaves the builtin, which could not go on with
- * its loop. */
+/* Not Argument Clinic, as 3.7's: a builtin of the stackless protocol, as
+ * an extension's (METH_STACKLESS without the core's bit), it passes the
+ * eval loop's permission to switch softly on to
+ * PyStackless_CallFunction(), which runs the loop in a frame of the eval
+ * loop, softly, when it can.  It is not one of the switching builtins of
+ * softcall.c: their soft switch leaves the builtin, which could not go on
+ * with its loop. */
 PyDoc_STRVAR(test_cframe_nr__doc__,
 "test_cframe_nr($module, /, switches, cstate_add_addr=None)\n"
 "--\n"
@@ -758,7 +759,7 @@ static PyMethodDef _stackless_methods[] = {
     _STACKLESS_PICKLE_FLAGS_METHODDEF
     _STACKLESS_PICKLE_FLAGS_DEFAULT_METHODDEF
     {"test_cframe_nr", _PyCFunction_CAST(test_cframe_nr),
-     METH_VARARGS | METH_KEYWORDS, test_cframe_nr__doc__},
+     METH_VARARGS | METH_KEYWORDS | METH_STACKLESS, test_cframe_nr__doc__},
     _STACKLESS_TEST_OUTSIDE_METHODDEF
     {NULL, NULL}
 };

@@ -714,23 +714,22 @@ class TestCframeNr(StacklessTestCase):
 class TestCframeNrSoft(StacklessTestCase):
     both_modes = False      # soft switching on
 
-    @unittest.expectedFailure
     def test_no_c_state_with_soft_switching(self):
         # Spec M-21.5: called from Python in a tasklet with soft switching
-        # on, it leaves no C state.  PyStackless_CallFunction() runs the
-        # function from C today (capi.c), so it switches hard: this test
-        # fails until soft-switchable C functions are soft.
+        # on, it leaves no C state, switch after switch.
         self.assertTrue(soft_on())
         seen = []
 
         def f():
-            stackless.test_cframe_nr(1)
+            stackless.test_cframe_nr(3)
 
         t = self.spawn(f)
         t.run()
-        seen.append((t.nesting_level, t.restorable, t in cstate_tasklets()))
-        t.run()
-        self.assertEqual(seen, [(0, True, False)])
+        while t.alive:
+            seen.append((t.nesting_level, t.restorable,
+                         t in cstate_tasklets()))
+            t.run()
+        self.assertEqual(seen, [(0, True, False)] * 3)
 
 
 class TestOutside(StacklessTestCase):
