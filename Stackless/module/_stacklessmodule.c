@@ -214,6 +214,7 @@ enable_softswitch(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
 /* testhooks.c: _test_nostacklesscall and its type (spec M-21.4), and the
  * helpers of spec M-21.11. */
 extern PyTypeObject slp_TestNoStacklessCall_Type;
+extern PyTypeObject slp_GCUntrackedHolder_Type;
 extern int slp_add_test_hooks(PyObject *module);
 
 /* The static types of Stackless.  Made ready by the first import of
@@ -225,7 +226,7 @@ static PyTypeObject *const static_types[] = {
     &PyTasklet_Type, &PyChannel_Type, &PyBomb_Type, &PyCStack_Type,
     &slp_FrameState_Type,
     &PyStacklessFunctionDeclaration_Type,
-    &slp_TestNoStacklessCall_Type,
+    &slp_TestNoStacklessCall_Type, &slp_GCUntrackedHolder_Type,
 };
 
 void

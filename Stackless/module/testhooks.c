@@ -8,7 +8,9 @@
  *                           every switch inside is hard;
  *   _pickle_moduledict      how the Python pickler saves the __dict__ of a
  *                           module of sys.modules: by reference (P-9);
- *   _gc_track, _gc_untrack  the garbage collector's tracking of an object.
+ *   _gc_track, _gc_untrack  the garbage collector's tracking of an object
+ *                           (an untracked object is kept alive until it is
+ *                           tracked again: see below).
  *
  * The type has neither the stackless protocol (its instances are called
  * through tp_call, never softly; Py_TPFLAGS_HAVE_STACKLESS_CALL is clear)
@@ -134,6 +136,78 @@ static struct {
 
 /* --- the garbage collector ------------------------------------------------ */
 
+/* Many types' deallocators unlink their objects from the collector's list
+ * without asking (_PyObject_GC_UNTRACK()): CPython never untracks objects
+ * of those types, and one freed untracked would crash.  So _gc_untrack()
+ * keeps what it untracks alive, in a dict id -> object held by an object
+ * of this type (module attribute _gc_untracked), until _gc_track(); when
+ * the holder goes (at the latest when the module's dict is cleared at
+ * finalization), it tracks them again before it lets them go. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *objects;          /* dict: id(obj) -> obj */
+} untracked_holder;
+
+static void
+holder_dealloc(untracked_holder *h)
+{
+    PyObject *d = h->objects;
+    if (d != NULL) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *obj;
+        while (PyDict_Next(d, &pos, &key, &obj)) {
+            if (!PyObject_GC_IsTracked(obj)) {
+                PyObject_GC_Track(obj);
+            }
+        }
+        Py_DECREF(d);
+    }
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
+PyTypeObject slp_GCUntrackedHolder_Type = {
+    PyVarObject_HEAD_INIT(&PyType_Type, 0)
+    .tp_name = "_stackless._gc_untracked_holder",
+    .tp_basicsize = sizeof(untracked_holder),
+    .tp_dealloc = (destructor)holder_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .tp_doc = PyDoc_STR("What _stackless._gc_untrack() untracked, kept "
+                        "alive until _gc_track()."),
+};
+
+#define HOLDER_NAME "_gc_untracked"
+
+/* The module's holder (borrowed from the module's dict), made if need
+ * be; NULL with an exception. */
+static untracked_holder *
+get_holder(PyObject *module)
+{
+    PyObject *dict = PyModule_GetDict(module);      /* borrowed */
+    PyObject *h;
+    if (dict == NULL || PyDict_GetItemStringRef(dict, HOLDER_NAME, &h) < 0) {
+        return NULL;
+    }
+    if (h != NULL && Py_IS_TYPE(h, &slp_GCUntrackedHolder_Type)) {
+        Py_DECREF(h);                   /* the module's dict keeps it */
+        return (untracked_holder *)h;
+    }
+    Py_XDECREF(h);
+    untracked_holder *nh = PyObject_New(untracked_holder,
+                                        &slp_GCUntrackedHolder_Type);
+    if (nh == NULL) {
+        return NULL;
+    }
+    nh->objects = PyDict_New();
+    if (nh->objects == NULL
+        || PyDict_SetItemString(dict, HOLDER_NAME, (PyObject *)nh) < 0)
+    {
+        Py_DECREF(nh);
+        return NULL;
+    }
+    Py_DECREF(nh);
+    return nh;
+}
+
 /*[clinic input]
 _stackless._gc_track
 
@@ -150,11 +224,27 @@ static PyObject *
 _stackless__gc_track(PyObject *module, PyObject *obj)
 /*[clinic end generated code: output=459b09dde6f33907 input=968795fe1eb97933]*/
 {
+    untracked_holder *h = get_holder(module);
+    if (h == NULL) {
+        return NULL;
+    }
+    PyObject *id = PyLong_FromVoidPtr(obj);
+    if (id == NULL) {
+        return NULL;
+    }
     if (PyObject_IS_GC(obj) && !PyObject_GC_IsTracked(obj)
         && !_Py_IsImmortal(obj))
     {
         PyObject_GC_Track(obj);
     }
+    /* Tracked: safe to let go. */
+    PyObject *held;
+    int r = PyDict_Pop(h->objects, id, &held);
+    Py_DECREF(id);
+    if (r < 0) {
+        return NULL;
+    }
+    Py_XDECREF(held);
     Py_RETURN_NONE;
 }
 
@@ -166,16 +256,31 @@ _stackless._gc_untrack
 
 Make the garbage collector stop tracking obj.
 
-Objects that it does not track are left alone.
+Objects that it does not track are left alone.  An object untracked
+here stays alive until _gc_track(obj).
 [clinic start generated code]*/
 
 static PyObject *
 _stackless__gc_untrack(PyObject *module, PyObject *obj)
-/*[clinic end generated code: output=401140c1fbf7764a input=c99b6697dbd485b8]*/
+/*[clinic end generated code: output=401140c1fbf7764a input=f5925db947a04884]*/
 {
-    if (PyObject_GC_IsTracked(obj)) {
-        PyObject_GC_UnTrack(obj);
+    if (!PyObject_GC_IsTracked(obj)) {
+        Py_RETURN_NONE;
     }
+    untracked_holder *h = get_holder(module);
+    if (h == NULL) {
+        return NULL;
+    }
+    PyObject *id = PyLong_FromVoidPtr(obj);
+    if (id == NULL) {
+        return NULL;
+    }
+    int r = PyDict_SetItem(h->objects, id, obj);
+    Py_DECREF(id);
+    if (r < 0) {
+        return NULL;
+    }
+    PyObject_GC_UnTrack(obj);
     Py_RETURN_NONE;
 }
 
@@ -292,7 +397,8 @@ static PyMethodDef testhooks_functions[] = {
 int
 slp_add_test_hooks(PyObject *module)
 {
-    if (PyModule_AddType(module, &slp_TestNoStacklessCall_Type) < 0
+    if (PyType_Ready(&slp_GCUntrackedHolder_Type) < 0
+        || PyModule_AddType(module, &slp_TestNoStacklessCall_Type) < 0
         || PyModule_AddObjectRef(module, "_test_nostacklesscall",
                                  (PyObject *)&nostacklesscall_object) < 0
         || PyModule_AddFunctions(module, testhooks_functions) < 0)

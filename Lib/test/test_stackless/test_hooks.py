@@ -570,6 +570,53 @@ class GcTrackTest(unittest.TestCase):
         gc.collect()
         self.assertIsNone(ref())
 
+    def test_untracked_objects_stay_alive(self):
+        # CPython frees objects of many types on the assumption that they
+        # are tracked: what _gc_untrack() untracked lives until
+        # _gc_track().
+        import weakref
+
+        class C:
+            def m(self):
+                pass
+
+        objs = [lambda: 0, C(), C().m, type("T", (), {})]
+        for obj in objs:
+            _stackless._gc_untrack(obj)
+            self.assertFalse(gc.is_tracked(obj))
+        refs = [weakref.ref(obj) for obj in objs]
+        del objs, obj
+        gc.collect()
+        for ref in refs:
+            self.assertIsNotNone(ref())
+            self.assertFalse(gc.is_tracked(ref()))
+        for ref in refs:
+            _stackless._gc_track(ref())
+        gc.collect()
+        for ref in refs:
+            self.assertIsNone(ref())
+
+    def test_untracked_at_exit(self):
+        # At the end the objects are tracked again before they go; so
+        # when the holder is dropped.
+        code = ("import _stackless, gc\n"
+                "class C:\n"
+                "    def m(self): pass\n"
+                "keep = [lambda: 0, C(), C().m, KeyError(1), (1, [])]\n"
+                "for o in keep: _stackless._gc_untrack(o)\n"
+                "for o in [lambda: 1, C().m]: _stackless._gc_untrack(o)\n"
+                "del o\n"
+                "{}\n"
+                "gc.collect()\n"
+                "print('ok')\n")
+        for extra in ("", "del _stackless._gc_untracked", "del keep"):
+            with self.subTest(extra=extra):
+                out = subprocess.run(
+                    [sys.executable, "-I", "-c", code.format(extra)],
+                    capture_output=True, text=True)
+                self.assertEqual((out.returncode, out.stdout.strip()),
+                                 (0, "ok"), out.stderr)
+
     def test_non_gc_objects(self):
         for obj in (1, 2 ** 100, "text", b"bytes", 1.5, None, True, (),
                     Ellipsis, int, object, _test_nostacklesscall):

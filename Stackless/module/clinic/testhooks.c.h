@@ -22,7 +22,8 @@ PyDoc_STRVAR(_stackless__gc_untrack__doc__,
 "\n"
 "Make the garbage collector stop tracking obj.\n"
 "\n"
-"Objects that it does not track are left alone.");
+"Objects that it does not track are left alone.  An object untracked\n"
+"here stays alive until _gc_track(obj).");
 
 #define _STACKLESS__GC_UNTRACK_METHODDEF    \
     {"_gc_untrack", (PyCFunction)_stackless__gc_untrack, METH_O, _stackless__gc_untrack__doc__},
@@ -65,4 +66,4 @@ _stackless__pickle_moduledict(PyObject *module, PyObject *const *args, Py_ssize_
 exit:
     return return_value;
 }
-/*[clinic end generated code: output=0035084c8b83b0da input=a9049054013a1b77]*/
+/*[clinic end generated code: output=5f9ddc17e1da220c input=a9049054013a1b77]*/
