@@ -16,6 +16,10 @@ from _stackless import (bomb, channel, getcurrent, getmain, getruncount,
 # Test and introspection hooks (spec M-21.1, M-21.3, M-21.5, M-21.6).
 from _stackless import (cstack, get_thread_info,  # noqa: F401
                         test_cframe_nr, test_outside)
+# Test and introspection hooks (spec M-21.4, M-21.11), which import *
+# leaves out.
+from _stackless import (_test_nostacklesscall, _pickle_moduledict,
+                        _gc_track, _gc_untrack)
 
 __version__ = _stackless.__version__
 
@@ -210,25 +214,25 @@ def _wrap_module(name):
     return _types.ModuleType(name)
 
 
-def _pickle_moduledict(pickler, obj):
+def _save_moduledict(pickler, obj):
     """Save a dict with pickle's Python pickler: the __dict__ of a module
     of sys.modules by reference, as getattr(module, '__dict__'), another
     dict as pickle does (spec P-9).  stackless makes it the pickler's way
-    of saving dicts.  The modules' dicts are looked up once per pickler."""
-    owners = getattr(pickler, "_stackless_moduledicts", None)
-    if owners is None:
-        owners = {id(getattr(m, "__dict__", None)): m
-                  for m in list(_sys.modules.values())
-                  if isinstance(m, _types.ModuleType)}
-        try:
-            pickler._stackless_moduledicts = owners
-        except AttributeError:
-            pass
-    module = owners.get(id(obj))
-    if module is None or getattr(module, "__dict__", None) is not obj \
-            or _sys.modules.get(module.__name__) is not module:
-        return _save_dict(pickler, obj)
-    pickler.save_reduce(getattr, (module, "__dict__"), obj=obj)
+    of saving dicts.  _pickle_moduledict() looks the modules' dicts up
+    once per pickler; a module no longer in sys.modules goes as a dict."""
+    try:
+        reduced = _pickle_moduledict(pickler, obj)
+    except (AttributeError, TypeError):
+        # A pickler without room for the cache, or with an attribute
+        # module_dict_ids of its own.
+        reduced = None
+    if reduced is not None:
+        module = reduced[1][0]
+        name = getattr(module, "__name__", None)
+        if getattr(module, "__dict__", None) is obj \
+                and isinstance(name, str) and _sys.modules.get(name) is module:
+            return pickler.save_reduce(*reduced, obj=obj)
+    return _save_dict(pickler, obj)
 
 
 def _reduce_function(func):
@@ -411,7 +415,7 @@ for _gen_type in (_types.GeneratorType, _types.CoroutineType,
 del _gen_type
 import pickle as _pickle
 _save_dict = _pickle._Pickler.dispatch[dict]
-_pickle._Pickler.dispatch[dict] = _pickle_moduledict
+_pickle._Pickler.dispatch[dict] = _save_moduledict
 # Tasklets, channels and frame states reduce themselves (__reduce__); the
 # dispatch table gets the pickler there at once.
 for _type in (tasklet, channel, _wrap.frame):

@@ -38,6 +38,7 @@ STACKLESS_OBJS= \
 		Stackless/core/watchdog.o \
 		Stackless/module/_stacklessmodule.o \
 		Stackless/module/capi.o \
+		Stackless/module/testhooks.o \
 		Stackless/pickling/frames.o \
 		Stackless/pickling/generators.o \
 		Stackless/pickling/tasklets.o \
@@ -61,7 +62,7 @@ Stackless/platf/switch.o: $(srcdir)/Stackless/platf/switch_x86_64_sysv.S \
 
 $(STACKLESS_OBJS) Python/getversion.o Python/pystate.o Python/ceval_gil.o \
 		Python/bltinmodule.o Python/context.o Objects/genobject.o \
-		Objects/methodobject.o Objects/descrobject.o \
+		Objects/methodobject.o Objects/descrobject.o Objects/typeobject.o \
 		Python/specialize.o Python/ceval.o: \
 		$(STACKLESS_HEADERS)
 

@@ -86,6 +86,16 @@ extern int _PyStackless_IsAtomic(PyThreadState *tstate);
 #undef METH_STACKLESS
 #define METH_STACKLESS 0x0100
 
+/* Objects/typeobject.c, update_one_slot() and inherit_slots(): the class
+ * has Py_TPFLAGS_HAVE_STACKLESS_CALL, the other bit CPython keeps for
+ * Stackless, exactly while its instances are called through a Python-level
+ * __call__ (tp_call is slot_tp_call, whatever object __call__ is): spec
+ * M-21.10.  Kept with tp_call wherever typeobject.c sets it, so that it
+ * follows assignment and deletion of __call__ on the class or a base. */
+#ifndef Py_TPFLAGS_HAVE_STACKLESS_CALL
+#  define Py_TPFLAGS_HAVE_STACKLESS_CALL (1UL << 15)
+#endif
+
 /* The entry of CALL_STACKLESS: `callable` and `args` (nargs of them, the
  * space before args[0] writable, as for PY_VECTORCALL_ARGUMENTS_OFFSET)
  * are the CALL's inputs, whose references it takes.  Returns the result,

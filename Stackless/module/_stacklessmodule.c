@@ -211,6 +211,12 @@ enable_softswitch(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     return PyBool_FromLong(old);
 }
 
+/* testhooks.c: _test_nostacklesscall and its type (spec M-21.4), and the
+ * helpers of spec M-21.11. */
+extern PyTypeObject slp_TestNoStacklessCall_Type;
+extern PyTypeObject slp_GCUntrackedHolder_Type;
+extern int slp_add_test_hooks(PyObject *module);
+
 /* The static types of Stackless.  Made ready by the first import of
  * _stackless (or the C API), they outlive the interpreter; at the end of
  * the main interpreter they are made as they were before, so that a new
@@ -220,6 +226,7 @@ static PyTypeObject *const static_types[] = {
     &PyTasklet_Type, &PyChannel_Type, &PyBomb_Type, &PyCStack_Type,
     &slp_FrameState_Type,
     &PyStacklessFunctionDeclaration_Type,
+    &slp_TestNoStacklessCall_Type, &slp_GCUntrackedHolder_Type,
 };
 
 void
@@ -882,7 +889,8 @@ _stackless_exec(PyObject *module)
                                      slp_tasklet_switching) < 0
         || slp_add_switching_methods(&PyChannel_Type,
                                      slp_channel_switching) < 0
-        || slp_add_switching_functions(module, switching_functions) < 0)
+        || slp_add_switching_functions(module, switching_functions) < 0
+        || slp_add_test_hooks(module) < 0)
     {
         return -1;
     }

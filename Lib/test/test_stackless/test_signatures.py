@@ -59,6 +59,10 @@ MODULE_FUNCTIONS = {
     "_wrap_reduce_generator": "(gen, /)",
     "_async_gen_awaitable_state": "(aw, /)",
     "_async_gen_awaitable_set_state": "(aw, state, /)",
+    # Test hooks (spec M-21.11), positional only.
+    "_pickle_moduledict": "(pickler, d, /)",
+    "_gc_track": "(obj, /)",
+    "_gc_untrack": "(obj, /)",
 }
 
 TASKLET_METHODS = {
