@@ -38,6 +38,7 @@ STACKLESS_OBJS= \
 		Stackless/core/watchdog.o \
 		Stackless/module/_stacklessmodule.o \
 		Stackless/module/capi.o \
+		Stackless/pickling/cframes.o \
 		Stackless/pickling/frames.o \
 		Stackless/pickling/generators.o \
 		Stackless/pickling/tasklets.o \

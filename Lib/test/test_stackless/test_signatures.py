@@ -49,7 +49,7 @@ MODULE_FUNCTIONS = {
     "pickle_flags": "(new_flags=-1, mask=-1)",
     "pickle_flags_default": "(new_default=-1, mask=-1)",
     # Helpers of pickling (spec P), positional only.
-    "_wrap_generator": "(code, state, /)",
+    "_wrap_restore_generator": "(code, state, /)",
     "_wrap_frame_object": "(state, back, /)",
     "_wrap_frame_state_of": "(frame, /)",
     "_wrap_set_reduce_frame": "(func, /)",
