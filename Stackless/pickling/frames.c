@@ -514,6 +514,25 @@ PyTypeObject slp_FrameState_Type = {
     .tp_new = frame_state_new,
 };
 
+/* A frame object made of the state of a frame that ran C code (valid 0)
+ * owns a frame that has its locals only.  It is marked so in the first
+ * slot past its stack top, which nothing reads (frame_dealloc(),
+ * frame_traverse() and frame.clear() stop at stacktop): the address of
+ * this static byte, never an object.  A tasklet's state that takes the
+ * frame object takes it as invalid (slp_frame_state_of_object()).  A code
+ * object without room on its stack has no mark: no instruction of it
+ * could have called C code. */
+static const char invalid_mark;
+#define INVALID_MARK ((PyObject *)(uintptr_t)&invalid_mark)
+
+static int
+marked_invalid(_PyInterpreterFrame *f)
+{
+    PyCodeObject *co = _PyFrame_GetCode(f);
+    return f->stacktop < co->co_nlocalsplus + co->co_stacksize
+           && f->localsplus[f->stacktop] == INVALID_MARK;
+}
+
 /* --- frames of tracebacks (spec P-12) ------------------------------------
  *
  * A traceback refers to a frame object, whose frame has usually finished
@@ -536,8 +555,10 @@ slp_frame_state_of_object(PyObject *module, PyObject *ob)
     PyFrameObject *fo = (PyFrameObject *)ob;
     PyObject *fs = slp_frame_state_of(th->si, fo->f_frame);
     if (fs != NULL && fo->f_frame->owner == FRAME_OWNED_BY_FRAME_OBJECT) {
-        /* A finished frame: its stack is gone, whatever stacktop says. */
-        ((slp_frame_state *)fs)->valid = fo->f_frame->stacktop >= 0;
+        /* A finished frame: its stack is gone, whatever stacktop says;
+         * or one made of the state of a frame without a stack. */
+        ((slp_frame_state *)fs)->valid = fo->f_frame->stacktop >= 0
+                                         && !marked_invalid(fo->f_frame);
     }
     return fs;
 }
@@ -568,6 +589,9 @@ frame_object_fill(PyFrameObject *fo, slp_frame_state *fs)
      * complete. */
     f->owner = FRAME_OWNED_BY_FRAME_OBJECT;
     f->frame_obj = fo;
+    if (!fs->valid && f->stacktop < co->co_nlocalsplus + co->co_stacksize) {
+        f->localsplus[f->stacktop] = INVALID_MARK;
+    }
     if (_PyFrame_IsIncomplete(f)) {
         f->instr_ptr = _PyCode_CODE(co) + co->_co_firsttraceable + 1;
     }

@@ -69,6 +69,19 @@ def counting(n):
     RESULTS.append(total)
 
 
+def sort_blocking(ch):
+    # The key function runs under sorted(), C code: it blocks with its C
+    # stack, and its frames cannot be restored.
+    return sorted([3, 1, 2], key=lambda x: ch.receive() if x == 3 else x)
+
+
+def catch_invalid(ch):
+    try:
+        sort_blocking(ch)
+    except RuntimeError as e:
+        RESULTS.append(str(e))
+
+
 def quiet_tracer(frame, event, arg):
     return None
 
@@ -486,6 +499,42 @@ class WrapFrameTest(StacklessTestCase):
                     self.assertFalse(t2.alive)
                     self.assertEqual(RESULTS, [9])
         ch.send(0)
+
+    def test_invalid_frames_through_wrap_frame(self):
+        # Frames that ran C code (valid 0) stay invalid as frame objects
+        # of _wrap.frame: the tasklet raises where they were.
+        ch = stackless.channel()
+        t = self.spawn(catch_invalid, ch)
+        stackless.run()
+        self.assertFalse(t.restorable)
+        states = [_wrap.frame.__reduce__(f) for f in self.frames_of(t)]
+        self.assertEqual([s[2][1] for s in states], [1, 0, 0])
+        frames = []
+        for c, a, st in states:
+            f = c(*a)
+            f.__setstate__(st)
+            frames.append(f)
+        self.assertEqual([_wrap.frame_state_of(f).valid for f in frames],
+                         [True, False, False])
+        state = t.__reduce__()[2]
+        t2 = stackless.tasklet()
+        t2.__setstate__(state[:3] + (frames,) + state[4:])
+        t2.insert()
+        stackless.run()
+        self.assertFalse(t2.alive)
+        self.assertEqual(len(RESULTS), 1)
+        self.assertRegex(RESULTS[0], "cannot execute invalid frame with "
+                         "'(sort_blocking|<lambda>)'")
+        t.kill()
+
+    @staticmethod
+    def frames_of(t):
+        frames = []
+        f = t.frame
+        while f is not None:
+            frames.append(f)
+            f = f.f_back
+        return frames[::-1]
 
     def test_reduce_frame_attribute(self):
         # stackless installs a default at import.
