@@ -584,11 +584,11 @@ frame_object_fill(PyFrameObject *fo, slp_frame_state *fs)
     }
     _PyInterpreterFrame *f = (_PyInterpreterFrame *)fo->_f_frame_data;
     slp_frame_state_install(fs, f);
-    /* As take_ownership() in Python/frame.c leaves a frame that its frame
-     * object owns: no link to a caller, linked to its frame object, and
-     * complete. */
+    /* As a frame that its frame object owns is (take_ownership() in
+     * Python/frame.c, and frame_traverse() asserts it): no link to a
+     * caller, none back to its frame object, and complete. */
     f->owner = FRAME_OWNED_BY_FRAME_OBJECT;
-    f->frame_obj = fo;
+    f->frame_obj = NULL;
     if (!fs->valid && f->stacktop < co->co_nlocalsplus + co->co_stacksize) {
         f->localsplus[f->stacktop] = INVALID_MARK;
     }

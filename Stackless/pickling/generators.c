@@ -433,7 +433,8 @@ slp_generator_frame_to_link(PyObject *ob)
  * _wrap.generator), of the same layout, whose instances are made by
  * calling that function and giving the generator the subclass as its type
  * (both static types: no reference moves; no free list of generators in
- * 3.13).  stackless does not pickle them. */
+ * 3.13).  It has a next() of its own: that of generators asserts they
+ * are exactly generators.  stackless does not pickle them. */
 
 static PyObject *
 exhausted_function(slp_interp *si)
@@ -499,6 +500,26 @@ exhausted_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return gen;
 }
 
+/* next(): CPython's own tp_iternext of generators wants exact types
+ * (debug builds assert it); sending None does what it does. */
+static PyObject *
+exhausted_iternext(PyObject *self)
+{
+    PyObject *result;
+    switch (PyIter_Send(self, Py_None, &result)) {
+    case PYGEN_NEXT:
+        return result;
+    case PYGEN_RETURN:
+        if (result != Py_None) {
+            _PyGen_SetStopIterationValue(result);
+        }
+        Py_DECREF(result);
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
 PyTypeObject slp_ExhaustedGenerator_Type = {
     PyVarObject_HEAD_INIT(&PyType_Type, 0)
     .tp_name = "stackless._wrap.exhausted_generator",
@@ -508,6 +529,8 @@ PyTypeObject slp_ExhaustedGenerator_Type = {
         "An unstarted generator that is exhausted: next() raises "
         "StopIteration (spec M-21.8)."),
     .tp_base = &PyGen_Type,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = exhausted_iternext,
     .tp_new = exhausted_new,
 };
 
