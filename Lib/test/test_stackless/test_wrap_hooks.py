@@ -919,6 +919,39 @@ class TaskletStateTest(StacklessTestCase):
                     check(loads(dumps(t, proto)))
         t.kill()
 
+    def test_result_of_its_own(self):
+        # A sender whose receiver ran at once resumes with send()'s
+        # result, which it holds: a cframe slp_resume_value at the top.
+        ch = stackless.channel()
+
+        def receiver_then_main():
+            RESULTS.append(ch.receive())
+            stackless.getmain().run()
+
+        def sending():
+            x = ch.send(5)
+            RESULTS.append(("sent", x))
+        r = self.spawn(receiver_then_main)
+        s = self.spawn(sending)
+        stackless.run()
+        self.assertEqual(RESULTS, [5])
+        self.assertTrue(s.scheduled)
+        frames = s.__reduce__()[2][3]
+        top = frames[-1]
+        self.assertIsInstance(top, stackless.cframe)
+        self.assertEqual(top.__reduce__()[2][:3],
+                         (1, "slp_resume_value", ((1, 2), None, None, None)))
+        s.remove()
+        for name, dumps, loads in PICKLERS:
+            with self.subTest(pickler=name):
+                del RESULTS[1:]
+                s2 = loads(dumps(s, 2))
+                s2.tempval = "not the result"
+                s2.insert()
+                stackless.run()
+                self.assertEqual(RESULTS, [5, ("sent", None)])
+        r.kill()
+
     def test_del_and_zombie(self):
         # T-15, M-21.9: t.__del__() kills a tasklet; one that survives the
         # kills, paused, is a zombie: bit 6, in gc.garbage.
