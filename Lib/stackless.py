@@ -10,8 +10,8 @@ import types as _types
 
 import _stackless
 from _stackless import *  # noqa: F401,F403
-from _stackless import (bomb, channel, getcurrent, getmain, getruncount,
-                        getthreads, getdebug, getuncollectables,
+from _stackless import (bomb, cframe, channel, getcurrent, getmain,
+                        getruncount, getthreads, getdebug, getuncollectables,
                         pickle_flags, pickle_flags_default, tasklet)
 # Test and introspection hooks (spec M-21.1, M-21.3, M-21.5, M-21.6).
 from _stackless import (cstack, get_thread_info,  # noqa: F401
@@ -119,11 +119,15 @@ _sys.modules[_wrap.__name__] = _wrap
 # Spec M-21.8: the same module is _stackless._wrap, under both names.
 _stackless._wrap = _wrap
 _sys.modules[_stackless.__name__ + "._wrap"] = _wrap
+# M-21.8: _wrap.frame(code) and its __setstate__ make a frame object of
+# 3.7's pickle layout (_wrap.frame.__reduce__(frame)); _wrap.generator() an
+# exhausted generator.  Our own pickles of frames are frame states.
 _wrap.frame = _stackless._wrap_frame
+_wrap.frame_state = _stackless._wrap_frame_state
 _wrap.generator = _stackless._wrap_generator
+_wrap.restore_generator = _stackless._wrap_restore_generator
 _wrap.frame_object = _stackless._wrap_frame_object
 _wrap.frame_state_of = _stackless._wrap_frame_state_of
-_wrap.set_reduce_frame = _stackless._wrap_set_reduce_frame
 
 
 def _in_wrap(func):
@@ -132,6 +136,23 @@ def _in_wrap(func):
     func.__qualname__ = func.__name__ = func.__name__.removeprefix("_wrap_")
     setattr(_wrap, func.__name__, func)
     return func
+
+
+@_in_wrap
+def _wrap_set_reduce_frame(func):
+    """Set the function that makes of each Python frame of a tasklet what
+    is pickled in its place (spec P-5): func(frame) for the frame object;
+    None for the frame's state.  _wrap.reduce_frame is the current one.
+    Returns the previous one."""
+    old = _stackless._wrap_set_reduce_frame(func)
+    _wrap.reduce_frame = func
+    return old
+
+
+# The default: a frame pickles as its state (a _wrap.frame_state), which
+# keeps what a frame of 3.13 resumes with (its function, where it returns
+# to).  One state per frame: a tasklet's frames are its own.
+_wrap.set_reduce_frame(_wrap.frame_state_of)
 
 
 def _reduce_code(co):
@@ -351,36 +372,66 @@ _aw.close()
 del _ag, _aw, _agen
 
 
-def _reduce_async_gen_awaitable(aw):
-    # P-10: an asend() or athrow() awaitable by its async generator, what
-    # it sends or throws, and how far it is.
-    return (_wrap.async_gen_awaitable,
-            _stackless._async_gen_awaitable_state(aw))
+async def _closed_agen():
+    yield
 
 
-@_in_wrap
-def _wrap_async_gen_awaitable(kind, agen, args, state):
-    """Rebuild an asend() or athrow() awaitable (spec P-10)."""
-    if not isinstance(agen, _types.AsyncGeneratorType):
-        raise TypeError("an async generator's awaitable needs an async "
-                        f"generator, not {type(agen).__name__!r}")
-    if kind == "asend":
-        aw = agen.asend(args)
-    elif kind == "athrow" and args is None:
-        aw = agen.aclose()
-    elif kind == "athrow" and isinstance(args, tuple) and 1 <= len(args) <= 3:
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            aw = agen.athrow(*args)
-    else:
-        raise ValueError(f"not an async generator's awaitable: {kind!r}")
-    try:
-        _stackless._async_gen_awaitable_set_state(aw, state)
-    except BaseException:
-        aw.close()
-        raise
-    return aw
+# A closed async generator, whose awaitables stand for new ones until
+# their state comes: it takes none other.
+_closed = _closed_agen()
+try:
+    _closed.aclose().send(None)
+except StopIteration:
+    pass
+del _closed_agen
+
+
+def _awaitable_state(aw, kind):
+    state = _stackless._async_gen_awaitable_state(aw)
+    if state[0] != kind:
+        raise TypeError(f"not an {kind}() awaitable: {type(aw).__name__!r}")
+    return state[1:]
+
+
+class async_generator_asend:
+    """The asend() awaitable of an async generator, as pickled (spec
+    M-21.8, P-10): __reduce__(aw) gives (async_generator_asend, (), (gen,
+    value, state, value_present)); async_generator_asend() makes a new
+    awaitable that takes that state (its __setstate__)."""
+
+    __slots__ = ()
+
+    def __new__(cls):
+        aw = _closed.asend(None)
+        _stackless._async_gen_awaitable_set_state(aw, 2)
+        return aw
+
+    def __reduce__(aw):
+        return (_wrap.async_generator_asend, (),
+                _awaitable_state(aw, "asend"))
+
+
+class async_generator_athrow:
+    """The athrow() (or aclose()) awaitable of an async generator, as
+    pickled (spec M-21.8, P-10): __reduce__(aw) gives
+    (async_generator_athrow, (), (gen, args, state, args_present))."""
+
+    __slots__ = ()
+
+    def __new__(cls):
+        aw = _closed.aclose()
+        _stackless._async_gen_awaitable_set_state(aw, 2)
+        return aw
+
+    def __reduce__(aw):
+        return (_wrap.async_generator_athrow, (),
+                _awaitable_state(aw, "athrow"))
+
+
+for _cls in (async_generator_asend, async_generator_athrow):
+    _cls.__module__ = _wrap.__name__
+    setattr(_wrap, _cls.__name__, _cls)
+del _cls, async_generator_asend, async_generator_athrow
 
 
 _VIEW_KINDS = {type({}.keys()): "keys", type({}.values()): "values",
@@ -416,15 +467,15 @@ del _gen_type
 import pickle as _pickle
 _save_dict = _pickle._Pickler.dispatch[dict]
 _pickle._Pickler.dispatch[dict] = _save_moduledict
-# Tasklets, channels and frame states reduce themselves (__reduce__); the
-# dispatch table gets the pickler there at once.
-for _type in (tasklet, channel, _wrap.frame):
+# Tasklets, channels, cframes and frame states reduce themselves
+# (__reduce__); the dispatch table gets the pickler there at once.
+for _type in (tasklet, channel, cframe, _wrap.frame_state):
     _copyreg.pickle(_type, _type.__reduce__)
 del _type
 _copyreg.pickle(_types.TracebackType, _reduce_traceback)
 _copyreg.pickle(_CoroutineWrapperType, _reduce_coroutine_wrapper)
-_copyreg.pickle(_AsyncGenASendType, _reduce_async_gen_awaitable)
-_copyreg.pickle(_AsyncGenAThrowType, _reduce_async_gen_awaitable)
+_copyreg.pickle(_AsyncGenASendType, _wrap.async_generator_asend.__reduce__)
+_copyreg.pickle(_AsyncGenAThrowType, _wrap.async_generator_athrow.__reduce__)
 _copyreg.pickle(_types.FunctionType, _reduce_function)
 _copyreg.pickle(_types.CodeType, _reduce_code)
 _copyreg.pickle(_types.CellType, _reduce_cell)

@@ -39,6 +39,7 @@ STACKLESS_OBJS= \
 		Stackless/module/_stacklessmodule.o \
 		Stackless/module/capi.o \
 		Stackless/module/testhooks.o \
+		Stackless/pickling/cframes.o \
 		Stackless/pickling/frames.o \
 		Stackless/pickling/generators.o \
 		Stackless/pickling/tasklets.o \

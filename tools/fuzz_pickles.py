@@ -48,7 +48,7 @@ def show(state):
     if isinstance(state[3], list):
         for f in state[3]:
             r = getattr(f, "__reduce__", None)
-            print("  frame", r()[1] if r else f, file=sys.stderr)
+            print("  frame", r()[1:] if r else f, file=sys.stderr)
 
 
 class Manager:
@@ -265,12 +265,12 @@ def mutate_gen_state(rng, state, pal):
     from stackless import _wrap
     state = list(state)
     kind = rng.randrange(4)
-    if kind <= 1 and isinstance(state[2], _wrap.frame):
+    if kind <= 1 and isinstance(state[2], _wrap.frame_state):
         args = state[2].__reduce__()[1]
         for _ in range(rng.randint(1, 3)):
             args = mutate_frame_args(rng, args, pal)
         try:
-            state[2] = _wrap.frame(*args)
+            state[2] = _wrap.frame_state(*args)
         except (TypeError, ValueError, OverflowError):
             return None
     elif kind == 2:
@@ -304,14 +304,29 @@ def mutate_state(rng, stackless, state, pal):
         frames = list(frames)
         i = rng.randrange(len(frames))
         f = frames[i]
-        if isinstance(f, _wrap.frame):
+        if isinstance(f, _wrap.frame_state):
             args = f.__reduce__()[1]
             for _ in range(rng.choice([1, 1, 1, 2, 3])):
                 args = mutate_frame_args(rng, args, pal)
             try:
-                frames[i] = _wrap.frame(*args)
+                frames[i] = _wrap.frame_state(*args)
             except (TypeError, ValueError, OverflowError):
                 return None
+        elif isinstance(f, stackless.cframe):
+            # A cframe's slots and ints (spec M-21.7).
+            valid, name, params, ci, cn = f.__reduce__()[2]
+            params = list(params)
+            j = rng.randrange(1, 4)
+            params[j] = rng.choice(pal)
+            params[0] = tuple(k for k in params[0] if k != j - 1)
+            ci, cn = rng.choice([(ci, cn), (ci + 1, cn), (ci, cn + 1),
+                                 (0, -1), (ci, 1 << 40)])
+            try:
+                cf = stackless.cframe()
+                cf.__setstate__((valid, name, tuple(params), ci, cn))
+            except (TypeError, ValueError, OverflowError):
+                return None
+            frames[i] = cf
         state[3] = frames
     elif kind == 3 and frames:
         frames = list(frames)
@@ -327,7 +342,9 @@ def mutate_state(rng, stackless, state, pal):
     elif kind == 4:
         state[rng.randrange(len(state))] = rng.choice(pal)
     else:
-        state[1] = rng.choice([0, 16, 31, 32, -1, rng.randrange(64)])
+        # The flags (spec M-21.9): blocked bits, the others, out of range.
+        state[0] = rng.choice([0, 1, 2, 3, 4, 8, 32, 64, 128, 256, 511, 512,
+                               -1, rng.randrange(1024)])
     return tuple(state)
 
 

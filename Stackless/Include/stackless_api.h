@@ -54,11 +54,13 @@ typedef struct _tasklet PyTaskletObject;
 typedef struct _channel PyChannelObject;
 typedef struct _bomb PyBombObject;
 typedef struct _unwind PyUnwindObject;
+typedef struct _cframe PyCFrameObject;
 
 PyAPI_DATA(PyTypeObject) PyTasklet_Type;
 PyAPI_DATA(PyTypeObject) PyChannel_Type;
 PyAPI_DATA(PyTypeObject) PyBomb_Type;
 PyAPI_DATA(PyTypeObject) PyCStack_Type;
+PyAPI_DATA(PyTypeObject) PyCFrame_Type;
 
 #define PyTasklet_Check(op) PyObject_TypeCheck((op), &PyTasklet_Type)
 #define PyTasklet_CheckExact(op) Py_IS_TYPE((op), &PyTasklet_Type)
@@ -66,6 +68,7 @@ PyAPI_DATA(PyTypeObject) PyCStack_Type;
 #define PyChannel_CheckExact(op) Py_IS_TYPE((op), &PyChannel_Type)
 #define PyBomb_Check(op) Py_IS_TYPE((op), &PyBomb_Type)
 #define PyCStack_Check(op) Py_IS_TYPE((op), &PyCStack_Type)
+#define PyCFrame_Check(op) Py_IS_TYPE((op), &PyCFrame_Type)
 
 /* PyExc_TaskletExit (a subclass of SystemExit) is declared in pyerrors.h. */
 

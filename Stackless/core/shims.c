@@ -1035,19 +1035,27 @@ slp_shim_code_by_name(slp_interp *si, PyObject *name)
 
 /* Where the shims wait for their callee (or, send_sequence, switch in a
  * channel.send), with the return offset and the depth of the stack: the
- * only states a shim frame is in while its tasklet is suspended. */
+ * only states a shim frame is in while its tasklet is suspended.  In a
+ * pickle, a shim frame is a cframe (spec M-21.7) of the shim's kind, i
+ * the index where it waits, and its stack slots in ob1..ob3 and n: `to`
+ * says where slot k goes (1 to 3: ob1 to ob3, 4: n, an int). */
 static const struct {
     int shim, index, return_offset, depth;
+    signed char to[4];
 } shim_waits[] = {
-    {0, 0, GEN_SHIM_RETURN, 1},             /* the generator */
-    {1, 0, GEN_DEFAULT_SHIM_RETURN, 2},     /* the default, the generator */
-    {2, CTX_SHIM_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 1},   /* the context */
-    {3, 6, 1 + INLINE_CACHE_ENTRIES_CALL, 4},   /* ch, count, it, item */
-    {3, 0, 2 + SEQ_SHIM_END_FOR - 2, 3},    /* a generator it iterates */
-    {4, 0, 0, 1},                           /* self, under __init__ */
-    {5, 0, 1, 1},                           /* the message */
-    {6, SOFTFUNC_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 2},  /* state, value */
-    {6, SOFTFUNC_EXC_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 3},  /* and exc */
+    {0, 0, GEN_SHIM_RETURN, 1, {1}},        /* the generator */
+    {1, 0, GEN_DEFAULT_SHIM_RETURN, 2, {2, 1}}, /* the default, the gen */
+    {2, CTX_SHIM_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 1, {1}}, /* context */
+    {3, 6, 1 + INLINE_CACHE_ENTRIES_CALL, 4, {1, 4, 2, 3}},
+                                            /* ch, count, it, item */
+    {3, 0, 2 + SEQ_SHIM_END_FOR - 2, 3, {1, 4, 2}}, /* a generator it
+                                                       iterates */
+    {4, 0, 0, 1, {1}},                      /* self, under __init__ */
+    {5, 0, 1, 1, {1}},                      /* the message */
+    {6, SOFTFUNC_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 2, {1, 2}},
+                                            /* state, value */
+    {6, SOFTFUNC_EXC_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 3, {1, 2, 3}},
+                                            /* and the exception */
 };
 
 int
@@ -1064,8 +1072,191 @@ slp_shim_waits_at(slp_interp *si, PyCodeObject *co, int index,
         }
     }
     PyErr_Clear();
+    /* Frames of other kinds registered for pickling (cframes.c). */
+    return slp_cframe_code_waits_at(si, co, index, return_offset, depth);
+}
+
+/* --- shims as cframes ------------------------------------------------------ */
+
+static int
+shim_wait_entry(int shim, long index)
+{
+    for (int i = 0; i < (int)Py_ARRAY_LENGTH(shim_waits); i++) {
+        if (shim_waits[i].shim == shim && shim_waits[i].index == index) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static PyCodeObject *
+shim_kind_code(const slp_cframe_kind *kind, slp_interp *si)
+{
+    PyCodeObject *co = shim_by_index(si, kind->tag);
+    if (co == NULL && !PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+    return co;
+}
+
+static int
+shim_kind_check(const slp_cframe_kind *kind, PyCFrameObject *cf)
+{
+    if (!cf->valid) {
+        return 0;           /* it comes back as the invalid shim */
+    }
+    int e = shim_wait_entry(kind->tag, cf->i);
+    if (e < 0) {
+        PyErr_Format(PyExc_ValueError, "cframe %s: it does not wait at %ld",
+                     kind->exec_name, cf->i);
+        return -1;
+    }
+    PyObject *obs[] = {cf->ob1, cf->ob2, cf->ob3};
+    int used[3] = {0, 0, 0};
+    for (int k = 0; k < shim_waits[e].depth; k++) {
+        int to = shim_waits[e].to[k];
+        if (to >= 1 && to <= 3) {
+            used[to - 1] = 1;
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        if (used[k] != (obs[k] != NULL)) {
+            PyErr_Format(PyExc_ValueError, "cframe %s: ob%d must be %s",
+                         kind->exec_name, k + 1,
+                         used[k] ? "present" : "absent");
+            return -1;
+        }
+    }
+    if (cf->n < 0) {
+        PyErr_Format(PyExc_ValueError, "cframe %s: n %ld is negative",
+                     kind->exec_name, cf->n);
+        return -1;
+    }
     return 0;
 }
+
+static int
+shim_kind_reduce(const slp_cframe_kind *kind, slp_interp *si,
+                 _PyInterpreterFrame *f, PyCFrameObject *cf)
+{
+    PyCodeObject *co = _PyFrame_GetCode(f);
+    int index = _PyInterpreterFrame_LASTI(f);
+    int e = shim_wait_entry(kind->tag, index);
+    if (f->stacktop < 0) {
+        /* Stopped in C code it called (a hard switch): lost. */
+        cf->valid = 0;
+        return 0;
+    }
+    int depth = f->stacktop - co->co_nlocalsplus;
+    if (e < 0 || shim_waits[e].return_offset != f->return_offset
+        || shim_waits[e].depth != depth)
+    {
+        PyErr_Format(PyExc_ValueError, "cannot pickle the frame of %s "
+                     "where it is", kind->exec_name);
+        return -1;
+    }
+    PyObject **obs[] = {&cf->ob1, &cf->ob2, &cf->ob3};
+    for (int k = 0; k < depth; k++) {
+        PyObject *v = f->localsplus[co->co_nlocalsplus + k];
+        int to = shim_waits[e].to[k];
+        if (v == NULL) {
+            PyErr_Format(PyExc_ValueError, "cannot pickle the frame of %s: "
+                         "a NULL on its stack", kind->exec_name);
+            return -1;
+        }
+        if (to == 4) {
+            cf->n = PyLong_Check(v) ? PyLong_AsLong(v) : -1;
+            if (cf->n < 0) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError, "cannot pickle the frame of "
+                             "%s: a count of %R", kind->exec_name, v);
+                return -1;
+            }
+        }
+        else {
+            *obs[to - 1] = Py_NewRef(v);
+        }
+    }
+    cf->i = index;
+    cf->valid = 1;
+    return 0;
+}
+
+static PyObject *
+shim_kind_restore(const slp_cframe_kind *kind, slp_interp *si,
+                  PyCFrameObject *cf)
+{
+    PyCodeObject *co = shim_kind_code(kind, si);
+    int e = shim_wait_entry(kind->tag, cf->i);
+    if (co == NULL) {
+        return NULL;
+    }
+    if (e < 0 || !cf->valid) {
+        PyErr_Format(PyExc_ValueError, "cframe %s: it does not wait at %ld",
+                     kind->exec_name, cf->i);
+        return NULL;
+    }
+    PyObject *slots[4];
+    PyObject *obs[] = {cf->ob1, cf->ob2, cf->ob3};
+    PyObject *count = NULL;
+    int depth = shim_waits[e].depth;
+    for (int k = 0; k < depth; k++) {
+        int to = shim_waits[e].to[k];
+        if (to == 4) {
+            count = PyLong_FromLong(cf->n);
+            if (count == NULL) {
+                return NULL;
+            }
+            slots[k] = count;
+        }
+        else {
+            slots[k] = obs[to - 1];
+        }
+        if (slots[k] == NULL) {
+            PyErr_Format(PyExc_ValueError, "cframe %s: ob%d is absent",
+                         kind->exec_name, to);
+            Py_XDECREF(count);
+            return NULL;
+        }
+    }
+    PyObject *fs = slp_frame_state_of_shim(
+        co, shim_names[kind->tag], shim_waits[e].index,
+        shim_waits[e].return_offset, slots, depth);
+    Py_XDECREF(count);
+    return fs;
+}
+
+static int
+shim_kind_waits_at(const slp_cframe_kind *kind, slp_interp *si, int index,
+                   int return_offset, int depth)
+{
+    return 0;       /* the shims' own table answers first */
+}
+
+#define SHIM_KIND(name, tag_) {                                         \
+    .exec_name = name, .tag = tag_, .check = shim_kind_check,           \
+    .code = shim_kind_code, .reduce = shim_kind_reduce,                 \
+    .restore = shim_kind_restore, .waits_at = shim_kind_waits_at,       \
+}
+
+/* 3.7's names where 3.7 had the same: channel_seq_callback (the loop of
+ * send_sequence), slp_tp_init_callback (what is left to do after
+ * __init__), execute_soft_switchable_func (a soft-switchable C function:
+ * ob1 the state of its call, which pickles by the function's name). */
+static const slp_cframe_kind shim_kinds[] = {
+    SHIM_KIND("gen_next", 0),
+    SHIM_KIND("gen_next_default", 1),
+    SHIM_KIND("context_run", 2),
+    SHIM_KIND("channel_seq_callback", 3),
+    SHIM_KIND("slp_tp_init_callback", 4),
+    SHIM_KIND("invalid_frame", 5),
+    SHIM_KIND("execute_soft_switchable_func", 6),
+};
+
+const slp_cframe_kind *const slp_shim_cframe_kinds[] = {
+    &shim_kinds[0], &shim_kinds[1], &shim_kinds[2], &shim_kinds[3],
+    &shim_kinds[4], &shim_kinds[5], &shim_kinds[6], NULL
+};
 
 int
 slp_shim_is_static(PyCodeObject *co)

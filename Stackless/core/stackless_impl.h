@@ -308,6 +308,8 @@ struct _tasklet {
     PyObject *resume_value;
     unsigned int soft_parked:1;
     unsigned int resume_push:1;
+    /* It would not die: its C stack is in gc.garbage with it (T-15). */
+    unsigned int is_zombie:1;
 };
 
 /* What a tasklet needs only if it was ever suspended with a C stack, or
@@ -689,6 +691,8 @@ typedef struct _slp_interp {
     PyObject *softfunc_shim;
     /* _wrap.set_reduce_frame(): what a tasklet's frames reduce through. */
     PyObject *reduce_frame;
+    /* _wrap.generator(): the function whose generators it makes. */
+    PyObject *exhausted_generator;
     /* The thread that joins the non-daemon threads at shutdown, while it
      * does, or NULL (thread.c). */
     PyThreadState *joining;
@@ -1322,7 +1326,7 @@ typedef struct {
 /* 0 if the frame is safe to run, else -1 with ValueError. */
 extern int slp_verify_frame(slp_frame_check *fc);
 
-/* The state of a frame, as pickled (stackless._wrap.frame). */
+/* The state of a frame, as pickled (stackless._wrap.frame_state). */
 typedef struct {
     PyObject_VAR_HEAD           /* ob_size: the slots */
     PyCodeObject *code;
@@ -1352,12 +1356,110 @@ extern PyObject *slp_frame_state_of_object(PyObject *module, PyObject *ob);
 extern PyObject *slp_frame_object_of_state(PyObject *module,
                                            PyObject *const *args,
                                            Py_ssize_t nargs);
+/* A valid frame state of a shim's frame: code `co` (the shim named
+ * `name`), at `index` for `return_offset`, its stack the n `slots` (no
+ * NULL).  NULL with an exception. */
+extern PyObject *slp_frame_state_of_shim(PyCodeObject *co, const char *name,
+                                         int index, int return_offset,
+                                         PyObject *const *slots, int n);
+
+/* stackless._wrap.frame: a frame object to be, of 3.7's layout of a
+ * frame's pickle (spec M-21.8). */
+extern PyTypeObject slp_WrapFrame_Type;
+
+/* Slots that may be NULL, pickled as (nulls, *values) (frames.c): the
+ * tuple of n slots; and the slots of such a tuple (borrowed, NULL where
+ * listed) into `slots`, at most `max`: their number, or -1 with TypeError
+ * or ValueError (`what` names the tuple). */
+extern PyObject *slp_into_tuple_with_nulls(PyObject *const *slots,
+                                           Py_ssize_t n);
+extern Py_ssize_t slp_from_tuple_with_nulls(PyObject *tup, PyObject **slots,
+                                            Py_ssize_t max, const char *what);
+
+/* --- cframes (pickling/cframes.c; spec M-21.7, P-12, P-13) ---------------
+ *
+ * A cframe is an entry of a tasklet's reduced frames that is not a Python
+ * frame: it reduces to
+ *
+ *     (cframe, (), (valid, exec_name, (nulls, ob1, ob2, ob3), i, n))
+ *
+ * exec_name names its kind, registered here with what the kind needs.
+ * Kinds that stand for frames of a tasklet's chain (our shims, and what
+ * else runs as a frame of its own code: soft-switchable C functions) give
+ * their code, and a reduce and a restore function; the others are read by
+ * the tasklet's __setstate__ itself (tracing, the initial call, a result
+ * to resume with). */
+struct _cframe {
+    PyObject_HEAD
+    const struct _slp_cframe_kind *kind;    /* NULL until it has a state */
+    PyObject *ob1, *ob2, *ob3;              /* NULL: absent */
+    long i, n;
+    int valid;
+};
+
+typedef struct _slp_cframe_kind {
+    const char *exec_name;
+    int tag;                    /* for the kind's functions */
+    /* Check a state's ob1..3, i, n (cframe.__setstate__): 0, or -1 with
+     * TypeError or ValueError.  NULL: anything goes. */
+    int (*check)(const struct _slp_cframe_kind *kind, PyCFrameObject *cf);
+    /* Kinds of frames of a chain: the code of those frames (NULL with an
+     * exception if there is no memory for it), else NULL. */
+    PyCodeObject *(*code)(const struct _slp_cframe_kind *kind,
+                          slp_interp *si);
+    /* Fill cf (ob1..3, i, n, valid) from f, a suspended frame of this
+     * kind's code: 0, or -1 with an exception (one that cannot pickle). */
+    int (*reduce)(const struct _slp_cframe_kind *kind, slp_interp *si,
+                  _PyInterpreterFrame *f, PyCFrameObject *cf);
+    /* The frame state (frames.c) of a valid cframe of this kind, which
+     * the tasklet installs in its chain, checked by verify.c as a shim
+     * (see waits_at); NULL with an exception. */
+    PyObject *(*restore)(const struct _slp_cframe_kind *kind,
+                         slp_interp *si, PyCFrameObject *cf);
+    /* Does a frame of this kind's code wait at index for return_offset
+     * with a stack of depth items (the states it is suspended in)? */
+    int (*waits_at)(const struct _slp_cframe_kind *kind, slp_interp *si,
+                    int index, int return_offset, int depth);
+} slp_cframe_kind;
+
+/* Register a kind (static storage): 0, or -1 with ValueError if another
+ * kind has its name.  Registering a kind twice does nothing. */
+extern int slp_register_cframe_kind(const slp_cframe_kind *kind);
+/* The kind whose frames have code co, or NULL. */
+extern const slp_cframe_kind *slp_cframe_kind_of_code(slp_interp *si,
+                                                      PyCodeObject *co);
+/* A new cframe of a kind, valid, with no objects; NULL with an
+ * exception. */
+extern PyCFrameObject *slp_cframe_new(const slp_cframe_kind *kind);
+/* The cframe of f, a suspended frame of a kind's code. */
+extern PyObject *slp_cframe_of_frame(const slp_cframe_kind *kind,
+                                     slp_interp *si, _PyInterpreterFrame *f);
+/* Does a frame of a registered kind's code co wait there (verify.c)? */
+extern int slp_cframe_code_waits_at(slp_interp *si, PyCodeObject *co,
+                                    int index, int return_offset, int depth);
+/* Register the kinds of the core (module init). */
+extern int slp_cframe_init(void);
+
+/* The kinds the tasklet's state reads: tracing (ob1 the trace function,
+ * ob2 the profile function), the initial call of a bound tasklet (ob1
+ * func, ob2 args, ob3 kwargs) or, invalid, a tasklet suspended in C code
+ * of no frame of its own, and the result its top frame resumes with
+ * (ob1). */
+extern const slp_cframe_kind slp_cframe_tracing;
+extern const slp_cframe_kind slp_cframe_run;
+extern const slp_cframe_kind slp_cframe_resume_value;
+/* The kinds of the shims (shims.c). */
+extern const slp_cframe_kind *const slp_shim_cframe_kinds[];
 
 /* generators.c: generators, coroutines, async generators (copyreg). */
 extern int slp_is_generator(PyObject *ob);
 extern PyObject *slp_reduce_generator(PyObject *module, PyObject *gen);
 extern PyObject *slp_new_generator(PyObject *module, PyObject *const *args,
                                    Py_ssize_t nargs);
+/* stackless._wrap.generator (spec M-21.8): a subclass of GeneratorType,
+ * whose instances are unstarted generators of an exhausted function. */
+extern PyTypeObject slp_ExhaustedGenerator_Type;
+extern int slp_exhausted_generator_init(void);
 /* The frame of a running generator that a tasklet's state links; NULL
  * with ValueError if it cannot be. */
 extern _PyInterpreterFrame *slp_generator_frame_to_link(PyObject *gen);

@@ -1612,8 +1612,14 @@ tasklet_finalize(PyObject *self)
     PyThreadState *tstate = _PyThreadState_GET();
     int here = t->thread == slp_thread_of(tstate);
     if (here && !tstate->interp->gc.collecting) {
-        /* Killed now: its handlers run before it goes (T-15). */
-        slp_kill_hard(t, "");
+        /* Killed now: its handlers run before it goes (T-15).  One that
+         * survives, paused, is a zombie in gc.garbage, also when
+         * t.__del__() was called from Python (M-21.9). */
+        if (slp_kill_hard(t, "") && !t->is_zombie && !t->in_runqueue
+            && !t->blocked && t->state == SLP_STARTED)
+        {
+            slp_to_garbage(t);
+        }
     }
     else if (here) {
         /* Kept alive until the collection is over, then killed. */

@@ -79,6 +79,7 @@ _PyStackless_InterpClear(PyInterpreterState *interp)
     Py_CLEAR(si->invalid_shim);
     Py_CLEAR(si->softfunc_shim);
     Py_CLEAR(si->reduce_frame);
+    Py_CLEAR(si->exhausted_generator);
     interp->stackless = NULL;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp);
          ts != NULL; ts = PyThreadState_Next(ts))
@@ -289,6 +290,7 @@ slp_to_garbage(PyTaskletObject *t)
      * gc.garbage, for the program to deal with. */
     PyObject *garbage = _PyInterpreterState_GET()->gc.garbage;
     Py_SETREF(t->tempval, Py_NewRef(Py_None));
+    t->is_zombie = 1;           /* bit 6 of its pickled flags (M-21.9) */
     if (garbage == NULL || PyList_Append(garbage, (PyObject *)t) < 0) {
         PyErr_Clear();
     }

@@ -774,10 +774,11 @@ static PyMethodDef _stackless_methods[] = {
 /* The helpers of stackless._wrap written in C: named as stackless's
  * pickles refer to them. */
 static PyMethodDef wrap_functions[] = {
-    {"generator", (PyCFunction)(void (*)(void))slp_new_generator,
+    {"restore_generator", (PyCFunction)(void (*)(void))slp_new_generator,
      METH_FASTCALL,
-     PyDoc_STR("generator(code, state, /)\n--\n\nA generator, coroutine or "
-               "async generator of code, as pickled (spec P-10).")},
+     PyDoc_STR("restore_generator(code, state, /)\n--\n\nA generator, "
+               "coroutine or async generator of code, as pickled (spec "
+               "P-10).")},
     {"frame_object", (PyCFunction)(void (*)(void))slp_frame_object_of_state,
      METH_FASTCALL,
      PyDoc_STR("frame_object(state, back, /)\n--\n\nA frame object owning a "
@@ -786,9 +787,9 @@ static PyMethodDef wrap_functions[] = {
      PyDoc_STR("frame_state_of(frame, /)\n--\n\nThe state of a frame "
                "object's frame, as pickled.")},
     {"set_reduce_frame", (PyCFunction)slp_set_reduce_frame, METH_O,
-     PyDoc_STR("set_reduce_frame(func, /)\n--\n\nPickle func(state) in place "
-               "of the state of each frame of a tasklet (spec P-5); None "
-               "restores the default.  Returns the previous func.")},
+     PyDoc_STR("set_reduce_frame(func, /)\n--\n\nPickle func(frame) in "
+               "place of each Python frame of a tasklet (spec P-5); None: "
+               "the frame's state.  Returns the previous func.")},
     {"reduce_generator", (PyCFunction)slp_reduce_generator, METH_O,
      PyDoc_STR("reduce_generator(gen, /)\n--\n\nThe reduce value of a "
                "generator, coroutine or async generator (spec P-10).")},
@@ -880,9 +881,17 @@ _stackless_exec(PyObject *module)
         || PyModule_AddType(module, &PyBomb_Type) < 0
         || PyModule_AddType(module, &PyCStack_Type) < 0
         || PyModule_AddType(module, &slp_softcall_type) < 0
+        || slp_cframe_init() < 0
+        || PyModule_AddType(module, &PyCFrame_Type) < 0
         || PyType_Ready(&slp_FrameState_Type) < 0
-        || PyModule_AddObjectRef(module, "_wrap_frame",
+        || PyModule_AddObjectRef(module, "_wrap_frame_state",
                                  (PyObject *)&slp_FrameState_Type) < 0
+        || PyType_Ready(&slp_WrapFrame_Type) < 0
+        || PyModule_AddObjectRef(module, "_wrap_frame",
+                                 (PyObject *)&slp_WrapFrame_Type) < 0
+        || slp_exhausted_generator_init() < 0
+        || PyModule_AddObjectRef(module, "_wrap_generator",
+                                 (PyObject *)&slp_ExhaustedGenerator_Type) < 0
         || add_wrap_functions(module) < 0
         || PyModule_AddFunctions(module, awaitable_functions) < 0
         || slp_add_switching_methods(&PyTasklet_Type,

@@ -3,9 +3,9 @@
  * stackless registers with copyreg, for the three types, a reducer
  * that gives
  *
- *     (_wrap.generator, (code, state))
+ *     (_wrap.restore_generator, (code, state))
  *
- * _wrap.generator(code, state) makes an object of the type the code's
+ * _wrap.restore_generator(code, state) makes an object of the type the code's
  * flags call for, whose memory fits a frame of that code, and gives it the
  * state.  (Not the state after the object, with a state setter: copy
  * does not take one.  A generator whose own frame refers to it does not
@@ -142,7 +142,7 @@ slp_reduce_generator(PyObject *module, PyObject *ob)
         Py_DECREF(state);
         return NULL;
     }
-    PyObject *new = PyObject_GetAttrString(wrap, "generator");
+    PyObject *new = PyObject_GetAttrString(wrap, "restore_generator");
     Py_DECREF(wrap);
     if (new == NULL) {
         Py_DECREF(state);
@@ -151,7 +151,7 @@ slp_reduce_generator(PyObject *module, PyObject *ob)
     return Py_BuildValue("(N(ON))", new, (PyObject *)co, state);
 }
 
-/* --- _wrap.generator(code, state) ---------------------------------------- */
+/* --- _wrap.restore_generator(code, state) -------------------------------- */
 
 static PyObject *
 new_generator(PyObject *code)
@@ -397,7 +397,7 @@ slp_new_generator(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError,
-                        "generator(code, state) takes 2 arguments");
+                        "restore_generator(code, state) takes 2 arguments");
         return NULL;
     }
     PyObject *gen = new_generator(args[0]);
@@ -423,4 +423,122 @@ slp_generator_frame_to_link(PyObject *ob)
         return NULL;
     }
     return f;
+}
+
+/* --- _wrap.generator() (spec M-21.8) ---------------------------------------
+ *
+ * An unstarted generator of the function exhausted_generator, which
+ * returns at once: next() raises StopIteration.  All share the code, each
+ * has its own frame.  Its type is a subclass of GeneratorType (3.7's
+ * _wrap.generator), of the same layout, whose instances are made by
+ * calling that function and giving the generator the subclass as its type
+ * (both static types: no reference moves; no free list of generators in
+ * 3.13).  It has a next() of its own: that of generators asserts they
+ * are exactly generators.  stackless does not pickle them. */
+
+static PyObject *
+exhausted_function(slp_interp *si)
+{
+    if (si->exhausted_generator != NULL) {
+        return si->exhausted_generator;
+    }
+    PyObject *globals = PyDict_New();
+    PyObject *name = PyUnicode_FromString("stackless._wrap");
+    if (globals == NULL || name == NULL
+        || PyDict_SetItemString(globals, "__builtins__",
+                                PyEval_GetBuiltins()) < 0
+        || PyDict_SetItemString(globals, "__name__", name) < 0)
+    {
+        Py_XDECREF(globals);
+        Py_XDECREF(name);
+        return NULL;
+    }
+    Py_DECREF(name);
+    PyObject *code = Py_CompileString(
+        "def exhausted_generator():\n    return\n    yield\n",
+        "<stackless>", Py_file_input);
+    PyObject *res = code != NULL ? PyEval_EvalCode(code, globals, globals)
+                                 : NULL;
+    Py_XDECREF(code);
+    Py_XDECREF(res);
+    if (res != NULL) {
+        si->exhausted_generator = Py_XNewRef(
+            PyDict_GetItemString(globals, "exhausted_generator"));
+    }
+    Py_DECREF(globals);
+    return si->exhausted_generator;
+}
+
+static PyObject *
+exhausted_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) != 0
+        || (kwds != NULL && PyDict_GET_SIZE(kwds) != 0))
+    {
+        PyErr_SetString(PyExc_TypeError, "generator() takes no arguments");
+        return NULL;
+    }
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return NULL;
+    }
+    PyObject *func = exhausted_function(th->si);
+    if (func == NULL) {
+        return NULL;
+    }
+    PyObject *gen = PyObject_CallNoArgs(func);
+    if (gen == NULL) {
+        return NULL;
+    }
+    if (!PyGen_CheckExact(gen)) {
+        Py_DECREF(gen);
+        PyErr_SetString(PyExc_SystemError,
+                        "exhausted_generator() made no generator");
+        return NULL;
+    }
+    Py_SET_TYPE(gen, &slp_ExhaustedGenerator_Type);
+    return gen;
+}
+
+/* next(): CPython's own tp_iternext of generators wants exact types
+ * (debug builds assert it); sending None does what it does. */
+static PyObject *
+exhausted_iternext(PyObject *self)
+{
+    PyObject *result;
+    switch (PyIter_Send(self, Py_None, &result)) {
+    case PYGEN_NEXT:
+        return result;
+    case PYGEN_RETURN:
+        if (result != Py_None) {
+            _PyGen_SetStopIterationValue(result);
+        }
+        Py_DECREF(result);
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+PyTypeObject slp_ExhaustedGenerator_Type = {
+    PyVarObject_HEAD_INIT(&PyType_Type, 0)
+    .tp_name = "stackless._wrap.exhausted_generator",
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = PyDoc_STR(
+        "generator()\n--\n\n"
+        "An unstarted generator that is exhausted: next() raises "
+        "StopIteration (spec M-21.8)."),
+    .tp_base = &PyGen_Type,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = exhausted_iternext,
+    .tp_new = exhausted_new,
+};
+
+int
+slp_exhausted_generator_init(void)
+{
+    /* Its memory is a generator's: the collector walks it as one.
+     * PyType_Ready() wants the function before it inherits it. */
+    slp_ExhaustedGenerator_Type.tp_traverse = PyGen_Type.tp_traverse;
+    return PyType_Ready(&slp_ExhaustedGenerator_Type);
 }

@@ -1,28 +1,44 @@
-/* Tasklets and channels in pickles (spec P-2, P-3, P-4).
+/* Tasklets and channels in pickles (spec P-2, P-3, P-4, M-21.9).
  *
- * A tasklet reduces to (type(t), (), state), with the state
+ * A tasklet reduces to (type(t), (), state), with the state of 3.7's
+ * layout
  *
- *     (version, flags, tempval, content, exc, extras)
+ *     (flags, tempval, nesting_level, frames, exc_type, exc_value,
+ *      exc_traceback, exc_owner)
  *
- *   version       format and bytecode magic number (frames.c)
- *   flags         atomic 1, ignore_nesting 2, block_trap 4, pending_irq 8,
- *                 resume_push 16 (its top frame takes the result of the
- *                 builtin it stopped in)
- *   content       a started tasklet: the list of its frames' states, the
- *                 outermost first; a bound one: (func, args, kwargs); else
- *                 None (new, or dead)
- *   exc           the exception its frames handle, or None
- *   extras        None, or a dict: "resume_value", the result its top frame
- *                 resumes with when it has one of its own (else its tempval
- *                 is that result); with PICKLEFLAGS_PRESERVE_TRACING_STATE,
- *                 "trace_function" and "profile_function" (spec P-2)
+ *   flags         bits 0-1 blocked (two's complement of 2 bits: 1 send,
+ *                 3 receive), 2 atomic, 3 ignore_nesting, 4 unused, 5
+ *                 block_trap, 6 zombie, 7 pending_irq; ours: 8 no_push,
+ *                 set only for a top frame preempted after its call (the
+ *                 result on its stack already): a top frame that waits
+ *                 for a call takes the result of the builtin it stopped
+ *                 in, or its tempval
+ *   nesting_level its C nesting when pickled (read back, it must be an
+ *                 int >= 0; the frames say what can run)
+ *   frames        the outermost first: what _wrap.reduce_frame makes of
+ *                 each Python frame (a frame state, by default: frames.c),
+ *                 running generators whose frames are in the chain
+ *                 (generators.c), and cframes (cframes.c) for the other
+ *                 entries: our shims, a soft-switchable C function, and at
+ *                 the top a result of its own to resume with
+ *                 (slp_resume_value), and with PICKLEFLAGS_PRESERVE_
+ *                 TRACING_STATE its trace and profile functions
+ *                 (slp_restore_tracing).  A bound tasklet, not started:
+ *                 [cframe run_cframe(func, args, kwargs)]; a tasklet
+ *                 suspended in its function, C code of no frame of its
+ *                 own: [invalid run_cframe]; a new or dead one: [].
+ *   exc_*         the exception its frames handle, or None three times
+ *   exc_owner     None, or the generator whose frame handles the topmost
+ *                 handled exception (its state has it; read back, it must
+ *                 be a generator, coroutine or async generator, or None)
  *
  * __setstate__ rebuilds the tasklet: it must be new, and it stays paused,
- * in the unpickling thread; insert() or run() it.  Every frame is checked
+ * in the unpickling thread; insert() or run() it.  Every entry is checked
  * before anything changes (verify.c): a state that does not fit raises
  * ValueError or TypeError and leaves the tasklet as it was.  A frame that
  * ran C code when it was pickled comes back as the invalid shim, which
- * raises RuntimeError when the tasklet gets there.
+ * raises RuntimeError when the tasklet gets there.  Besides frame states,
+ * the frames may be frame objects (from _wrap.frame, frames.c).
  *
  * A channel reduces to (type(ch), (), (balance, flags, [blocked tasklets])),
  * flags closing 1, schedule_all 2, preference + 1 shifted by 2.  Its
@@ -37,14 +53,45 @@
 #include "../core/stackless_impl.h"
 #include "pycore_code.h"
 #include "pycore_frame.h"
+#include "pycore_genobject.h"
 
-#define F_ATOMIC        1
-#define F_IGNORE_NEST   2
-#define F_BLOCK_TRAP    4
-#define F_PENDING_IRQ   8
-#define F_RESUME_PUSH   16
+#define F_BLOCKED       3
+#define F_ATOMIC        (1 << 2)
+#define F_IGNORE_NEST   (1 << 3)
+#define F_UNUSED        (1 << 4)
+#define F_BLOCK_TRAP    (1 << 5)
+#define F_ZOMBIE        (1 << 6)
+#define F_PENDING_IRQ   (1 << 7)
+#define F_NO_PUSH       (1 << 8)
+#define F_ALL           ((1 << 9) - 1)
 
 /* --- tasklet.__reduce__ -------------------------------------------------- */
+
+static int
+append_new(PyObject *list, PyObject *item)
+{
+    if (item == NULL) {
+        return -1;
+    }
+    int r = PyList_Append(list, item);
+    Py_DECREF(item);
+    return r;
+}
+
+/* A Python frame of the chain, through _wrap.reduce_frame (P-5): the
+ * reducer gets its frame object.  Without a reducer, its state. */
+static PyObject *
+reduce_frame(slp_interp *si, _PyInterpreterFrame *f)
+{
+    if (si->reduce_frame == NULL || _PyFrame_IsIncomplete(f)) {
+        return slp_frame_state_of(si, f);
+    }
+    PyFrameObject *fo = _PyFrame_GetFrameObject(f);
+    if (fo == NULL) {
+        return NULL;
+    }
+    return PyObject_CallOneArg(si->reduce_frame, (PyObject *)fo);
+}
 
 static PyObject *
 frames_of(PyTaskletObject *t)
@@ -56,34 +103,62 @@ frames_of(PyTaskletObject *t)
         return NULL;
     }
     for (_PyInterpreterFrame *f = t->exec.current_frame; f; f = f->previous) {
-        PyObject *fs;
+        PyObject *item;
+        const slp_cframe_kind *kind;
         if (f->owner == FRAME_OWNED_BY_GENERATOR && f->stacktop >= 0) {
             /* Its generator, which pickles the frame (generators.c). */
-            fs = Py_NewRef((PyObject *)_PyFrame_GetGenerator(f));
+            item = Py_NewRef((PyObject *)_PyFrame_GetGenerator(f));
+        }
+        else if ((kind = slp_cframe_kind_of_code(
+                      si, _PyFrame_GetCode(f))) != NULL)
+        {
+            item = slp_cframe_of_frame(kind, si, f);
         }
         else {
-            fs = slp_frame_state_of(si, f);
-            if (fs != NULL && si->reduce_frame != NULL) {
-                Py_SETREF(fs, PyObject_CallOneArg(si->reduce_frame, fs));
-            }
+            item = reduce_frame(si, f);
         }
-        if (fs == NULL) {
-            goto error;
-        }
-        int r = PyList_Append(frames, fs);
-        Py_DECREF(fs);
-        if (r < 0) {
+        if (append_new(frames, item) < 0) {
             goto error;
         }
     }
     if (PyList_Reverse(frames) < 0) {
         goto error;
     }
+    if (PyList_GET_SIZE(frames) == 0) {
+        /* Suspended in its function, C code: nothing to restore. */
+        PyCFrameObject *cf = slp_cframe_new(&slp_cframe_run);
+        if (cf != NULL) {
+            cf->valid = 0;
+        }
+        if (append_new(frames, (PyObject *)cf) < 0) {
+            goto error;
+        }
+    }
     return frames;
 
 error:
     Py_DECREF(frames);
     return NULL;
+}
+
+/* The generator whose frame handles the topmost exception of t's chain,
+ * if not t itself. */
+static PyObject *
+exc_owner_of(PyTaskletObject *t)
+{
+    _PyErr_StackItem *ei = t->exec.exc_info;
+    if (ei == NULL || ei == &t->exec.exc_state) {
+        return Py_None;
+    }
+    for (_PyInterpreterFrame *f = t->exec.current_frame; f; f = f->previous) {
+        if (f->owner == FRAME_OWNED_BY_GENERATOR) {
+            PyGenObject *gen = _PyFrame_GetGenerator(f);
+            if (&gen->gi_exc_state == ei) {
+                return ei->exc_value != NULL ? (PyObject *)gen : Py_None;
+            }
+        }
+    }
+    return Py_None;
 }
 
 PyObject *
@@ -96,80 +171,118 @@ slp_tasklet_reduce(PyTaskletObject *t)
                         "You cannot __reduce__ the tasklet which is current.");
         return NULL;
     }
-    long flags = (t->atomic ? F_ATOMIC : 0)
+    long flags = (t->blocked & F_BLOCKED)
+                 | (t->atomic ? F_ATOMIC : 0)
                  | (t->ignore_nesting ? F_IGNORE_NEST : 0)
                  | (t->block_trap ? F_BLOCK_TRAP : 0)
-                 | (t->pending_irq ? F_PENDING_IRQ : 0)
-                 | (t->resume_push ? F_RESUME_PUSH : 0);
-    PyObject *content, *exc = Py_None;
+                 | (t->is_zombie ? F_ZOMBIE : 0)
+                 | (t->pending_irq ? F_PENDING_IRQ : 0);
+    if (t->state == SLP_STARTED && t->exec.saved && t->soft_parked
+        && !t->resume_push && t->exec.current_frame != NULL
+        && t->exec.current_frame->return_offset != 0)
+    {
+        flags |= F_NO_PUSH;
+    }
+    PyObject *frames, *exc = NULL, *owner = Py_None;
     if (t->state == SLP_STARTED && t->exec.saved) {
-        content = frames_of(t);
-        if (t->exec.exc_state.exc_value != NULL) {
-            exc = t->exec.exc_state.exc_value;
-        }
+        frames = frames_of(t);
+        exc = t->exec.exc_state.exc_value;
+        owner = exc_owner_of(t);
     }
     else if (t->state == SLP_BOUND) {
-        content = PyTuple_Pack(3, t->func, t->args,
-                               t->kwargs != NULL ? t->kwargs : Py_None);
+        frames = PyList_New(0);
+        PyCFrameObject *cf = slp_cframe_new(&slp_cframe_run);
+        if (cf != NULL) {
+            cf->ob1 = Py_NewRef(t->func);
+            cf->ob2 = Py_NewRef(t->args);
+            cf->ob3 = Py_XNewRef(t->kwargs);
+        }
+        if (frames != NULL && append_new(frames, (PyObject *)cf) < 0) {
+            Py_CLEAR(frames);
+        }
+        else if (frames == NULL) {
+            Py_XDECREF(cf);
+        }
     }
     else {
-        content = Py_NewRef(Py_None);
+        frames = PyList_New(0);
     }
-    if (content == NULL) {
+    if (frames == NULL) {
         return NULL;
     }
-    /* What few tasklets have: a result of their own to resume with, and
-     * with PICKLEFLAGS_PRESERVE_TRACING_STATE, trace and profile
+    /* At the top, what few tasklets have: a result of their own to resume
+     * with, and with PICKLEFLAGS_PRESERVE_TRACING_STATE, trace and profile
      * functions. */
-    PyObject *extras = NULL;
-    slp_thread *th = slp_get_thread();
-    long pflags = th != NULL ? th->pickle_flags : 0;
-    if (t->resume_value != NULL
-        || ((pflags & SLP_PICKLEFLAGS_PRESERVE_TRACING_STATE)
-            && t->extra != NULL
-            && (t->extra->trace_obj != NULL || t->extra->profile_obj != NULL)))
-    {
-        extras = PyDict_New();
-        if (extras == NULL
-            || (t->resume_value != NULL
-                && PyDict_SetItemString(extras, "resume_value",
-                                        t->resume_value) < 0))
-        {
-            Py_XDECREF(extras);
-            Py_DECREF(content);
+    if (t->resume_value != NULL) {
+        PyCFrameObject *cf = slp_cframe_new(&slp_cframe_resume_value);
+        if (cf != NULL) {
+            cf->ob1 = Py_NewRef(t->resume_value);
+        }
+        if (append_new(frames, (PyObject *)cf) < 0) {
+            Py_DECREF(frames);
             return NULL;
         }
-        if (pflags & SLP_PICKLEFLAGS_PRESERVE_TRACING_STATE) {
-            const char *names[] = {"trace_function", "profile_function"};
-            for (int i = 0; i < 2; i++) {
-                PyObject *f = PyObject_GetAttrString((PyObject *)t,
-                                                     names[i]);
-                if (f == NULL || (f != Py_None
-                                  && PyDict_SetItemString(extras, names[i],
-                                                          f) < 0))
-                {
-                    Py_XDECREF(f);
-                    Py_DECREF(extras);
-                    Py_DECREF(content);
-                    return NULL;
-                }
-                Py_DECREF(f);
+    }
+    slp_thread *th = slp_get_thread();
+    long pflags = th != NULL ? th->pickle_flags : 0;
+    if ((pflags & SLP_PICKLEFLAGS_PRESERVE_TRACING_STATE)
+        && t->extra != NULL
+        && (t->extra->trace_obj != NULL || t->extra->profile_obj != NULL))
+    {
+        PyObject *hooks[2] = {NULL, NULL};
+        const char *names[] = {"trace_function", "profile_function"};
+        for (int i = 0; i < 2; i++) {
+            hooks[i] = PyObject_GetAttrString((PyObject *)t, names[i]);
+            if (hooks[i] == NULL) {
+                Py_XDECREF(hooks[0]);
+                Py_DECREF(frames);
+                return NULL;
+            }
+            if (hooks[i] == Py_None) {
+                Py_CLEAR(hooks[i]);
             }
         }
+        PyCFrameObject *cf = slp_cframe_new(&slp_cframe_tracing);
+        if (cf != NULL) {
+            cf->ob1 = hooks[0];
+            cf->ob2 = hooks[1];
+        }
+        else {
+            Py_XDECREF(hooks[0]);
+            Py_XDECREF(hooks[1]);
+        }
+        if (append_new(frames, (PyObject *)cf) < 0) {
+            Py_DECREF(frames);
+            return NULL;
+        }
     }
-    PyObject *state = Py_BuildValue("(llONON)", slp_pickle_version(), flags,
-                                    t->tempval, content, exc,
-                                    extras != NULL ? extras
-                                                   : Py_NewRef(Py_None));
+    PyObject *nesting = PyObject_GetAttrString((PyObject *)t,
+                                               "nesting_level");
+    if (nesting == NULL) {
+        Py_DECREF(frames);
+        return NULL;
+    }
+    PyObject *state;
+    if (exc != NULL) {
+        PyObject *tb = PyException_GetTraceback(exc);
+        state = Py_BuildValue("(lONNOOOO)", flags, t->tempval, nesting,
+                              frames, (PyObject *)Py_TYPE(exc), exc,
+                              tb != NULL ? tb : Py_None, owner);
+        Py_XDECREF(tb);
+    }
+    else {
+        state = Py_BuildValue("(lONNOOOO)", flags, t->tempval, nesting,
+                              frames, Py_None, Py_None, Py_None, owner);
+    }
     if (state == NULL) {
         return NULL;
     }
     return Py_BuildValue("(O()N)", (PyObject *)Py_TYPE(t), state);
 }
 
-/* _wrap.set_reduce_frame(func): func(state) is pickled in place of the
- * state of each frame of a tasklet (spec P-5); it must unpickle to that
- * state.  None restores the default.  Returns the previous func. */
+/* _wrap.set_reduce_frame(func): func(frame) is pickled in place of each
+ * Python frame of a tasklet (spec P-5); it gets the frame object.  None:
+ * the frame's state is.  Returns the previous func. */
 PyObject *
 slp_set_reduce_frame(PyObject *module, PyObject *func)
 {
@@ -213,6 +326,11 @@ typedef struct {
 static int
 view_of(PyObject *item, Py_ssize_t i, frame_view *v)
 {
+    if (item == Py_None) {
+        /* Invalid C code (a cframe): the invalid shim stands for it. */
+        *v = (frame_view){NULL, 0, 0, 0, 0, 0, NULL};
+        return 0;
+    }
     if (slp_FrameState_Check(item)) {
         slp_frame_state *fs = (slp_frame_state *)item;
         *v = (frame_view){fs->code, fs->valid, fs->index, fs->return_offset,
@@ -276,6 +394,9 @@ static int
 item_invalid(PyObject *frames, Py_ssize_t i)
 {
     PyObject *item = PyList_GET_ITEM(frames, i);
+    if (item == Py_None) {
+        return 1;
+    }
     if (slp_FrameState_Check(item)) {
         return !((slp_frame_state *)item)->valid;
     }
@@ -294,12 +415,6 @@ check_frames(PyObject *frames, int resume_push, size_t *size)
         return -1;
     }
     *size = 0;
-    if (n == 0) {
-        /* A tasklet of a C function, suspended in it: the invalid shim
-         * alone. */
-        *size = slp_invalid_shim_code(th->si)->co_framesize;
-        return 0;
-    }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(frames, i);
         frame_view v;
@@ -378,9 +493,10 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
     _PyInterpreterFrame *below = NULL, *base = NULL;
     _PyErr_StackItem *exc_below = &th->tstate->exc_state;
     Py_ssize_t n = PyList_GET_SIZE(frames);
-    for (Py_ssize_t i = 0; i < (n > 0 ? n : 1); i++) {
-        PyObject *item = n > 0 ? PyList_GET_ITEM(frames, i) : NULL;
-        int invalid = item == NULL || item_invalid(frames, i);
+    assert(n > 0);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(frames, i);
+        int invalid = item_invalid(frames, i);
         if (!invalid && slp_is_generator(item)) {
             /* Its frame is its generator's; it handles its exceptions as
              * it runs (gen_send_ex2() pushed them). */
@@ -400,7 +516,7 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
         }
         else {
             PyCodeObject *shim = slp_invalid_shim_code(th->si);
-            PyCodeObject *co = item == NULL ? NULL
+            PyCodeObject *co = item == NULL || item == Py_None ? NULL
                 : slp_FrameState_Check(item) ? ((slp_frame_state *)item)->code
                 : _PyFrame_GetCode(
                     (_PyInterpreterFrame *)((PyGenObject *)item)->gi_iframe);
@@ -438,7 +554,7 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
     st->datastack_chunk = chunk;
     st->datastack_top = top;
     st->datastack_limit = (PyObject **)((char *)chunk + bytes);
-    st->py_recursion_depth = n > 0 ? (int)n : 1;
+    st->py_recursion_depth = (int)n;
     st->exc_state.exc_value = exc == Py_None ? NULL : Py_NewRef(exc);
     st->exc_info = exc_below == &th->tstate->exc_state ? NULL : exc_below;
     /* Its code is instrumented as the interpreter wants when it resumes. */
@@ -450,33 +566,129 @@ build_chain(PyTaskletObject *t, PyObject *frames, size_t size, PyObject *exc)
 }
 
 static int
-flag_bits(PyObject *v, long *flags)
+int_of(PyObject *v, const char *what, long lo, long hi, long *x)
 {
-    if (!PyLong_CheckExact(v)) {
-        PyErr_Format(PyExc_TypeError, "tasklet flags must be an int, not "
-                     "'%.200s'", Py_TYPE(v)->tp_name);
+    if (!PyLong_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "a tasklet's %s must be an int, not "
+                     "'%.200s'", what, Py_TYPE(v)->tp_name);
         return -1;
     }
-    *flags = PyLong_AsLong(v);
-    if (*flags == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (*flags < 0 || *flags >= 32) {
-        PyErr_Format(PyExc_ValueError, "bad tasklet flags %ld", *flags);
+    *x = PyLong_AsLong(v);
+    if ((*x == -1 && PyErr_Occurred()) || *x < lo || *x > hi) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "bad tasklet %s %R", what, v);
         return -1;
     }
     return 0;
 }
 
+/* What a tasklet's frames say, once read: the chain's entries (frame
+ * states, running generators, None for invalid C code), and the rest. */
+typedef struct {
+    PyObject *chain;            /* a new list */
+    PyObject *run;              /* a valid run_cframe: a bound tasklet */
+    PyObject *resume_value;
+    PyObject *hooks[2];         /* trace, profile */
+} frames_read;
+
+static int
+read_frames(PyObject *frames, frames_read *r)
+{
+    slp_thread *th = slp_get_thread();
+    if (th == NULL) {
+        return -1;
+    }
+    memset(r, 0, sizeof(*r));
+    r->chain = PyList_New(0);
+    if (r->chain == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(frames);
+    /* The tasklet-level cframes are at the top: from there, down. */
+    Py_ssize_t top = n;
+    int seen_tracing = 0;
+    while (top > 0) {
+        PyObject *item = PyList_GET_ITEM(frames, top - 1);
+        if (!PyCFrame_Check(item)) {
+            break;
+        }
+        PyCFrameObject *cf = (PyCFrameObject *)item;
+        if (cf->kind == &slp_cframe_tracing && !seen_tracing
+            && r->resume_value == NULL)
+        {
+            seen_tracing = 1;
+            r->hooks[0] = cf->ob1 != Py_None ? cf->ob1 : NULL;
+            r->hooks[1] = cf->ob2 != Py_None ? cf->ob2 : NULL;
+        }
+        else if (cf->kind == &slp_cframe_resume_value
+                 && r->resume_value == NULL)
+        {
+            r->resume_value = cf->ob1;
+        }
+        else {
+            break;
+        }
+        top--;
+    }
+    for (Py_ssize_t i = 0; i < top; i++) {
+        PyObject *item = PyList_GET_ITEM(frames, i), *entry;
+        if (PyCFrame_Check(item)) {
+            PyCFrameObject *cf = (PyCFrameObject *)item;
+            if (cf->kind == NULL) {
+                PyErr_SetString(PyExc_ValueError,
+                                "an empty cframe in a tasklet's frames");
+                goto error;
+            }
+            if (cf->kind == &slp_cframe_run && cf->valid) {
+                if (top != 1 || r->resume_value != NULL) {
+                    PyErr_SetString(PyExc_ValueError, "a run_cframe is a "
+                                    "tasklet's only frame");
+                    goto error;
+                }
+                r->run = item;
+                break;
+            }
+            if (!cf->valid) {
+                entry = Py_NewRef(Py_None);
+            }
+            else if (cf->kind->restore != NULL) {
+                entry = cf->kind->restore(cf->kind, th->si, cf);
+            }
+            else {
+                PyErr_Format(PyExc_ValueError, "a cframe %s where frames "
+                             "of the chain are", cf->kind->exec_name);
+                goto error;
+            }
+        }
+        else if (PyFrame_Check(item)) {
+            entry = slp_frame_state_of_object(NULL, item);
+        }
+        else if (slp_FrameState_Check(item) || slp_is_generator(item)) {
+            entry = Py_NewRef(item);
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "a tasklet's frame must be a "
+                         "frame, a frame state, a generator or a cframe, "
+                         "not '%.200s'", Py_TYPE(item)->tp_name);
+            goto error;
+        }
+        if (append_new(r->chain, entry) < 0) {
+            goto error;
+        }
+    }
+    return 0;
+
+error:
+    Py_CLEAR(r->chain);
+    return -1;
+}
+
 PyObject *
 slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
 {
-    if (!PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 6) {
+    if (!PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 8) {
         PyErr_SetString(PyExc_TypeError,
-                        "a tasklet's state must be a tuple of 6 items");
-        return NULL;
-    }
-    if (slp_check_pickle_version(PyTuple_GET_ITEM(state, 0), "tasklet") < 0) {
+                        "a tasklet's state must be a tuple of 8 items");
         return NULL;
     }
     slp_thread *th = slp_get_thread();
@@ -490,52 +702,26 @@ slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
                         "only a new tasklet of this thread takes a state");
         return NULL;
     }
-    long flags;
-    if (flag_bits(PyTuple_GET_ITEM(state, 1), &flags) < 0) {
+    PyObject *const *it = &PyTuple_GET_ITEM(state, 0);
+    long flags, nesting;
+    if (int_of(it[0], "flags", 0, F_ALL, &flags) < 0
+        || int_of(it[2], "nesting level", 0, INT_MAX, &nesting) < 0)
+    {
         return NULL;
     }
-    PyObject *tempval = PyTuple_GET_ITEM(state, 2);
-    PyObject *content = PyTuple_GET_ITEM(state, 3);
-    PyObject *exc = PyTuple_GET_ITEM(state, 4);
-    PyObject *extras = PyTuple_GET_ITEM(state, 5);
-    PyObject *resume_value = NULL, *hooks[2] = {NULL, NULL};
-    static const char *const hook_names[] = {"trace_function",
-                                             "profile_function"};
-    if (extras != Py_None) {
-        if (!PyDict_CheckExact(extras)) {
-            PyErr_Format(PyExc_TypeError, "a tasklet's extras must be a "
-                         "dict or None, not '%.200s'",
-                         Py_TYPE(extras)->tp_name);
-            return NULL;
-        }
-        Py_ssize_t pos = 0;
-        PyObject *key, *value;
-        while (PyDict_Next(extras, &pos, &key, &value)) {
-            if (PyUnicode_Check(key)
-                && PyUnicode_CompareWithASCIIString(key, "resume_value") == 0)
-            {
-                resume_value = value;
-            }
-            else if (PyUnicode_Check(key)
-                     && PyUnicode_CompareWithASCIIString(key,
-                                                         hook_names[0]) == 0
-                     && PyCallable_Check(value))
-            {
-                hooks[0] = value;
-            }
-            else if (PyUnicode_Check(key)
-                     && PyUnicode_CompareWithASCIIString(key,
-                                                         hook_names[1]) == 0
-                     && PyCallable_Check(value))
-            {
-                hooks[1] = value;
-            }
-            else {
-                PyErr_Format(PyExc_ValueError,
-                             "unknown tasklet extra %R", key);
-                return NULL;
-            }
-        }
+    if ((flags & F_BLOCKED) == 2) {
+        PyErr_Format(PyExc_ValueError, "bad tasklet flags %ld: blocked -2",
+                     flags);
+        return NULL;
+    }
+    PyObject *tempval = it[1];
+    PyObject *frames = it[3];
+    PyObject *exc_type = it[4], *exc = it[5], *exc_tb = it[6];
+    PyObject *owner = it[7];
+    if (!PyList_Check(frames)) {
+        PyErr_Format(PyExc_TypeError, "a tasklet's frames must be a list, "
+                     "not '%.200s'", Py_TYPE(frames)->tp_name);
+        return NULL;
     }
     if (exc != Py_None && !PyExceptionInstance_Check(exc)) {
         PyErr_Format(PyExc_TypeError, "a tasklet's handled exception must "
@@ -543,49 +729,98 @@ slp_tasklet_setstate(PyTaskletObject *t, PyObject *state)
                      Py_TYPE(exc)->tp_name);
         return NULL;
     }
-    int push = (flags & F_RESUME_PUSH) != 0;
-    if (PyList_Check(content)) {
-        size_t size;
-        if (check_frames(content, push, &size) < 0) {
-            return NULL;
-        }
-        Py_ssize_t n = PyList_GET_SIZE(content);
-        if (n == 0 || item_invalid(content, n - 1)) {
-            push = 1;           /* the invalid shim takes a value */
-        }
-        if (build_chain(t, content, size, exc) < 0) {
-            return NULL;
-        }
+    if (exc_type != Py_None && !PyExceptionClass_Check(exc_type)) {
+        PyErr_Format(PyExc_TypeError, "a tasklet's exception type must be "
+                     "an exception class or None, not '%.200s'",
+                     Py_TYPE(exc_type)->tp_name);
+        return NULL;
     }
-    else if (PyTuple_Check(content) && PyTuple_GET_SIZE(content) == 3) {
+    if (exc != Py_None && exc_type != Py_None
+        && !PyObject_TypeCheck(exc, (PyTypeObject *)exc_type))
+    {
+        PyErr_SetString(PyExc_TypeError, "a tasklet's handled exception is "
+                        "not of its exception type");
+        return NULL;
+    }
+    if (exc_tb != Py_None && !PyTraceBack_Check(exc_tb)) {
+        PyErr_Format(PyExc_TypeError, "a tasklet's exception traceback must "
+                     "be a traceback or None, not '%.200s'",
+                     Py_TYPE(exc_tb)->tp_name);
+        return NULL;
+    }
+    if (owner != Py_None && !slp_is_generator(owner)) {
+        PyErr_Format(PyExc_TypeError, "a tasklet's exception owner must be "
+                     "a generator or None, not '%.200s'",
+                     Py_TYPE(owner)->tp_name);
+        return NULL;
+    }
+    frames_read r;
+    if (read_frames(frames, &r) < 0) {
+        return NULL;
+    }
+    PyObject *chain = r.chain;
+    Py_ssize_t n = PyList_GET_SIZE(chain);
+    /* The top frame takes a result if it waits for its call. */
+    int push = 0;
+    if (n > 0 && r.run == NULL) {
+        frame_view v;
+        if (view_of(PyList_GET_ITEM(chain, n - 1), n - 1, &v) < 0) {
+            Py_DECREF(chain);
+            return NULL;
+        }
+        push = v.return_offset != 0 && !(flags & F_NO_PUSH);
+    }
+    if (r.run != NULL) {
+        PyCFrameObject *cf = (PyCFrameObject *)r.run;
         PyObject *res = PyObject_CallMethod(
-            (PyObject *)t, "bind", "OOO", PyTuple_GET_ITEM(content, 0),
-            PyTuple_GET_ITEM(content, 1), PyTuple_GET_ITEM(content, 2));
+            (PyObject *)t, "bind", "OOO", cf->ob1, cf->ob2,
+            cf->ob3 != NULL ? cf->ob3 : Py_None);
+        Py_DECREF(chain);
         if (res == NULL) {
             return NULL;
         }
         Py_DECREF(res);
     }
-    else if (content != Py_None) {
-        PyErr_Format(PyExc_TypeError, "a tasklet's frames must be a list, "
-                     "not '%.200s'", Py_TYPE(content)->tp_name);
-        return NULL;
+    else if (n > 0) {
+        size_t size;
+        if (check_frames(chain, push, &size) < 0) {
+            Py_DECREF(chain);
+            return NULL;
+        }
+        if (item_invalid(chain, n - 1)) {
+            push = 1;           /* the invalid shim takes a value */
+        }
+        if (build_chain(t, chain, size, exc) < 0) {
+            Py_DECREF(chain);
+            return NULL;
+        }
+        Py_DECREF(chain);
+    }
+    else {
+        Py_DECREF(chain);
     }
     if (t->blocked && t->state != SLP_STARTED) {
         /* A channel linked it, but it has no frame waiting there. */
         slp_channel_remove_blocked(t);
     }
+    if (exc != Py_None && exc_tb != Py_None) {
+        /* The traceback of a pickled exception is pickled beside it. */
+        PyException_SetTraceback(exc, exc_tb);
+    }
     t->atomic = (flags & F_ATOMIC) != 0;
     t->ignore_nesting = (flags & F_IGNORE_NEST) != 0;
     t->block_trap = (flags & F_BLOCK_TRAP) != 0;
     t->pending_irq = (flags & F_PENDING_IRQ) != 0;
-    t->resume_push = push;
+    t->resume_push = t->state == SLP_STARTED && push;
     Py_SETREF(t->tempval, Py_NewRef(tempval));
-    Py_XSETREF(t->resume_value, Py_XNewRef(resume_value));
+    Py_XSETREF(t->resume_value, t->state == SLP_STARTED
+                                ? Py_XNewRef(r.resume_value) : NULL);
+    static const char *const hook_names[] = {"trace_function",
+                                             "profile_function"};
     for (int i = 0; i < 2; i++) {
-        if (hooks[i] != NULL
+        if (r.hooks[i] != NULL && t->state == SLP_STARTED
             && PyObject_SetAttrString((PyObject *)t, hook_names[i],
-                                      hooks[i]) < 0)
+                                      r.hooks[i]) < 0)
         {
             /* Only without memory: the tasklet is restored untraced. */
             PyErr_Clear();

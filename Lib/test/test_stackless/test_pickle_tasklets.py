@@ -216,7 +216,7 @@ class TaskletStates(PickleTestCase):
         stackless.run()
         state = t.__reduce__()[2]
         frames = state[3]
-        self.assertEqual([type(f) for f in frames], [_wrap.frame] * 2)
+        self.assertEqual([type(f) for f in frames], [_wrap.frame_state] * 2)
         t2 = stackless.tasklet()
         # Replace the channel in the frames' slots with a new one.
         other = stackless.channel()
@@ -568,12 +568,13 @@ class Generators(PickleTestCase):
         original.close()
         with self.assertRaises(KeyError):
             thrower.send(None)
-        with self.assertRaises(ValueError):
-            _wrap.async_gen_awaitable("asend", ag, None, 7)
-        with self.assertRaises(TypeError):
-            _wrap.async_gen_awaitable("asend", 42, None, 0)
-        with self.assertRaises(ValueError):
-            _wrap.async_gen_awaitable("nonsense", ag, None, 0)
+        for state, exc in [((ag, None, 7, 0), ValueError),
+                           ((42, None, 0, 0), TypeError),
+                           ((ag, 1, 0, 0), ValueError),
+                           ((ag, None, 0), TypeError)]:
+            with self.subTest(state=state):
+                with self.assertRaises(exc):
+                    _wrap.async_generator_asend().__setstate__(state)
 
     def test_async_generator_hooks(self):
         # P-11: by default the hooks of the unpickling thread; with
@@ -619,7 +620,7 @@ class Generators(PickleTestCase):
         self.assertTrue(t.restorable)
         state = t.__reduce__()[2]
         self.assertEqual([type(f).__name__ for f in state[3]],
-                         ["frame", "generator"])
+                         ["frame_state", "generator"])
         ch2, t2 = self.round_trip((ch, t))
         t.kill()
         LOG.clear()
@@ -641,7 +642,8 @@ class Generators(PickleTestCase):
                 ch.send(2)
         self.assertTrue(t.restorable)
         kinds = [type(f).__name__ for f in t.__reduce__()[2][3]]
-        self.assertEqual(kinds, ["frame", "frame", "coroutine", "coroutine"])
+        self.assertEqual(kinds, ["frame_state", "cframe", "coroutine",
+                                 "coroutine"])
         ch2, t2 = self.round_trip((ch, t))
         t.kill()
         LOG.clear()
@@ -674,7 +676,7 @@ class Generators(PickleTestCase):
             copyreg.dispatch_table[types.GeneratorType](g)
         frame = state[2]
         fargs = list(frame.__reduce__()[1])
-        other = _wrap.frame(*([delegate.__code__] + fargs[1:])) \
+        other = _wrap.frame_state(*([delegate.__code__] + fargs[1:])) \
             if False else None
         bad = [
             ((state[0] + 1,) + state[1:], ValueError),
@@ -687,7 +689,7 @@ class Generators(PickleTestCase):
             (state[:1] + (2,) + state[2:], ValueError),
         ]
         for offset in (0, fargs[3] - 1, fargs[3] + 1):
-            f2 = _wrap.frame(*(fargs[:3] + [offset] + fargs[4:]))
+            f2 = _wrap.frame_state(*(fargs[:3] + [offset] + fargs[4:]))
             bad.append((state[:2] + (f2,) + state[3:], ValueError))
         for st, exc in bad:
             with self.subTest(state=st):
@@ -755,22 +757,24 @@ class ReduceFrameHook(PickleTestCase):
                 self.state = state
 
             def __reduce__(self):
-                return (_wrap.frame, self.state.__reduce__()[1])
+                return (_wrap.frame_state, self.state.__reduce__()[1])
 
-        def hook(state):
-            seen.append(state)
-            return Wrapped(state)
+        def hook(frame):
+            seen.append(frame)
+            return Wrapped(_wrap.frame_state_of(frame))
 
         ch = stackless.channel()
         t = stackless.tasklet(two_deep)(ch, 3)
         stackless.run()
         old = _wrap.set_reduce_frame(hook)
         try:
-            self.assertIsNone(old)
+            self.assertIs(old, _wrap.frame_state_of)
+            self.assertIs(_wrap.reduce_frame, hook)
             data = pickle.dumps((ch, t))
         finally:
-            self.assertIs(_wrap.set_reduce_frame(None), hook)
+            self.assertIs(_wrap.set_reduce_frame(old), hook)
         self.assertEqual(len(seen), 2)
+        self.assertTrue(all(isinstance(f, types.FrameType) for f in seen))
         ch2, t2 = pickle.loads(data)
         ch2.send(1)
         self.assertEqual(RESULTS, [7])
@@ -886,20 +890,19 @@ class Malformed(PickleTestCase):
                  "valid", "nullmask"]
         for key, value in changes.items():
             args[names.index(key)] = value
-        frames[-1] = _wrap.frame(*args)
+        frames[-1] = _wrap.frame_state(*args)
         return state[:3] + (frames,) + state[4:]
 
-    def test_version(self):
+    def test_old_layout(self):
+        # The layout before 3.7's (version first, 6 items) is refused.
         ch, state = self.blocked_state()
-        with self.assertRaisesRegex(ValueError, "magic number"):
-            stackless.tasklet().__setstate__((state[0] + 1,) + state[1:])
-        self.check_refused(("x",) + state[1:])
+        self.check_refused((1,) + state[:3] + (None, None), TypeError)
 
     def test_shapes(self):
         ch, state = self.blocked_state()
         self.check_refused(state[:4])
-        self.check_refused(state[:1] + ("flags",) + state[2:])
-        self.check_refused(state[:1] + (1 << 10,) + state[2:])
+        self.check_refused(("flags",) + state[1:])
+        self.check_refused((1 << 10,) + state[1:])
         self.check_refused(state[:3] + ([1, 2],) + state[4:])
         self.check_refused(state[:3] + ("frames",) + state[4:])
         self.check_refused(state[:4] + (42,))
@@ -929,12 +932,12 @@ class Malformed(PickleTestCase):
         for bad in (args + [None], args[:-1]):
             with self.subTest(slots=len(bad) - 7):
                 try:
-                    frames = state[3][:-1] + [_wrap.frame(*bad)]
+                    frames = state[3][:-1] + [_wrap.frame_state(*bad)]
                 except ValueError:
                     continue
                 self.check_refused(state[:3] + (frames,) + state[4:])
         with self.assertRaises(ValueError):
-            _wrap.frame(*args, *([None] * (co.co_stacksize + 1)))
+            _wrap.frame_state(*args, *([None] * (co.co_stacksize + 1)))
 
     def test_null_local_read(self):
         ch, state = self.blocked_state()
@@ -946,7 +949,7 @@ class Malformed(PickleTestCase):
         values = args[7:]
         del values[sum(1 for j in range(i) if not mask & (1 << j))]
         frames = list(state[3])
-        frames[-1] = _wrap.frame(*args[:6], mask | (1 << i), *values)
+        frames[-1] = _wrap.frame_state(*args[:6], mask | (1 << i), *values)
         self.check_refused(state[:3] + (frames,) + state[4:])
 
     def test_foreign_code(self):
@@ -958,7 +961,7 @@ class Malformed(PickleTestCase):
             with self.subTest(code=other.co_name):
                 args2 = [other] + args[1:]
                 try:
-                    frames[-1] = _wrap.frame(*args2)
+                    frames[-1] = _wrap.frame_state(*args2)
                 except (ValueError, TypeError):
                     continue
                 self.check_refused(state[:3] + (frames,) + state[4:])
@@ -970,7 +973,7 @@ class Malformed(PickleTestCase):
         args = self.frame_args(state[3][-1])
         frames = list(state[3])
         try:
-            frames[-1] = _wrap.frame(gen.__code__, *args[1:])
+            frames[-1] = _wrap.frame_state(gen.__code__, *args[1:])
         except (ValueError, TypeError):
             return
         self.check_refused(state[:3] + (frames,) + state[4:])
@@ -995,7 +998,7 @@ class Malformed(PickleTestCase):
             with self.subTest(bad=bad):
                 values2 = list(values)
                 values2[it_index] = bad
-                frames = [_wrap.frame(*args[:7], *values2)]
+                frames = [_wrap.frame_state(*args[:7], *values2)]
                 self.check_refused(state[:3] + (frames,) + state[4:])
 
     def test_frame_constructor(self):
@@ -1014,7 +1017,7 @@ class Malformed(PickleTestCase):
         ]:
             with self.subTest(args=args):
                 with self.assertRaises(exc):
-                    _wrap.frame(*args)
+                    _wrap.frame_state(*args)
 
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.realpath(__file__)),

@@ -52,7 +52,7 @@ MODULE_FUNCTIONS = {
     "test_cframe_nr": "(switches, cstate_add_addr=None)",
     "test_outside": "()",
     # Helpers of pickling (spec P), positional only.
-    "_wrap_generator": "(code, state, /)",
+    "_wrap_restore_generator": "(code, state, /)",
     "_wrap_frame_object": "(state, back, /)",
     "_wrap_frame_state_of": "(frame, /)",
     "_wrap_set_reduce_frame": "(func, /)",
