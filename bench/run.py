@@ -57,7 +57,8 @@ PURE = [("recursive", "recursive calls (fib), per call"),
         ("gen_next", "next(g), per item"),
         ("with_block", "with block of a Python manager, per block"),
         ("method_ex", "obj.m(*args, **kwargs), per call"),
-        ("call_shapes", "__call__, Cls(*a), m(*a), per round")]
+        ("call_shapes", "__call__, Cls(*a), m(*a), per round"),
+        ("c_callbacks", "a Python function called by C (key, map)")]
 
 
 def measure(python, name, scale):

@@ -376,6 +376,20 @@ def call_shapes(n):
         m(*args)
 
 
+def c_callbacks(n):
+    """n Python functions called by C code: a key function of sorted()
+    and the function of map() (through _PyFunction_Vectorcall, where the
+    stackless protocol's permission is looked at)."""
+    def key(x):
+        return x
+
+    data = list(range(1000))
+    for _ in repeat(None, n // 2000):
+        sorted(data, key=key)
+        for _ in map(key, data):
+            pass
+
+
 def in_tasklet(fn):
     def run(n):
         import stackless
@@ -402,6 +416,7 @@ BENCHES = {
     "with_block": (with_block, 3_000_000),
     "method_ex": (method_ex, 3_000_000),
     "call_shapes": (call_shapes, 1_000_000),
+    "c_callbacks": (c_callbacks, 4_000_000),
     "method_ex_tasklet": (in_tasklet(method_ex), 3_000_000),
     "call_shapes_tasklet": (in_tasklet(call_shapes), 1_000_000),
 }
