@@ -16,6 +16,9 @@ from _stackless import (bomb, channel, getcurrent, getmain, getruncount,
 # Test and introspection hooks (spec M-21.1, M-21.3, M-21.5, M-21.6).
 from _stackless import (cstack, get_thread_info,  # noqa: F401
                         test_cframe_nr, test_outside)
+# The wakeup fd of a thread, for schedulers that wait in epoll
+# (stacklesslib's hub).
+from _stackless import set_thread_wakeup_fd  # noqa: F401
 
 __version__ = _stackless.__version__
 
