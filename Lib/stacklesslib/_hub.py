@@ -318,25 +318,28 @@ class Hub:
                 if self._nwaiters:
                     self._dispatch(select(0))
             else:
-                if self._ntimers:
+                # Signal handlers and pending calls (values posted by
+                # threads without the GIL) may make tasklets runnable.
+                self._handle_pending()
+                if getruncount() > 1:
+                    timeout = 0
+                elif self._ntimers:
                     timeout = self._timers[0].when - monotonic()
                     timeout = 0 if timeout < 0 else min(timeout, 86400.0)
                 else:
                     timeout = None
-                if timeout != 0:
-                    self._handle_signals()
                 self._dispatch(select(timeout))
                 if self._threadsafe:
                     self._run_threadsafe()
                 self._run_due_timers()
             _stackless.schedule()
 
-    def _handle_signals(self):
+    def _handle_pending(self):
         # The hub is atomic: the eval loop does not run the signal
-        # handlers in it.  A signal that came in since the last check
-        # (while epoll returned for another reason, say) would wait for
-        # the next wake-up; handle it now, in a call with atomic off
-        # (the call's RESUME runs the pending handlers).
+        # handlers and pending calls in it.  A signal that came in since
+        # the last check (while epoll returned for another reason, say)
+        # would wait for the next wake-up; handle it now, in a call with
+        # atomic off (the call's RESUME runs what is pending).
         me = _stackless.getcurrent()
         me.set_atomic(False)
         try:

@@ -15,6 +15,7 @@ import unittest
 import stackless
 import stacklesslib
 from stacklesslib import _hub
+from test.support import import_helper
 
 from test.test_stackless.helpers import kill_all
 
@@ -712,6 +713,20 @@ class TestThreads(HubTestCase):
         finally:
             h.cancel()
             th.join()
+        self.assertLess(time.monotonic() - start, 5)
+
+    def test_post_from_thread_without_gil_wakes_hub(self):
+        # PyStackless_PostToChannel() from a thread without the GIL, while
+        # main is blocked and the hub waits in epoll for a far timer.
+        T = import_helper.import_module("_teststackless")
+        ch = stackless.channel()
+        h = stacklesslib.call_later(30, print)
+        start = time.monotonic()
+        try:
+            T.post_later(ch, "posted", 100)
+            self.assertEqual(ch.receive(), "posted")
+        finally:
+            h.cancel()
         self.assertLess(time.monotonic() - start, 5)
 
     def test_call_soon_threadsafe(self):
