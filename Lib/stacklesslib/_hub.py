@@ -157,20 +157,16 @@ class TimerHandle:
     ``when`` is the deadline on the monotonic() clock.
     """
 
-    __slots__ = ("when", "_seq", "_func", "_args", "_hub", "_state")
+    __slots__ = ("when", "_func", "_args", "_hub", "_state")
 
     _PENDING, _CANCELLED, _DONE = 0, 1, 2
 
-    def __init__(self, hub, when, seq, func, args):
+    def __init__(self, hub, when, func, args):
         self.when = when
-        self._seq = seq
         self._func = func
         self._args = args
         self._hub = hub
         self._state = self._PENDING
-
-    def __lt__(self, other):
-        return (self.when, self._seq) < (other.when, other._seq)
 
     def cancel(self):
         """Cancel the call if it has not run yet; later calls do nothing.
@@ -220,7 +216,7 @@ class Hub:
     def __init__(self):
         self.thread_id = _threading.get_ident()
         self.selector = _selectors.DefaultSelector()
-        self._timers = []               # heap of TimerHandle
+        self._timers = []               # heap of (when, seq, TimerHandle)
         self._seq = _itertools.count()
         self._ntimers = 0               # pending, not cancelled
         self._ncancelled = 0            # cancelled, still in the heap
@@ -324,7 +320,7 @@ class Hub:
                 if getruncount() > 1:
                     timeout = 0
                 elif self._ntimers:
-                    timeout = self._timers[0].when - monotonic()
+                    timeout = self._timers[0][0] - monotonic()
                     timeout = 0 if timeout < 0 else min(timeout, 86400.0)
                 else:
                     timeout = None
@@ -418,8 +414,8 @@ class Hub:
         when = _check_seconds(when, "when")
         if not callable(func):
             raise TypeError("func must be callable")
-        handle = TimerHandle(self, when, next(self._seq), func, args)
-        _heapq.heappush(self._timers, handle)
+        handle = TimerHandle(self, when, func, args)
+        _heapq.heappush(self._timers, (when, next(self._seq), handle))
         self._ntimers += 1
         self._ensure_running()
         return handle
@@ -456,8 +452,8 @@ class Hub:
         self._ncancelled += 1
         timers = self._timers
         if self._ncancelled > 64 and self._ncancelled * 2 > len(timers):
-            timers[:] = [h for h in timers
-                         if h._state == TimerHandle._PENDING]
+            timers[:] = [e for e in timers
+                         if e[2]._state == TimerHandle._PENDING]
             _heapq.heapify(timers)
             self._ncancelled = 0
 
@@ -467,18 +463,20 @@ class Hub:
             return
         now = monotonic()
         due = []
-        while timers and timers[0].when <= now:
-            handle = _heapq.heappop(timers)
-            if handle._state == TimerHandle._CANCELLED:
+        while timers and timers[0][0] <= now:
+            entry = _heapq.heappop(timers)
+            if entry[2]._state == TimerHandle._CANCELLED:
                 self._ncancelled -= 1
                 continue
-            due.append(handle)
+            due.append(entry)
         # Timers the callbacks register run at the next turn at the
         # earliest, so that a callback that re-registers itself with no
         # delay cannot starve the others.
-        for i, handle in enumerate(due):
+        for i, entry in enumerate(due):
+            handle = entry[2]
             if handle._state != TimerHandle._PENDING:
-                continue        # cancelled by an earlier callback
+                self._ncancelled -= 1   # by an earlier callback
+                continue
             handle._state = TimerHandle._DONE
             self._ntimers -= 1
             func, args = handle._func, handle._args
@@ -488,8 +486,8 @@ class Hub:
             except BaseException:
                 # KeyboardInterrupt and the like go to main; the timers
                 # not yet run stay due.
-                for h in due[i + 1:]:
-                    _heapq.heappush(timers, h)
+                for e in due[i + 1:]:
+                    _heapq.heappush(timers, e)
                 raise
 
     # --- file descriptors ----------------------------------------------------
