@@ -294,7 +294,8 @@ class Hub:
             self.handle_error(err, "delivering an exception to main")
 
     def _loop(self):
-        select = self.selector.select
+        # (self.selector, not a bound method kept here: a fork replaces
+        # it.)
         getruncount = _stackless.getruncount
         while True:
             if self._threadsafe:
@@ -312,7 +313,7 @@ class Hub:
                 continue
             if getruncount() > 1:
                 if self._nwaiters:
-                    self._dispatch(select(0))
+                    self._dispatch(self.selector.select(0))
             else:
                 # Signal handlers and pending calls (values posted by
                 # threads without the GIL) may make tasklets runnable.
@@ -324,7 +325,7 @@ class Hub:
                     timeout = 0 if timeout < 0 else min(timeout, 86400.0)
                 else:
                     timeout = None
-                self._dispatch(select(timeout))
+                self._dispatch(self.selector.select(timeout))
                 if self._threadsafe:
                     self._run_threadsafe()
                 self._run_due_timers()
@@ -627,6 +628,38 @@ class Hub:
         cancel_wait_all(fd)
         _os.close(fd)
 
+    def _reinit_after_fork(self):
+        # In a child process: the epoll instance and the pipe are shared
+        # with the parent; make new ones, with the same registrations.
+        old_selector, old_rfd, old_wfd = self.selector, self._rfd, self._wfd
+        self._finalizer.detach()
+        self.thread_id = _threading.get_ident()
+        self.selector = _selectors.DefaultSelector()
+        self._rfd, self._wfd = _os.pipe()
+        _os.set_blocking(self._rfd, False)
+        _os.set_blocking(self._wfd, False)
+        self.selector.register(self._rfd, EVENT_READ)
+        for fd, entry in list(self._fds.items()):
+            entry.events = 0
+            try:
+                self._update_fd(fd, entry)
+            except (OSError, ValueError) as exc:
+                for waiter in entry.readers + entry.writers:
+                    waiter.throw(exc)
+        _stackless.set_thread_wakeup_fd(self._wfd)
+        self._finalizer = _weakref.finalize(
+            self, _close_hub, self.selector, self._rfd, self._wfd,
+            self.thread_id)
+        try:
+            old_selector.close()
+        except OSError:
+            pass
+        for fd in (old_rfd, old_wfd):
+            try:
+                _os.close(fd)
+            except OSError:
+                pass
+
     def __repr__(self):
         return (f"<Hub thread={self.thread_id} timers={self._ntimers} "
                 f"fd_waiters={self._nwaiters} idle={self._idle}>")
@@ -734,6 +767,22 @@ class _Pool:
 
 _STOP = object()
 _pool = _Pool()
+
+
+def _after_fork_in_child():
+    # Only the thread that forked lives on: its hub gets its own epoll
+    # instance and pipe; the other hubs and the workers are gone.
+    hub = getattr(_local, "hub", None)
+    for other in list(_hubs):
+        if other is not hub:
+            _hubs.discard(other)
+    if hub is not None:
+        hub._reinit_after_fork()
+    _pool.__init__(_pool.max_workers, _pool.idle_timeout)
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def run_in_thread(func, *args, **kwargs):
