@@ -121,6 +121,10 @@ slp_is_initial_thread(slp_thread *th)
  * another thread or the start of the joins at shutdown
  * (slp_wake_waiters(), from thread.c), after which the waiters look
  * again, and one of them finds the deadlock if all others wait too.
+ * A thread whose scheduler waits elsewhere (stacklesslib's hub, in
+ * epoll) sets a wakeup fd (set_thread_wakeup_fd()): slp_wake_thread()
+ * from another thread writes a byte to it as well.  Such a thread does
+ * not count as waiting here: it waits for a timer or an fd.
  * Another thread starting to wait changes nothing for the waiters: it
  * would only wait if it saw a thread able to make progress, which they
  * see as well.
