@@ -421,6 +421,13 @@ class TestTimeout(HubTestCase):
                 finally:
                     finals.append("fd")
 
+        def in_send():
+            with stacklesslib.timeout(5):
+                try:
+                    ch.send("never taken")
+                finally:
+                    finals.append("send")
+
         ts = [self.spawn(f) for f in (in_receive, in_sleep, in_fd)]
         stacklesslib.sleep(0.02)
         self.assertTrue(all(t.blocked for t in ts))
@@ -429,7 +436,12 @@ class TestTimeout(HubTestCase):
         for t in ts:
             t.kill()
             self.assertFalse(t.alive)
-        self.assertEqual(finals, ["receive", "sleep", "fd"])
+        t = self.spawn(in_send)
+        stacklesslib.sleep(0.02)
+        self.assertEqual(ch.balance, 1)
+        t.kill()
+        self.assertFalse(t.alive)
+        self.assertEqual(finals, ["receive", "sleep", "fd", "send"])
         self.assertEqual(self.hub._ntimers, 0)
         self.assertEqual(self.hub._nwaiters, 0)
         self.assertEqual(ch.balance, 0)
@@ -631,6 +643,24 @@ class TestRunInThread(HubTestCase):
         # No timer: the hub is idle, main waits for the worker thread.
         self.assertEqual(stacklesslib.run_in_thread(
             lambda: (time.sleep(0.1), "done")[1]), "done")
+
+    def test_kill_while_waiting(self):
+        ev = threading.Event()
+        log = []
+
+        def waiter():
+            try:
+                stacklesslib.run_in_thread(ev.wait, 5)
+            finally:
+                log.append("cleaned")
+
+        t = self.spawn(waiter)
+        stacklesslib.sleep(0.02)
+        self.assertTrue(t.blocked)
+        t.kill()
+        self.assertEqual(log, ["cleaned"])
+        ev.set()
+        stacklesslib.sleep(0.05)     # the late result is dropped
 
     def test_timeout_drops_result(self):
         ev = threading.Event()
