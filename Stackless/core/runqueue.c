@@ -32,6 +32,10 @@
 #include "pycore_interp.h"
 #include "pycore_ceval.h"         // _Py_eval_breaker_bit_is_set()
 #include "pycore_runtime.h"       // _PyRuntime
+#include "pycore_fileutils.h"     // _Py_write_noraise()
+#include "pycore_pystate.h"       // _PyThreadState_GET()
+
+#include <errno.h>
 
 void
 slp_runqueue_insert_next(slp_thread *th, PyTaskletObject *t)
@@ -117,6 +121,10 @@ slp_is_initial_thread(slp_thread *th)
  * another thread or the start of the joins at shutdown
  * (slp_wake_waiters(), from thread.c), after which the waiters look
  * again, and one of them finds the deadlock if all others wait too.
+ * A thread whose scheduler waits elsewhere (stacklesslib's hub, in
+ * epoll) sets a wakeup fd (set_thread_wakeup_fd()): slp_wake_thread()
+ * from another thread writes a byte to it as well.  Such a thread does
+ * not count as waiting here: it waits for a timer or an fd.
  * Another thread starting to wait changes nothing for the waiters: it
  * would only wait if it saw a thread able to make progress, which they
  * see as well.
@@ -251,6 +259,14 @@ slp_wake_thread(slp_thread *th)
     if (th->waiting && !th->woken) {
         th->woken = 1;
         PyThread_release_lock(th->wakeup);
+    }
+    if (th->wakeup_fd >= 0 && th->tstate != _PyThreadState_GET()) {
+        /* Another thread's hub may wait in epoll: one byte wakes it (the
+         * hub drains the fd).  A full pipe already will; errors are
+         * ignored. */
+        int saved_errno = errno;
+        (void)_Py_write_noraise(th->wakeup_fd, "", 1);
+        errno = saved_errno;
     }
 }
 

@@ -454,6 +454,11 @@ struct _slp_thread {
     PyThread_type_lock wakeup;  /* held, except while woken */
     int waiting;
     int woken;
+    /* A file descriptor (set_thread_wakeup_fd(); -1: none) to which
+     * slp_wake_thread() writes a byte: stacklesslib's hub waits in epoll
+     * instead of on `wakeup`, and must learn that another thread made one
+     * of ours runnable. */
+    int wakeup_fd;
     /* The interpreter exits: main gets TaskletExit when it resumes. */
     int exit_main;
     /* Soft switching: what the eval loop must do at the `error:` of the
@@ -790,6 +795,8 @@ extern int slp_capi_init(void);
  * sender tasklets made now, in the main thread. */
 extern int slp_posts_pending(void);
 extern void slp_deliver_posts(void);
+/* The main thread's wakeup fd, written to when a value is posted. */
+extern void slp_set_posts_wakeup_fd(int fd);
 extern void slp_capi_fini(void);
 /* _stacklessmodule.c: our static types made unready, at the end of the
  * main interpreter. */

@@ -18,6 +18,7 @@
 #include "pycore_interp.h"
 #include "pycore_pystate.h"
 #include "pycore_runtime.h"
+#include "pycore_fileutils.h"       // _Py_fstat_noraise()
 
 /*[clinic input]
 module _stackless
@@ -377,6 +378,74 @@ _stackless_set_error_handler_impl(PyObject *module, PyObject *handler)
     slp_interp *si = slp_get_interp(PyInterpreterState_Get());
     return si != NULL ? swap_callable(si, &si->error_handler, handler)
                       : NULL;
+}
+
+/*[clinic input]
+_stackless.set_thread_wakeup_fd
+
+    fd: int
+    thread_id: object(c_default="NULL") = -1
+
+Set the wakeup file descriptor of a thread; return the previous one.
+
+Whenever another thread makes a tasklet of that thread runnable, one
+byte is written to fd (errors are ignored, so make it non-blocking).
+A scheduler that waits in select() or epoll on fd, such as
+stacklesslib's hub, wakes up at once; it must read the bytes.  -1
+unsets it.  thread_id -1 means the calling thread; another thread must
+have used stackless.  The initial thread's fd also gets a byte when a
+thread without the GIL posts a value (PyStackless_PostToChannel()).
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_set_thread_wakeup_fd_impl(PyObject *module, int fd,
+                                     PyObject *thread_id)
+/*[clinic end generated code: output=8fbc3f2d3c594ddd input=c4313f44df031926]*/
+{
+    if (fd < -1) {
+        PyErr_Format(PyExc_ValueError,
+                     "fd must be -1 or a file descriptor, not %d", fd);
+        return NULL;
+    }
+    if (fd >= 0) {
+        struct _Py_stat_struct st;
+        if (_Py_fstat_noraise(fd, &st) != 0) {
+            PyErr_Format(PyExc_ValueError, "the fd %d is invalid", fd);
+            return NULL;
+        }
+    }
+    PyThreadState *target;
+    if (slp_thread_state_by_id(thread_id, &target) < 0) {
+        return NULL;
+    }
+    if (target == NULL) {
+        PyErr_SetString(PyExc_ValueError, "bad thread");
+        return NULL;
+    }
+    slp_thread *th;
+    if (target == _PyThreadState_GET()) {
+        th = slp_get_thread_of(target);
+        if (th == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        th = slp_thread_of(target);
+        if (th == NULL) {
+            PyErr_SetString(PyExc_ValueError, "bad thread");
+            return NULL;
+        }
+    }
+    int old = th->wakeup_fd;
+    th->wakeup_fd = fd;
+    if (_Py_IsMainInterpreter(th->tstate->interp)
+        && slp_is_initial_thread(th))
+    {
+        /* Values posted by threads without the GIL go to this thread
+         * (PyStackless_PostToChannel()): they wake it too. */
+        slp_set_posts_wakeup_fd(fd);
+    }
+    return PyLong_FromLong(old);
 }
 
 /*[clinic input]
@@ -759,6 +828,7 @@ static PyMethodDef _stackless_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, set_channel_callback__doc__},
     _STACKLESS_GET_CHANNEL_CALLBACK_METHODDEF
     _STACKLESS_SET_ERROR_HANDLER_METHODDEF
+    _STACKLESS_SET_THREAD_WAKEUP_FD_METHODDEF
     _STACKLESS_GET_THREAD_INFO_METHODDEF
     _STACKLESS_GETTHREADS_METHODDEF
     _STACKLESS_GETDEBUG_METHODDEF
