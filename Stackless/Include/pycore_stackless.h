@@ -425,6 +425,11 @@ extern struct _PyInterpreterFrame *_PyStackless_Resume(
  * that a call that crosses a chunk boundary again and again does not map
  * and unmap memory each time. */
 extern _PyStackChunk *_PyStackless_AllocChunk(size_t size);
+/* The size of the next chunk: CPython's 16 KB, or more for `roomy` bytes
+ * (what CPython wants: the frame and room for more), or over a tasklet's
+ * small chunks less, for at least `needed` bytes (softcall.c). */
+extern size_t _PyStackless_ChunkSize(PyThreadState *tstate, size_t roomy,
+                                     size_t needed);
 extern void _PyStackless_FreeChunk(_PyStackChunk *chunk);
 
 /* Python/bytecodes.c, the specialized instructions that push a frame

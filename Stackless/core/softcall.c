@@ -446,15 +446,42 @@ _PyStackless_FreeChunk(_PyStackChunk *chunk)
     free(chunk);
 }
 
+/* The first chunk grown over a tasklet's small first one. */
+#define SLP_FIRST_GROWN_CHUNK 1024
+
+size_t
+_PyStackless_ChunkSize(PyThreadState *tstate, size_t roomy, size_t needed)
+{
+    /* Over a chunk smaller than CPython's (a tasklet's first chunk, or one
+     * grown over it), twice its size, from 1 KB up to CPython's: a tasklet
+     * that blocks a few calls deep keeps a few KB of data stack, not
+     * 16 KB more (mostly untouched, but allocated and partly faulted in). */
+    size_t bytes = SLP_STANDARD_CHUNK;
+    _PyStackChunk *below = tstate->datastack_chunk;
+    if (below == NULL || below->size >= SLP_STANDARD_CHUNK) {
+        needed = roomy;
+    }
+    else {
+        bytes = 2 * below->size;
+        if (bytes < SLP_FIRST_GROWN_CHUNK) {
+            bytes = SLP_FIRST_GROWN_CHUNK;
+        }
+        else if (bytes > SLP_STANDARD_CHUNK) {
+            bytes = SLP_STANDARD_CHUNK;
+        }
+    }
+    while (bytes < needed) {
+        bytes *= 2;
+    }
+    return bytes;
+}
+
 int
 _PyStackless_GrowDataStack(PyThreadState *tstate, int size)
 {
-    size_t bytes = SLP_STANDARD_CHUNK;
-    while (bytes < offsetof(_PyStackChunk, data)
-                   + (2 + (size_t)size) * sizeof(PyObject *))
-    {
-        bytes *= 2;
-    }
+    size_t needed = offsetof(_PyStackChunk, data)
+                    + (2 + (size_t)size) * sizeof(PyObject *);
+    size_t bytes = _PyStackless_ChunkSize(tstate, needed, needed);
     _PyStackChunk *chunk = _PyStackless_AllocChunk(bytes);
     if (chunk == NULL) {
         return 0;
