@@ -659,6 +659,134 @@ class TestQueue(SyncTestCase):
         self.assertEqual(q.unfinished_tasks, 1)
 
 
+class TestEveryBlockingPoint(SyncTestCase):
+    """A stacklesslib.timeout() and a kill() at each blocking call leave
+    the object as it was before the call."""
+
+    def blocking_points(self):
+        # (name, setup() -> (blocking call, check of the state after))
+        def lock(cls):
+            def setup():
+                lk = cls()
+                lk.acquire()
+
+                def check():
+                    self.assertEqual(len(lk._waiters), 0)
+                    lk.release()
+                    self.assertFalse(lk.locked())
+                return lk.acquire, check
+            return setup
+
+        def cond_wait():
+            lk = stacklesslib.RLock()
+            cond = stacklesslib.Condition(lk)
+
+            def call():
+                with cond:
+                    cond.wait()
+
+            def check():
+                self.assertFalse(lk.locked())
+                self.assertEqual(len(cond._waiters), 0)
+            return call, check
+
+        def sem():
+            s = stacklesslib.Semaphore(0)
+
+            def check():
+                self.assertEqual((s._value, len(s._waiters)), (0, 0))
+            return s.acquire, check
+
+        def event():
+            e = stacklesslib.Event()
+            return e.wait, lambda: self.assertEqual(len(e._waiters), 0)
+
+        def barrier():
+            b = stacklesslib.Barrier(2)
+
+            def call():
+                try:
+                    b.wait()
+                except stacklesslib.BrokenBarrierError:
+                    pass
+
+            def check():
+                self.assertTrue(b.broken)
+                self.assertEqual(b._count, 0)
+            return call, check
+
+        def get():
+            q = stacklesslib.Queue()
+
+            def check():
+                self.assertEqual((q.qsize(), len(q._getters)), (0, 0))
+                q.put(1)
+                self.assertEqual(q.get_nowait(), 1)
+            return q.get, check
+
+        def put():
+            q = stacklesslib.Queue(1)
+            q.put(0)
+
+            def check():
+                self.assertEqual(len(q._putters), 0)
+                self.assertEqual(q.qsize(), 1)
+                self.assertEqual(q.unfinished_tasks, 1)
+                self.assertEqual(q.get_nowait(), 0)
+            return lambda: q.put(1), check
+
+        def join():
+            q = stacklesslib.Queue()
+            q.put(0)
+            return q.join, lambda: self.assertEqual(len(q._joiners), 0)
+
+        def select():
+            a, b = stackless.channel(), stackless.channel()
+
+            def check():
+                self.settle()
+                self.assertEqual((a.balance, b.balance), (0, 0))
+            return (lambda: stacklesslib.select([(a, "recv"),
+                                                 (b, "send", 1)]), check)
+
+        return [("Lock", lock(stacklesslib.Lock)),
+                ("RLock", lock(stacklesslib.RLock)),
+                ("Condition.wait", cond_wait), ("Semaphore", sem),
+                ("Event", event), ("Barrier", barrier), ("get", get),
+                ("put", put), ("join", join), ("select", select)]
+
+    def test_timeout(self):
+        for name, setup in self.blocking_points():
+            with self.subTest(name):
+                call, check = setup()
+                log = []
+
+                def victim():
+                    try:
+                        with stacklesslib.timeout(0.01):
+                            call()
+                        log.append("returned")
+                    except TimeoutError:
+                        log.append("timeout")
+
+                self.spawn(victim)
+                self.settle()
+                self.assertEqual(log, ["timeout"])
+                check()
+
+    def test_kill(self):
+        for name, setup in self.blocking_points():
+            with self.subTest(name):
+                call, check = setup()
+                t = self.spawn(call)
+                stackless.schedule()
+                stackless.schedule()
+                self.assertTrue(t.blocked)
+                t.kill()
+                self.assertFalse(t.alive)
+                check()
+
+
 class TestCrossThread(SyncTestCase):
 
     def test_lock_and_queue_two_threads(self):
@@ -875,6 +1003,69 @@ class TestSelect(SyncTestCase):
                          [(k, j) for k in range(4) for j in range(N)])
         for c in chans:
             self.assertEqual(c.balance, 0)
+
+    def test_exactly_once_with_send_cases(self):
+        # Selectors in two threads race on shared channels: each either
+        # receives from `inp` or forwards a token on `out`.  Every value
+        # sent on inp is received exactly once; every token that the
+        # select reports as sent was received exactly once, and none
+        # that it does not report.
+        inp, out = stackless.channel(), stackless.channel()
+        inp.preference = 1          # senders run on: values pile up
+        N, ROUNDS = 50, 40
+        got_in, sent_tokens, got_tokens, done = [], [], [], []
+
+        def selector(name):
+            for r in range(ROUNDS):
+                token = (name, r)
+                i, v = stacklesslib.select([(inp, "recv"),
+                                            (out, "send", token)])
+                if i == 0:
+                    got_in.append(v)
+                else:
+                    sent_tokens.append(token)
+            done.append(name)
+
+        def sender(k):
+            for j in range(N):
+                inp.send((k, j))
+
+        def token_reader():
+            while True:
+                v = out.receive()
+                if v is None:
+                    return
+                got_tokens.append(v)
+
+        th = run_in_new_thread(lambda: selector("t0"),
+                               lambda: selector("t1"),
+                               lambda: sender(0))
+        for name in ("m0", "m1"):
+            self.spawn(selector, name)
+        self.spawn(sender, 1)
+        reader = self.spawn(token_reader)
+        wait_until(lambda: len(done) == 4)
+        # The selectors are done; what they did not take is still offered
+        # (blocked senders, or values a helper sends again).
+        rest = []
+
+        def drained():
+            while inp.balance > 0:
+                rest.append(inp.receive())
+            return len(got_in) + len(rest) >= 2 * N
+
+        wait_until(drained)
+        th.join(60)
+        self.assertFalse(th.is_alive())
+        out.send(None)
+        self.settle()
+        self.assertFalse(reader.alive)
+        self.assertEqual(len(got_in) + len(sent_tokens), 4 * ROUNDS)
+        self.assertEqual(sorted(got_in + rest),
+                         [(k, j) for k in range(2) for j in range(N)])
+        self.assertEqual(sorted(sent_tokens), sorted(got_tokens))
+        self.assertGreater(len(got_tokens), 0)
+        self.assertEqual((inp.balance, out.balance), (0, 0))
 
     def test_select_across_threads(self):
         a, b = stackless.channel(), stackless.channel()
