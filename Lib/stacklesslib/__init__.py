@@ -42,3 +42,12 @@ def wait_writable(fd, timeout=None):
     As wait_readable(), for writing.
     """
     get_hub().wait_fd(fd, EVENT_WRITE, timeout)
+
+# Synchronization, queues and select() (stacklesslib._sync, _queue, _select).
+from ._sync import (Lock, RLock, Condition, Semaphore,  # noqa: E402
+                    BoundedSemaphore, Event, Barrier, BrokenBarrierError)
+from ._queue import Queue, LifoQueue, PriorityQueue  # noqa: E402
+from ._select import select  # noqa: E402
+__all__ += ["Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore",
+            "Event", "Barrier", "BrokenBarrierError", "Queue", "LifoQueue",
+            "PriorityQueue", "select"]
