@@ -513,7 +513,17 @@ static inline slp_thread *
 slp_get_thread_of(PyThreadState *tstate)
 {
     slp_thread *th = ((_PyThreadStateImpl *)tstate)->stackless;
-    return th != NULL ? th : slp_thread_init(tstate);
+    if (th == NULL) {
+        return slp_thread_init(tstate);
+    }
+    if (th->current == NULL) {
+        /* Its tasklets were let go: code that runs while the thread
+         * state is cleared (a weakref callback, a finalizer). */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the tasklets of this thread have ended");
+        return NULL;
+    }
+    return th;
 }
 /* The thread state of this interpreter with the id `thread_id` (an int;
  * -1 or NULL: the calling thread), or NULL in *result if there is none.
@@ -1169,7 +1179,9 @@ slp_soft_enabled(slp_thread *th, PyInterpreterState *interp)
 static SLP_INLINE int
 slp_runs_in_runner_eval(PyThreadState *tstate, slp_thread *th, int c_calls)
 {
-    return th->current->base_frame != NULL
+    /* No current tasklet: the thread's tasklets were let go, and code
+     * runs as the thread state is cleared (a weakref callback). */
+    return th->current != NULL && th->current->base_frame != NULL
            && tstate->c_recursion_remaining
               == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS - c_calls;
 }

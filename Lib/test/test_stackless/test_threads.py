@@ -1933,6 +1933,56 @@ class ReleaseInThreadTest(ThreadTestCase):
         self.assertEqual(self.log, [("exit", w.ident), ("finally", w.ident)])
 
 
+class AfterTheTaskletsEndTest(unittest.TestCase):
+    """Python code that runs in a thread after its tasklets were let go,
+    as its thread state is cleared (a finalizer of a thread-local object):
+    it runs, without switching, and what needs the thread's tasklets
+    raises RuntimeError (it crashed)."""
+
+    def test_finalizer_of_a_thread_local(self):
+        out = []
+
+        class Manager:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+        def gen():
+            yield 1
+
+        def cleanup():
+            with Manager():
+                out.append(next(gen()))
+                out.append(list(map(lambda x: x + 1, [1])))
+            for op in (stackless.getcurrent, stackless.schedule,
+                       lambda: stackless.tasklet(print)(),
+                       lambda: stackless.channel().send(1)):
+                try:
+                    op()
+                except RuntimeError as e:
+                    out.append(str(e))
+
+        class Holder:
+            pass
+
+        local = threading.local()
+
+        def target():
+            stackless.schedule()
+            local.holder = Holder()
+            weakref.finalize(local.holder, cleanup)
+
+        t = threading.Thread(target=target)
+        t.start()
+        t.join()
+        gc.collect()
+        self.assertEqual(out[:2], [1, [2]])
+        self.assertEqual(out[2:],
+                         ["the tasklets of this thread have ended"] * 4)
+
+
 class BindThreadTest(ThreadTestCase):
     """T-14: bind_thread() moves a tasklet to another thread."""
 
