@@ -20,6 +20,9 @@ from _stackless import (cstack, get_thread_info,  # noqa: F401
 # leaves out.
 from _stackless import (_test_nostacklesscall, _pickle_moduledict,
                         _gc_track, _gc_untrack)
+# The wakeup fd of a thread, for schedulers that wait in epoll
+# (stacklesslib's hub).
+from _stackless import set_thread_wakeup_fd  # noqa: F401
 
 __version__ = _stackless.__version__
 

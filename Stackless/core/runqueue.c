@@ -32,6 +32,10 @@
 #include "pycore_interp.h"
 #include "pycore_ceval.h"         // _Py_eval_breaker_bit_is_set()
 #include "pycore_runtime.h"       // _PyRuntime
+#include "pycore_fileutils.h"     // _Py_write_noraise()
+#include "pycore_pystate.h"       // _PyThreadState_GET()
+
+#include <errno.h>
 
 void
 slp_runqueue_insert_next(slp_thread *th, PyTaskletObject *t)
@@ -251,6 +255,14 @@ slp_wake_thread(slp_thread *th)
     if (th->waiting && !th->woken) {
         th->woken = 1;
         PyThread_release_lock(th->wakeup);
+    }
+    if (th->wakeup_fd >= 0 && th->tstate != _PyThreadState_GET()) {
+        /* Another thread's hub may wait in epoll: one byte wakes it (the
+         * hub drains the fd).  A full pipe already will; errors are
+         * ignored. */
+        int saved_errno = errno;
+        (void)_Py_write_noraise(th->wakeup_fd, "", 1);
+        errno = saved_errno;
     }
 }
 

@@ -454,6 +454,11 @@ struct _slp_thread {
     PyThread_type_lock wakeup;  /* held, except while woken */
     int waiting;
     int woken;
+    /* A file descriptor (set_thread_wakeup_fd(); -1: none) to which
+     * slp_wake_thread() writes a byte: stacklesslib's hub waits in epoll
+     * instead of on `wakeup`, and must learn that another thread made one
+     * of ours runnable. */
+    int wakeup_fd;
     /* The interpreter exits: main gets TaskletExit when it resumes. */
     int exit_main;
     /* Soft switching: what the eval loop must do at the `error:` of the

@@ -122,6 +122,7 @@ slp_thread_init(PyThreadState *tstate)
     th->tstate = tstate;
     th->thread_id = tstate->thread_id;
     th->tick_budget = -1;
+    th->wakeup_fd = -1;
     th->cstack_base = &base_marker;
     slp_interp *si = slp_get_interp(tstate->interp);
     if (si == NULL) {

@@ -18,6 +18,7 @@
 #include "pycore_interp.h"
 #include "pycore_pystate.h"
 #include "pycore_runtime.h"
+#include "pycore_fileutils.h"       // _Py_fstat_noraise()
 
 /*[clinic input]
 module _stackless
@@ -377,6 +378,66 @@ _stackless_set_error_handler_impl(PyObject *module, PyObject *handler)
     slp_interp *si = slp_get_interp(PyInterpreterState_Get());
     return si != NULL ? swap_callable(si, &si->error_handler, handler)
                       : NULL;
+}
+
+/*[clinic input]
+_stackless.set_thread_wakeup_fd
+
+    fd: int
+    thread_id: object(c_default="NULL") = -1
+
+Set the wakeup file descriptor of a thread; return the previous one.
+
+Whenever another thread makes a tasklet of that thread runnable, one
+byte is written to fd (errors are ignored, so make it non-blocking).
+A scheduler that waits in select() or epoll on fd, such as
+stacklesslib's hub, wakes up at once; it must read the bytes.  -1
+unsets it.  thread_id -1 means the calling thread; another thread must
+have used stackless.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless_set_thread_wakeup_fd_impl(PyObject *module, int fd,
+                                     PyObject *thread_id)
+/*[clinic end generated code: output=8fbc3f2d3c594ddd input=91e6684d08e9b1d9]*/
+{
+    if (fd < -1) {
+        PyErr_Format(PyExc_ValueError,
+                     "fd must be -1 or a file descriptor, not %d", fd);
+        return NULL;
+    }
+    if (fd >= 0) {
+        struct _Py_stat_struct st;
+        if (_Py_fstat_noraise(fd, &st) != 0) {
+            PyErr_Format(PyExc_ValueError, "the fd %d is invalid", fd);
+            return NULL;
+        }
+    }
+    PyThreadState *target;
+    if (slp_thread_state_by_id(thread_id, &target) < 0) {
+        return NULL;
+    }
+    if (target == NULL) {
+        PyErr_SetString(PyExc_ValueError, "bad thread");
+        return NULL;
+    }
+    slp_thread *th;
+    if (target == _PyThreadState_GET()) {
+        th = slp_get_thread_of(target);
+        if (th == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        th = slp_thread_of(target);
+        if (th == NULL) {
+            PyErr_SetString(PyExc_ValueError, "bad thread");
+            return NULL;
+        }
+    }
+    int old = th->wakeup_fd;
+    th->wakeup_fd = fd;
+    return PyLong_FromLong(old);
 }
 
 /*[clinic input]
@@ -759,6 +820,7 @@ static PyMethodDef _stackless_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, set_channel_callback__doc__},
     _STACKLESS_GET_CHANNEL_CALLBACK_METHODDEF
     _STACKLESS_SET_ERROR_HANDLER_METHODDEF
+    _STACKLESS_SET_THREAD_WAKEUP_FD_METHODDEF
     _STACKLESS_GET_THREAD_INFO_METHODDEF
     _STACKLESS_GETTHREADS_METHODDEF
     _STACKLESS_GETDEBUG_METHODDEF

@@ -483,6 +483,79 @@ exit:
     return return_value;
 }
 
+PyDoc_STRVAR(_stackless_set_thread_wakeup_fd__doc__,
+"set_thread_wakeup_fd($module, /, fd, thread_id=-1)\n"
+"--\n"
+"\n"
+"Set the wakeup file descriptor of a thread; return the previous one.\n"
+"\n"
+"Whenever another thread makes a tasklet of that thread runnable, one\n"
+"byte is written to fd (errors are ignored, so make it non-blocking).\n"
+"A scheduler that waits in select() or epoll on fd, such as\n"
+"stacklesslib\'s hub, wakes up at once; it must read the bytes.  -1\n"
+"unsets it.  thread_id -1 means the calling thread; another thread must\n"
+"have used stackless.");
+
+#define _STACKLESS_SET_THREAD_WAKEUP_FD_METHODDEF    \
+    {"set_thread_wakeup_fd", _PyCFunction_CAST(_stackless_set_thread_wakeup_fd), METH_FASTCALL|METH_KEYWORDS, _stackless_set_thread_wakeup_fd__doc__},
+
+static PyObject *
+_stackless_set_thread_wakeup_fd_impl(PyObject *module, int fd,
+                                     PyObject *thread_id);
+
+static PyObject *
+_stackless_set_thread_wakeup_fd(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *return_value = NULL;
+    #if defined(Py_BUILD_CORE) && !defined(Py_BUILD_CORE_MODULE)
+
+    #define NUM_KEYWORDS 2
+    static struct {
+        PyGC_Head _this_is_not_used;
+        PyObject_VAR_HEAD
+        PyObject *ob_item[NUM_KEYWORDS];
+    } _kwtuple = {
+        .ob_base = PyVarObject_HEAD_INIT(&PyTuple_Type, NUM_KEYWORDS)
+        .ob_item = { &_Py_ID(fd), &_Py_ID(thread_id), },
+    };
+    #undef NUM_KEYWORDS
+    #define KWTUPLE (&_kwtuple.ob_base.ob_base)
+
+    #else  // !Py_BUILD_CORE
+    #  define KWTUPLE NULL
+    #endif  // !Py_BUILD_CORE
+
+    static const char * const _keywords[] = {"fd", "thread_id", NULL};
+    static _PyArg_Parser _parser = {
+        .keywords = _keywords,
+        .fname = "set_thread_wakeup_fd",
+        .kwtuple = KWTUPLE,
+    };
+    #undef KWTUPLE
+    PyObject *argsbuf[2];
+    Py_ssize_t noptargs = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) - 1;
+    int fd;
+    PyObject *thread_id = NULL;
+
+    args = _PyArg_UnpackKeywords(args, nargs, NULL, kwnames, &_parser, 1, 2, 0, argsbuf);
+    if (!args) {
+        goto exit;
+    }
+    fd = PyLong_AsInt(args[0]);
+    if (fd == -1 && PyErr_Occurred()) {
+        goto exit;
+    }
+    if (!noptargs) {
+        goto skip_optional_pos;
+    }
+    thread_id = args[1];
+skip_optional_pos:
+    return_value = _stackless_set_thread_wakeup_fd_impl(module, fd, thread_id);
+
+exit:
+    return return_value;
+}
+
 PyDoc_STRVAR(_stackless_get_thread_info__doc__,
 "get_thread_info($module, /, thread_id=-1, flags=0)\n"
 "--\n"
@@ -784,4 +857,4 @@ _stackless_test_outside(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return _stackless_test_outside_impl(module);
 }
-/*[clinic end generated code: output=063b19bff2cac56a input=a9049054013a1b77]*/
+/*[clinic end generated code: output=b0d755ff2b1d82ef input=a9049054013a1b77]*/
