@@ -157,20 +157,16 @@ class TimerHandle:
     ``when`` is the deadline on the monotonic() clock.
     """
 
-    __slots__ = ("when", "_seq", "_func", "_args", "_hub", "_state")
+    __slots__ = ("when", "_func", "_args", "_hub", "_state")
 
     _PENDING, _CANCELLED, _DONE = 0, 1, 2
 
-    def __init__(self, hub, when, seq, func, args):
+    def __init__(self, hub, when, func, args):
         self.when = when
-        self._seq = seq
         self._func = func
         self._args = args
         self._hub = hub
         self._state = self._PENDING
-
-    def __lt__(self, other):
-        return (self.when, self._seq) < (other.when, other._seq)
 
     def cancel(self):
         """Cancel the call if it has not run yet; later calls do nothing.
@@ -220,7 +216,7 @@ class Hub:
     def __init__(self):
         self.thread_id = _threading.get_ident()
         self.selector = _selectors.DefaultSelector()
-        self._timers = []               # heap of TimerHandle
+        self._timers = []               # heap of (when, seq, TimerHandle)
         self._seq = _itertools.count()
         self._ntimers = 0               # pending, not cancelled
         self._ncancelled = 0            # cancelled, still in the heap
@@ -298,7 +294,8 @@ class Hub:
             self.handle_error(err, "delivering an exception to main")
 
     def _loop(self):
-        select = self.selector.select
+        # (self.selector, not a bound method kept here: a fork replaces
+        # it.)
         getruncount = _stackless.getruncount
         while True:
             if self._threadsafe:
@@ -316,27 +313,30 @@ class Hub:
                 continue
             if getruncount() > 1:
                 if self._nwaiters:
-                    self._dispatch(select(0))
+                    self._dispatch(self.selector.select(0))
             else:
-                if self._ntimers:
-                    timeout = self._timers[0].when - monotonic()
+                # Signal handlers and pending calls (values posted by
+                # threads without the GIL) may make tasklets runnable.
+                self._handle_pending()
+                if getruncount() > 1:
+                    timeout = 0
+                elif self._ntimers:
+                    timeout = self._timers[0][0] - monotonic()
                     timeout = 0 if timeout < 0 else min(timeout, 86400.0)
                 else:
                     timeout = None
-                if timeout != 0:
-                    self._handle_signals()
-                self._dispatch(select(timeout))
+                self._dispatch(self.selector.select(timeout))
                 if self._threadsafe:
                     self._run_threadsafe()
                 self._run_due_timers()
             _stackless.schedule()
 
-    def _handle_signals(self):
+    def _handle_pending(self):
         # The hub is atomic: the eval loop does not run the signal
-        # handlers in it.  A signal that came in since the last check
-        # (while epoll returned for another reason, say) would wait for
-        # the next wake-up; handle it now, in a call with atomic off
-        # (the call's RESUME runs the pending handlers).
+        # handlers and pending calls in it.  A signal that came in since
+        # the last check (while epoll returned for another reason, say)
+        # would wait for the next wake-up; handle it now, in a call with
+        # atomic off (the call's RESUME runs what is pending).
         me = _stackless.getcurrent()
         me.set_atomic(False)
         try:
@@ -415,8 +415,8 @@ class Hub:
         when = _check_seconds(when, "when")
         if not callable(func):
             raise TypeError("func must be callable")
-        handle = TimerHandle(self, when, next(self._seq), func, args)
-        _heapq.heappush(self._timers, handle)
+        handle = TimerHandle(self, when, func, args)
+        _heapq.heappush(self._timers, (when, next(self._seq), handle))
         self._ntimers += 1
         self._ensure_running()
         return handle
@@ -453,8 +453,8 @@ class Hub:
         self._ncancelled += 1
         timers = self._timers
         if self._ncancelled > 64 and self._ncancelled * 2 > len(timers):
-            timers[:] = [h for h in timers
-                         if h._state == TimerHandle._PENDING]
+            timers[:] = [e for e in timers
+                         if e[2]._state == TimerHandle._PENDING]
             _heapq.heapify(timers)
             self._ncancelled = 0
 
@@ -464,18 +464,20 @@ class Hub:
             return
         now = monotonic()
         due = []
-        while timers and timers[0].when <= now:
-            handle = _heapq.heappop(timers)
-            if handle._state == TimerHandle._CANCELLED:
+        while timers and timers[0][0] <= now:
+            entry = _heapq.heappop(timers)
+            if entry[2]._state == TimerHandle._CANCELLED:
                 self._ncancelled -= 1
                 continue
-            due.append(handle)
+            due.append(entry)
         # Timers the callbacks register run at the next turn at the
         # earliest, so that a callback that re-registers itself with no
         # delay cannot starve the others.
-        for i, handle in enumerate(due):
+        for i, entry in enumerate(due):
+            handle = entry[2]
             if handle._state != TimerHandle._PENDING:
-                continue        # cancelled by an earlier callback
+                self._ncancelled -= 1   # by an earlier callback
+                continue
             handle._state = TimerHandle._DONE
             self._ntimers -= 1
             func, args = handle._func, handle._args
@@ -485,8 +487,8 @@ class Hub:
             except BaseException:
                 # KeyboardInterrupt and the like go to main; the timers
                 # not yet run stay due.
-                for h in due[i + 1:]:
-                    _heapq.heappush(timers, h)
+                for e in due[i + 1:]:
+                    _heapq.heappush(timers, e)
                 raise
 
     # --- file descriptors ----------------------------------------------------
@@ -626,6 +628,38 @@ class Hub:
         cancel_wait_all(fd)
         _os.close(fd)
 
+    def _reinit_after_fork(self):
+        # In a child process: the epoll instance and the pipe are shared
+        # with the parent; make new ones, with the same registrations.
+        old_selector, old_rfd, old_wfd = self.selector, self._rfd, self._wfd
+        self._finalizer.detach()
+        self.thread_id = _threading.get_ident()
+        self.selector = _selectors.DefaultSelector()
+        self._rfd, self._wfd = _os.pipe()
+        _os.set_blocking(self._rfd, False)
+        _os.set_blocking(self._wfd, False)
+        self.selector.register(self._rfd, EVENT_READ)
+        for fd, entry in list(self._fds.items()):
+            entry.events = 0
+            try:
+                self._update_fd(fd, entry)
+            except (OSError, ValueError) as exc:
+                for waiter in entry.readers + entry.writers:
+                    waiter.throw(exc)
+        _stackless.set_thread_wakeup_fd(self._wfd)
+        self._finalizer = _weakref.finalize(
+            self, _close_hub, self.selector, self._rfd, self._wfd,
+            self.thread_id)
+        try:
+            old_selector.close()
+        except OSError:
+            pass
+        for fd in (old_rfd, old_wfd):
+            try:
+                _os.close(fd)
+            except OSError:
+                pass
+
     def __repr__(self):
         return (f"<Hub thread={self.thread_id} timers={self._ntimers} "
                 f"fd_waiters={self._nwaiters} idle={self._idle}>")
@@ -733,6 +767,22 @@ class _Pool:
 
 _STOP = object()
 _pool = _Pool()
+
+
+def _after_fork_in_child():
+    # Only the thread that forked lives on: its hub gets its own epoll
+    # instance and pipe; the other hubs and the workers are gone.
+    hub = getattr(_local, "hub", None)
+    for other in list(_hubs):
+        if other is not hub:
+            _hubs.discard(other)
+    if hub is not None:
+        hub._reinit_after_fork()
+    _pool.__init__(_pool.max_workers, _pool.idle_timeout)
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def run_in_thread(func, *args, **kwargs):

@@ -795,6 +795,8 @@ extern int slp_capi_init(void);
  * sender tasklets made now, in the main thread. */
 extern int slp_posts_pending(void);
 extern void slp_deliver_posts(void);
+/* The main thread's wakeup fd, written to when a value is posted. */
+extern void slp_set_posts_wakeup_fd(int fd);
 extern void slp_capi_fini(void);
 /* _stacklessmodule.c: our static types made unready, at the end of the
  * main interpreter. */

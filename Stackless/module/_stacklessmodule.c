@@ -393,13 +393,14 @@ byte is written to fd (errors are ignored, so make it non-blocking).
 A scheduler that waits in select() or epoll on fd, such as
 stacklesslib's hub, wakes up at once; it must read the bytes.  -1
 unsets it.  thread_id -1 means the calling thread; another thread must
-have used stackless.
+have used stackless.  The initial thread's fd also gets a byte when a
+thread without the GIL posts a value (PyStackless_PostToChannel()).
 [clinic start generated code]*/
 
 static PyObject *
 _stackless_set_thread_wakeup_fd_impl(PyObject *module, int fd,
                                      PyObject *thread_id)
-/*[clinic end generated code: output=8fbc3f2d3c594ddd input=91e6684d08e9b1d9]*/
+/*[clinic end generated code: output=8fbc3f2d3c594ddd input=c4313f44df031926]*/
 {
     if (fd < -1) {
         PyErr_Format(PyExc_ValueError,
@@ -437,6 +438,13 @@ _stackless_set_thread_wakeup_fd_impl(PyObject *module, int fd,
     }
     int old = th->wakeup_fd;
     th->wakeup_fd = fd;
+    if (_Py_IsMainInterpreter(th->tstate->interp)
+        && slp_is_initial_thread(th))
+    {
+        /* Values posted by threads without the GIL go to this thread
+         * (PyStackless_PostToChannel()): they wake it too. */
+        slp_set_posts_wakeup_fd(fd);
+    }
     return PyLong_FromLong(old);
 }
 

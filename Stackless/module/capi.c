@@ -28,6 +28,7 @@
 #include "pycore_opcode_metadata.h"  // _PyOpcode_Caches
 #include "opcode.h"               // LOAD_FAST
 #include "pycore_pystate.h"       // _PyThreadState_GET()
+#include "pycore_fileutils.h"     // _Py_write_noraise()
 
 /* --- calling the base type's implementation ----------------------------- */
 
@@ -1630,7 +1631,17 @@ static struct {
     PyMutex lock;
     slp_post *head, *tail;
     int scheduled;          /* a pending call is on its way */
-} posts;
+    /* The wakeup fd of the main thread (set_thread_wakeup_fd()), or -1:
+     * its hub may wait in epoll, where the pending call does not reach
+     * it; a byte wakes it.  Read without the GIL. */
+    int main_wakeup_fd;
+} posts = {.main_wakeup_fd = -1};
+
+void
+slp_set_posts_wakeup_fd(int fd)
+{
+    _Py_atomic_store_int_relaxed(&posts.main_wakeup_fd, fd);
+}
 
 /* The function of the tasklet that sends a posted value: self is
  * (channel, value).  A failure (a closed channel, say) is reported as
@@ -1721,6 +1732,12 @@ PyStackless_PostToChannel(PyChannelObject *ch, PyObject *value)
         PyMutex_Lock(&posts.lock);
         posts.scheduled = 0;
         PyMutex_Unlock(&posts.lock);
+    }
+    int fd = _Py_atomic_load_int_relaxed(&posts.main_wakeup_fd);
+    if (fd >= 0) {
+        int saved_errno = errno;
+        (void)_Py_write_noraise(fd, "", 1);
+        errno = saved_errno;
     }
     return 0;
 }

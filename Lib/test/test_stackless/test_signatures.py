@@ -46,6 +46,8 @@ MODULE_FUNCTIONS = {
     "set_channel_callback": "(cb)",
     "set_error_handler": "(handler=None)",
     "get_thread_info": "(thread_id=-1, flags=0)",
+    # The wakeup fd of a thread, for stacklesslib's hub.
+    "set_thread_wakeup_fd": "(fd, thread_id=-1)",
     "pickle_flags": "(new_flags=-1, mask=-1)",
     "pickle_flags_default": "(new_default=-1, mask=-1)",
     # Test hooks (spec M-21.5, M-21.6).

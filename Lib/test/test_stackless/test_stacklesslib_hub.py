@@ -15,6 +15,7 @@ import unittest
 import stackless
 import stacklesslib
 from stacklesslib import _hub
+from test.support import import_helper
 
 from test.test_stackless.helpers import kill_all
 
@@ -714,6 +715,20 @@ class TestThreads(HubTestCase):
             th.join()
         self.assertLess(time.monotonic() - start, 5)
 
+    def test_post_from_thread_without_gil_wakes_hub(self):
+        # PyStackless_PostToChannel() from a thread without the GIL, while
+        # main is blocked and the hub waits in epoll for a far timer.
+        T = import_helper.import_module("_teststackless")
+        ch = stackless.channel()
+        h = stacklesslib.call_later(30, print)
+        start = time.monotonic()
+        try:
+            T.post_later(ch, "posted", 100)
+            self.assertEqual(ch.receive(), "posted")
+        finally:
+            h.cancel()
+        self.assertLess(time.monotonic() - start, 5)
+
     def test_call_soon_threadsafe(self):
         ch = stackless.channel()
         ch.preference = 0
@@ -803,11 +818,14 @@ class TestSignals(HubTestCase):
         stacklesslib.sleep(0.01)
 
 
-class TestDeadlock(unittest.TestCase):
+class InSubprocess(unittest.TestCase):
 
     def run_code(self, code):
         return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
                               capture_output=True, text=True, timeout=60)
+
+
+class TestDeadlock(InSubprocess):
 
     def test_deadlock_when_nothing_pending(self):
         r = self.run_code("""
@@ -847,6 +865,37 @@ class TestDeadlock(unittest.TestCase):
             print("returned", t.blocked)
         """)
         self.assertIn("returned True", r.stdout, r.stderr)
+
+
+class TestFork(InSubprocess):
+
+    @unittest.skipUnless(hasattr(os, "fork"), "fork")
+    def test_child_has_its_own_hub(self):
+        r = self.run_code("""
+            import os, socket, stackless, stacklesslib
+            from stacklesslib import _hub
+            a, b = socket.socketpair()
+            stacklesslib.sleep(0.01)
+            parent_selector = _hub.get_hub().selector
+            h = stacklesslib.call_later(0.3, b.send, b"p")
+            pid = os.fork()
+            if pid == 0:
+                hub = _hub.get_hub()
+                ok = hub.selector is not parent_selector
+                c, d = socket.socketpair()
+                stacklesslib.call_later(0.05, d.send, b"c")
+                stacklesslib.wait_readable(c, timeout=5)
+                ok = ok and c.recv(1) == b"c"
+                ok = ok and stacklesslib.run_in_thread(lambda: 7) == 7
+                h.cancel()
+                os._exit(0 if ok else 1)
+            stacklesslib.wait_readable(a, timeout=5)
+            print("parent got", a.recv(10))
+            _, status = os.waitpid(pid, 0)
+            print("child exit", os.waitstatus_to_exitcode(status))
+        """)
+        self.assertIn("child exit 0", r.stdout, r.stderr)
+        self.assertIn("parent got b'p'", r.stdout, r.stderr)
 
 
 class TestWakeupFd(unittest.TestCase):

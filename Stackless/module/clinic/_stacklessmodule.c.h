@@ -494,7 +494,8 @@ PyDoc_STRVAR(_stackless_set_thread_wakeup_fd__doc__,
 "A scheduler that waits in select() or epoll on fd, such as\n"
 "stacklesslib\'s hub, wakes up at once; it must read the bytes.  -1\n"
 "unsets it.  thread_id -1 means the calling thread; another thread must\n"
-"have used stackless.");
+"have used stackless.  The initial thread\'s fd also gets a byte when a\n"
+"thread without the GIL posts a value (PyStackless_PostToChannel()).");
 
 #define _STACKLESS_SET_THREAD_WAKEUP_FD_METHODDEF    \
     {"set_thread_wakeup_fd", _PyCFunction_CAST(_stackless_set_thread_wakeup_fd), METH_FASTCALL|METH_KEYWORDS, _stackless_set_thread_wakeup_fd__doc__},
@@ -857,4 +858,4 @@ _stackless_test_outside(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return _stackless_test_outside_impl(module);
 }
-/*[clinic end generated code: output=b0d755ff2b1d82ef input=a9049054013a1b77]*/
+/*[clinic end generated code: output=6a157722fd25a4a8 input=a9049054013a1b77]*/
