@@ -42,3 +42,7 @@ def wait_writable(fd, timeout=None):
     As wait_readable(), for writing.
     """
     get_hub().wait_fd(fd, EVENT_WRITE, timeout)
+
+
+# stacklesslib.ps() (a callable module): the tasklets of every thread.
+from . import ps  # noqa: E402

@@ -68,6 +68,8 @@ class SocketTestCase(unittest.TestCase):
         self.assertEqual(self.hub._fds, {})
         self.assertEqual(self.hub._ntimers, 0)
         self.assertEqual(stackless.getruncount(), 1)
+        # The worker threads of run_in_thread() (name resolution).
+        _hub._pool.shutdown()
         if self.fds_before is not None:
             self.assertEqual(open_fds(), self.fds_before)
 
