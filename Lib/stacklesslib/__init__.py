@@ -51,3 +51,6 @@ from ._select import select  # noqa: E402
 __all__ += ["Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore",
             "Event", "Barrier", "BrokenBarrierError", "Queue", "LifoQueue",
             "PriorityQueue", "select"]
+
+# stacklesslib.ps() (a callable module): the tasklets of every thread.
+from . import ps  # noqa: E402
