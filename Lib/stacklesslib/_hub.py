@@ -452,7 +452,12 @@ class Hub:
         self._ntimers -= 1
         self._ncancelled += 1
         timers = self._timers
-        if self._ncancelled > 64 and self._ncancelled * 2 > len(timers):
+        if self._ntimers == 0:
+            # Only cancelled ones are left: they go at once, so that an
+            # idle hub holds nothing.
+            timers.clear()
+            self._ncancelled = 0
+        elif self._ncancelled > 64 and self._ncancelled * 2 > len(timers):
             timers[:] = [e for e in timers
                          if e[2]._state == TimerHandle._PENDING]
             _heapq.heapify(timers)
