@@ -180,7 +180,9 @@ channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
               int dir, PyObject *value)
 {
     slp_thread *th = ((_PyThreadStateImpl *)tstate)->stackless;
-    if (th == NULL || th->si == NULL || th->si->quick_off) {
+    if (th == NULL || th->si == NULL || th->si->quick_off
+        || th->current == NULL)     /* its tasklets were let go */
+    {
         return NULL;
     }
     PyTaskletObject *cur = th->current;

@@ -457,7 +457,7 @@ push_class_call(PyThreadState *tstate, PyTypeObject *cls,
 static inline int
 can_push(PyThreadState *tstate, slp_thread *th)
 {
-    return th->switch_trap == 0
+    return th->switch_trap == 0 && th->current != NULL
            && slp_soft_enabled(th, tstate->interp)
            && tstate->py_recursion_remaining > 2
            && !slp_call_monitored(tstate);
