@@ -212,9 +212,6 @@ class TestPatch(MonkeyTestCase):
         self.assertEqual(sel.select(0.02), [])
         self.assertEqual(sel.select(0), [])
 
-    @unittest.skip("the hub of a thread crashes the interpreter when the "
-                   "thread ends (stacklesslib._hub._close_hub): the hub's "
-                   "bug, reported")
     def test_patched_calls_in_a_thread_without_tasklets(self):
         # A thread gets a hub of its own; time.sleep still sleeps.
         out = []
