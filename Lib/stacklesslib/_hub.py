@@ -108,45 +108,49 @@ def _check_seconds(seconds, what="seconds"):
     return seconds
 
 
-class Waiter:
+class Waiter(_stackless.channel):
     """A one-shot rendezvous between a waiting tasklet and its waker.
 
-    The tasklet calls wait(), which blocks it on a private channel
-    (preference 0: the waker goes on running).  wake(value) makes it
-    return value; throw(exc) makes it raise exc.  Either does nothing if
-    the tasklet no longer waits (it was woken already, timed out, was
-    killed): wake() and throw() return whether they delivered.  The
-    waker may be in another thread.
+    The tasklet calls wait(), which blocks it on the waiter, a private
+    channel (preference 0: the waker goes on running).  wake(value)
+    makes it return value; throw(exc) makes it raise exc.  Either does
+    nothing if the tasklet no longer waits (it was woken already, timed
+    out, was killed): wake() and throw() return whether they delivered.
+    The waker may be in another thread.
     """
 
-    __slots__ = ("channel", "__weakref__")
+    __slots__ = ()
 
     def __init__(self):
-        self.channel = _stackless.channel()
-        self.channel.preference = 0
+        self.preference = 0
+
+    @property
+    def channel(self):
+        """The channel the tasklet blocks on: the waiter itself."""
+        return self
 
     def wait(self):
         """Block the calling tasklet until wake() or throw()."""
-        return self.channel.receive()
+        return self.receive()
 
     @property
     def waiting(self):
         """True while a tasklet blocks in wait()."""
-        return self.channel.balance < 0
+        return self.balance < 0
 
     def wake(self, value=None):
         """Make the waiting tasklet runnable; its wait() returns value."""
         with _atomic():
-            if self.channel.balance < 0:
-                self.channel.send(value)
+            if self.balance < 0:
+                self.send(value)
                 return True
         return False
 
     def throw(self, exc):
         """Make the waiting tasklet runnable; its wait() raises exc."""
         with _atomic():
-            if self.channel.balance < 0:
-                self.channel.send_throw(exc)
+            if self.balance < 0:
+                self.send_throw(exc)
                 return True
         return False
 
@@ -190,13 +194,20 @@ class TimerHandle:
                 f"func={self._func!r}>")
 
 
+def _without(waiters, waiter):
+    return tuple([w for w in waiters if w is not waiter])
+
+
 class _FdEntry:
-    __slots__ = ("readers", "writers", "events")
+    __slots__ = ("readers", "writers", "events", "owned")
 
     def __init__(self):
-        self.readers = []
-        self.writers = []
+        # Tuples: most fds have one waiter, and an empty tuple costs
+        # nothing (lists would cost some 150 bytes per idle fd).
+        self.readers = ()
+        self.writers = ()
         self.events = 0         # registered with the selector
+        self.owned = False      # see Hub.wait_fd()
 
 
 _TaskletExit = _stackless.TaskletExit
@@ -354,14 +365,24 @@ class Hub:
             if entry is None:
                 continue
             woken = []
-            if mask & EVENT_READ and entry.readers:
-                woken += entry.readers
-                entry.readers = []
-            if mask & EVENT_WRITE and entry.writers:
-                woken += entry.writers
-                entry.writers = []
+            unwaited = False        # ready for what nobody waits for
+            if mask & EVENT_READ:
+                if entry.readers:
+                    woken += entry.readers
+                    entry.readers = ()
+                else:
+                    unwaited = True
+            if mask & EVENT_WRITE:
+                if entry.writers:
+                    woken += entry.writers
+                    entry.writers = ()
+                else:
+                    unwaited = True
             self._nwaiters -= len(woken)
-            self._update_fd(fd, entry)
+            if unwaited or not entry.owned:
+                # (An owned fd stays registered while its owner is
+                # between two waits, unless it is ready meanwhile.)
+                self._update_fd(fd, entry, trim=True)
             for waiter in woken:
                 waiter.wake(mask)
 
@@ -498,7 +519,7 @@ class Hub:
 
     # --- file descriptors ----------------------------------------------------
 
-    def wait_fd(self, fd, events, timeout=None):
+    def wait_fd(self, fd, events, timeout=None, owner=None):
         """Block the calling tasklet until fd is ready for `events`.
 
         events is EVENT_READ, EVENT_WRITE or both; fd an int or an object
@@ -507,6 +528,14 @@ class Hub:
         its operation and gets the error).  Raises TimeoutError after
         `timeout` seconds (None: no limit), and what cancel_wait()
         gives.  Several tasklets may wait on one fd.
+
+        owner, if given, is the object that owns fd (a socket of
+        stacklesslib.socket): it has a writable attribute _hub_entry and
+        calls cancel_wait_all(fd) before it closes or detaches fd.  The
+        hub then leaves fd registered with epoll between the owner's
+        waits, which saves two system calls per wait.  A registration
+        made for another owner, or for none, is made anew: the fd may
+        have been closed and its number reused since.
         """
         fd = fileno_of(fd)
         if not events or events & ~(EVENT_READ | EVENT_WRITE):
@@ -517,13 +546,24 @@ class Hub:
             raise RuntimeError("the hub cannot wait for a file descriptor")
         waiter = Waiter()
         entry = self._fds.get(fd)
-        new = entry is None
-        if new:
+        if (entry is not None and entry.owned
+                and not (entry.readers or entry.writers)
+                and (owner is None or owner._hub_entry is not entry)):
+            # Kept registered for an owner that may be gone (a socket
+            # collected without close()); its fd number may be another
+            # file's now.
+            entry.owned = False
+            self._update_fd(fd, entry, trim=True)
+            entry = None
+        if entry is None:
             entry = self._fds[fd] = _FdEntry()
+            if owner is not None:
+                entry.owned = True
+                owner._hub_entry = entry
         if events & EVENT_READ:
-            entry.readers.append(waiter)
+            entry.readers += (waiter,)
         if events & EVENT_WRITE:
-            entry.writers.append(waiter)
+            entry.writers += (waiter,)
         try:
             self._update_fd(fd, entry)
         except BaseException:
@@ -537,7 +577,7 @@ class Hub:
                 timeout, waiter.throw,
                 TimeoutError("timed out"))
         try:
-            return waiter.wait()
+            return waiter.receive()     # waiter.wait(), a frame less
         finally:
             if timer is not None:
                 timer.cancel()
@@ -550,10 +590,10 @@ class Hub:
             return False
         found = False
         if waiter in entry.readers:
-            entry.readers.remove(waiter)
+            entry.readers = _without(entry.readers, waiter)
             found = True
         if waiter in entry.writers:
-            entry.writers.remove(waiter)
+            entry.writers = _without(entry.writers, waiter)
             found = True
         if found:
             try:
@@ -562,10 +602,13 @@ class Hub:
                 pass
         return found
 
-    def _update_fd(self, fd, entry):
-        # Register with the selector the events someone waits for.
+    def _update_fd(self, fd, entry, trim=False):
+        # Register with the selector the events someone waits for; an
+        # owned fd keeps what it has registered, unless trim is set.
         events = ((EVENT_READ if entry.readers else 0)
                   | (EVENT_WRITE if entry.writers else 0))
+        if entry.owned and not trim:
+            events |= entry.events
         if events == entry.events:
             if not events:
                 del self._fds[fd]
@@ -615,8 +658,9 @@ class Hub:
             for waiter in entry.readers + entry.writers:
                 if waiter not in waiters:
                     waiters.append(waiter)
-            entry.readers = []
-            entry.writers = []
+            entry.readers = ()
+            entry.writers = ()
+            entry.owned = False         # it is being closed
             self._nwaiters -= len(waiters)
             self._update_fd(fd, entry)
             n = 0

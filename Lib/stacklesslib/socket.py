@@ -79,15 +79,25 @@ _std_socketpair = getattr(_std, "socketpair", None)
 _INET_FAMILIES = (AF_INET, AF_INET6) if _std.has_ipv6 else (AF_INET,)
 
 
-def _wait(fd, event, deadline):
+_WOULD_BLOCK = object()
+
+
+def _attempt(op, sock, args):
+    try:
+        return op(sock, *args)
+    except BlockingIOError:
+        return _WOULD_BLOCK
+
+
+def _wait(fd, event, deadline, owner):
     """Wait in the hub until fd is ready; TimeoutError at deadline."""
     if deadline is None:
-        get_hub().wait_fd(fd, event, None)
+        get_hub().wait_fd(fd, event, None, owner)
         return
     remaining = deadline - monotonic()
     if remaining <= 0:
         raise TimeoutError("timed out")
-    get_hub().wait_fd(fd, event, remaining)
+    get_hub().wait_fd(fd, event, remaining, owner)
 
 
 def _is_numeric_host(host):
@@ -119,13 +129,23 @@ class socket(_StdSocket):
     descriptor is non-blocking; the timeout is kept by this object.
     """
 
-    __slots__ = ["_timeout"]
+    __slots__ = ["_timeout", "_hub_entry", "_drained"]
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         _StdSocket.__init__(self, family, type, proto, fileno)
         # The C socket took getdefaulttimeout(); keep it, go non-blocking.
         self._timeout = _ss.gettimeout(self)
         _ss.settimeout(self, 0.0)
+        # The hub's registration of the fd, kept between waits (see
+        # Hub.wait_fd()).
+        self._hub_entry = None
+        # A stream socket: whether the last recv() read less than asked,
+        # so that the receive buffer is likely empty and the next read
+        # waits for the fd to be readable before it tries (a try that
+        # fails costs a system call and an exception).  None: not a
+        # stream socket, try first.
+        self._drained = (False if _ss.type.__get__(self) == SOCK_STREAM
+                         else None)
 
     # --- the timeout ------------------------------------------------------
 
@@ -178,21 +198,32 @@ class socket(_StdSocket):
         return None if t is None else monotonic() + t
 
     def _io(self, op, event, *args):
-        # Try op; while it would block, wait in the hub and retry.
+        # Try op; while it would block, wait in the hub and retry.  The
+        # tries are made by _attempt(): a BlockingIOError caught here
+        # would leave this frame with a frame object (made for the
+        # traceback) for as long as the tasklet waits, some 200 bytes
+        # per idle connection.
         if self._timeout == 0.0:
             return op(self, *args)
-        try:
-            return op(self, *args)
-        except BlockingIOError:
-            pass
+        if not (self._drained and event == EVENT_READ):
+            result = _attempt(op, self, args)
+            if result is not _WOULD_BLOCK:
+                return result
         deadline = self._deadline()
         fd = _ss.fileno(self)
+        hub = get_hub()
         while True:
-            _wait(fd, event, deadline)
-            try:
-                return op(self, *args)
-            except BlockingIOError:
-                pass
+            # _wait(), inline: an idle connection waits a frame less deep.
+            if deadline is None:
+                hub.wait_fd(fd, event, None, self)
+            else:
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("timed out")
+                hub.wait_fd(fd, event, remaining, self)
+            result = _attempt(op, self, args)
+            if result is not _WOULD_BLOCK:
+                return result
 
     def _resolve(self, address):
         # A host name in an inet address: resolve it off the thread.
@@ -225,7 +256,7 @@ class socket(_StdSocket):
             if self._timeout == 0.0:
                 raise
         fd = _ss.fileno(self)
-        _wait(fd, EVENT_WRITE, self._deadline())
+        _wait(fd, EVENT_WRITE, self._deadline(), self)
         err = _ss.getsockopt(self, SOL_SOCKET, SO_ERROR)
         if err:
             raise OSError(err, _os.strerror(err))
@@ -265,14 +296,22 @@ class socket(_StdSocket):
         Receive up to buffersize bytes; b"" when the peer has closed the
         connection.  Blocks the tasklet until data is there.
         """
-        return self._io(_ss.recv, EVENT_READ, bufsize, flags)
+        data = self._io(_ss.recv, EVENT_READ, bufsize, flags)
+        if self._drained is not None and not flags:
+            self._drained = len(data) < bufsize
+        return data
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         """recv_into(buffer, [nbytes[, flags]]) -> nbytes_read
 
         As recv(), into a writable buffer.
         """
-        return self._io(_ss.recv_into, EVENT_READ, buffer, nbytes, flags)
+        n = self._io(_ss.recv_into, EVENT_READ, buffer, nbytes, flags)
+        if self._drained is not None and not flags:
+            if not nbytes and type(buffer) in (bytearray, memoryview):
+                nbytes = memoryview(buffer).nbytes
+            self._drained = n < nbytes
+        return n
 
     def recvfrom(self, bufsize, flags=0):
         """recvfrom(buffersize[, flags]) -> (data, address info)"""
@@ -316,6 +355,13 @@ class socket(_StdSocket):
         how much was sent.
         """
         timeout = self._timeout
+        if type(data) is bytes and timeout != 0.0:
+            # The usual case, in one call: all of it goes at once.
+            sent = _attempt(_ss.send, self, (data, flags))
+            if sent is not _WOULD_BLOCK:
+                if sent == len(data):
+                    return None
+                data = memoryview(data)[sent:]
         with memoryview(data) as view, view.cast("B") as view:
             total = len(view)
             sent = 0
@@ -333,7 +379,7 @@ class socket(_StdSocket):
                     pass
                 if deadline is None and timeout is not None:
                     deadline = monotonic() + timeout
-                _wait(fd, EVENT_WRITE, deadline)
+                _wait(fd, EVENT_WRITE, deadline, self)
         return None
 
     def sendto(self, data, flags_or_address, address=None):
@@ -353,6 +399,17 @@ class socket(_StdSocket):
         return self._sendfile_use_send(file, offset, count)
 
     # --- closing ------------------------------------------------------------
+
+    def detach(self):
+        """detach() -> file descriptor
+
+        Close the socket object without closing the fd, and return the
+        fd.  Tasklets that wait on it are woken with OSError EBADF.
+        """
+        fd = _ss.fileno(self)
+        if fd >= 0:
+            cancel_wait_all(fd)
+        return _StdSocket.detach(self)
 
     def _real_close(self, _ss=_socket.socket, _cancel=cancel_wait_all):
         fd = _ss.fileno(self)

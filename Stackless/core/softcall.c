@@ -446,16 +446,19 @@ _PyStackless_FreeChunk(_PyStackChunk *chunk)
     free(chunk);
 }
 
-/* The first chunk grown over a tasklet's small first one. */
-#define SLP_FIRST_GROWN_CHUNK 1024
+/* The smallest chunk grown over a tasklet's small first one. */
+#define SLP_FIRST_GROWN_CHUNK 512
 
 size_t
 _PyStackless_ChunkSize(PyThreadState *tstate, size_t roomy, size_t needed)
 {
     /* Over a chunk smaller than CPython's (a tasklet's first chunk, or one
-     * grown over it), twice its size, from 1 KB up to CPython's: a tasklet
-     * that blocks a few calls deep keeps a few KB of data stack, not
-     * 16 KB more (mostly untouched, but allocated and partly faulted in). */
+     * grown over it), twice its size, from 512 bytes up to CPython's: a
+     * tasklet that blocks a few calls deep keeps a KB or two of data stack,
+     * not 16 KB more (mostly untouched, but allocated and partly faulted
+     * in).  The first chunk fits the tasklet's function exactly, so the
+     * next has room for calls twice as big (a server's connection handler
+     * blocked in a socket read fits in the two). */
     size_t bytes = SLP_STANDARD_CHUNK;
     _PyStackChunk *below = tstate->datastack_chunk;
     if (below == NULL || below->size >= SLP_STANDARD_CHUNK) {

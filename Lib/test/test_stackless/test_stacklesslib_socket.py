@@ -27,6 +27,14 @@ def drive(limit=10.0):
         stackless.schedule()
 
 
+def drive_until(cond, limit=10.0):
+    deadline = time.monotonic() + limit
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        stackless.schedule()
+
+
 def open_fds():
     try:
         return len(os.listdir("/proc/self/fd"))
@@ -479,7 +487,144 @@ class TestCloseAndFaults(SocketTestCase):
         self.assertEqual(self.hub._nwaiters, 1)
         t.kill()
         self.assertEqual(self.hub._nwaiters, 0)
+        # The fd stays registered for its socket (no waiter), until the
+        # socket is closed.
+        entry = self.hub._fds[b.fileno()]
+        self.assertEqual((entry.readers, entry.writers), ((), ()))
+        b.close()
         self.assertEqual(self.hub._fds, {})
+
+    def selector_fds(self):
+        return {key.fd for key in self.hub.selector.get_map().values()
+                if key.fd != self.hub._rfd}
+
+    def test_registration_kept_between_waits(self):
+        # A socket's fd stays registered with epoll between its reads:
+        # the second wait registers nothing anew.
+        a, b = ssocket.socketpair()
+        self.track(a)
+        self.track(b)
+        got = []
+
+        def reader():
+            got.append(b.recv(10))
+            got.append(b.recv(10))
+
+        self.spawn(reader)
+        stackless.schedule()
+        entry = self.hub._fds[b.fileno()]
+        self.assertIs(b._hub_entry, entry)
+        a.sendall(b"one")
+        drive_until(lambda: len(got) == 1)
+        # Between the waits: no waiter, still registered.
+        self.assertIn(b.fileno(), self.selector_fds())
+        stackless.schedule()
+        self.assertIs(self.hub._fds[b.fileno()], entry)
+        a.sendall(b"two")
+        drive()
+        self.assertEqual(got, [b"one", b"two"])
+        self.assertIn(b.fileno(), self.selector_fds())
+        fd = b.fileno()
+        b.close()
+        self.assertNotIn(fd, self.hub._fds)
+        self.assertNotIn(fd, self.selector_fds())
+
+    def test_ready_without_waiter_is_unregistered(self):
+        # Data that comes while nobody waits does not make the hub spin:
+        # the kept registration is dropped, and the next wait makes it
+        # again.
+        a, b = ssocket.socketpair()
+        self.track(a)
+        self.track(b)
+        got = []
+
+        def reader():
+            got.append(b.recv(10))
+
+        self.spawn(reader)
+        stackless.schedule()
+        a.sendall(b"x")
+        drive()
+        self.assertEqual(got, [b"x"])
+        a.sendall(b"y")                 # nobody reads
+        self.hub._dispatch(self.hub.selector.select(0))
+        self.assertNotIn(b.fileno(), self.hub._fds)
+        self.assertNotIn(b.fileno(), self.selector_fds())
+        self.spawn(reader)
+        drive()
+        self.assertEqual(got, [b"x", b"y"])
+
+    def test_fd_number_reused_after_collected_socket(self):
+        # A socket collected without close() leaves its registration
+        # behind; the kernel dropped it with the file.  Another socket
+        # that gets the same fd number must be registered anew, or its
+        # reader would wait for ever.
+        import gc
+        import warnings
+        a, b = ssocket.socketpair()
+        self.track(a)
+        got = []
+
+        def reader(sock):
+            got.append(sock.recv(10))
+
+        self.spawn(reader, b)
+        stackless.schedule()
+        a.sendall(b"1")
+        drive()
+        fd = b.fileno()
+        self.assertIn(fd, self.hub._fds)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            del b
+            gc.collect()
+        c, d = ssocket.socketpair()
+        self.track(c)
+        self.track(d)
+        fds = {c.fileno(), d.fileno()}
+        self.assertIn(fd, fds)          # the number came back
+        other = d if d.fileno() == fd else c
+        peer = c if other is d else d
+        self.spawn(reader, other)
+        stackless.schedule()
+        peer.sendall(b"2")
+        drive()
+        self.assertEqual(got, [b"1", b"2"])
+
+    def test_drained_stream_waits_before_reading(self):
+        a, b = ssocket.socketpair()
+        self.track(a)
+        self.track(b)
+        self.assertIs(b._drained, False)
+        a.sendall(b"abc")
+        self.assertEqual(b.recv(10), b"abc")      # short: drained
+        self.assertIs(b._drained, True)
+        a.sendall(b"defgh")
+        # Drained, so it waits in the hub first; the data is there, so
+        # the hub wakes it at once.
+        self.assertEqual(b.recv(3), b"def")        # full: not drained
+        self.assertIs(b._drained, False)
+        self.assertEqual(b.recv(2), b"gh")
+        buf = bytearray(10)
+        a.sendall(b"ij")
+        self.assertEqual(b.recv_into(buf), 2)
+        self.assertIs(b._drained, True)
+        u = self.track(ssocket.socket(ssocket.AF_INET, ssocket.SOCK_DGRAM))
+        self.assertIsNone(u._drained)
+
+    def test_detach_drops_registration(self):
+        a, b = ssocket.socketpair()
+        self.track(a)
+        got = []
+        self.spawn(lambda: got.append(b.recv(10)))
+        stackless.schedule()
+        a.sendall(b"z")
+        drive()
+        fd = b.fileno()
+        self.assertIn(fd, self.hub._fds)
+        self.assertEqual(b.detach(), fd)
+        self.assertNotIn(fd, self.hub._fds)
+        os.close(fd)
 
     def test_peer_disconnects_mid_read(self):
         server = self.server()
