@@ -6,8 +6,11 @@ CPython), with wrk.
                                [--conns 100,10000] [--idle 10000]
 
 For each server and each number of concurrent keep-alive connections it
-runs `wrk -t2 -cN -dS --latency http://127.0.0.1:PORT/` and reports
+runs `wrk -tT -cN -dS --latency http://127.0.0.1:PORT/` and reports
 requests/s, p99 latency and errors (socket errors and non-2xx answers).
+On a machine with several CPUs the server is pinned to the first and
+wrk to the others (T = their number): unpinned, the two fight for the
+same CPUs and the figures of one server vary by a third between runs.
 Then it opens --idle idle connections to a fresh server and reports the
 growth of the server's RSS divided by the number of connections.
 
@@ -37,11 +40,29 @@ def raise_fd_limit():
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+SERVER_CPUS = CLIENT_CPUS = None
+
+
+def pin_cpus():
+    """Split the CPUs: the first for the server, the rest for wrk."""
+    global SERVER_CPUS, CLIENT_CPUS
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        SERVER_CPUS, CLIENT_CPUS = {cpus[0]}, set(cpus[1:])
+
+
+def _affinity(cpus):
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def start(cmd):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("PYTHON")}
     proc = subprocess.Popen(cmd + ["0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env)
+                            stderr=subprocess.DEVNULL, text=True, env=env,
+                            preexec_fn=_affinity(SERVER_CPUS))
     line = proc.stdout.readline()
     m = re.search(r"listening on ([\d.]+):(\d+)", line)
     if not m:
@@ -81,7 +102,8 @@ def run_wrk(port, conns, duration, threads):
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s",
            "--timeout", "10s", "--latency", f"http://127.0.0.1:{port}/"]
     out = subprocess.run(cmd, capture_output=True, text=True,
-                         timeout=duration + 120).stdout
+                         timeout=duration + 120,
+                         preexec_fn=_affinity(CLIENT_CPUS)).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
     errors = 0
@@ -134,12 +156,19 @@ def main():
     parser.add_argument("--stock", default=default_stock if os.path.exists(
         default_stock) else sys.executable)
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="wrk threads (default: the CPUs left to wrk)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the server and wrk to CPUs")
     parser.add_argument("--conns", default="100,10000")
     parser.add_argument("--idle", type=int, default=10000)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
+    if not args.no_pin:
+        pin_cpus()
+    if args.threads is None:
+        args.threads = len(CLIENT_CPUS) if CLIENT_CPUS else 2
     limit = raise_fd_limit()
     conns = [int(c) for c in args.conns.split(",")]
     if max(conns + [args.idle]) + 100 > limit:
@@ -153,8 +182,11 @@ def main():
                              os.path.join(TOP, "bench",
                                           "asyncio_http_server.py")]),
     ]
-    print(f"wrk -t{args.threads} -cN -d{args.duration}s --latency; "
-          f"stackless: {args.stackless}; asyncio on: {args.stock}")
+    pinned = (f"server on CPU {sorted(SERVER_CPUS)}, wrk on "
+              f"{sorted(CLIENT_CPUS)}" if SERVER_CPUS else "not pinned")
+    print(f"wrk -t{args.threads} -cN -d{args.duration}s --latency "
+          f"({pinned}); stackless: {args.stackless}; asyncio on: "
+          f"{args.stock}")
     print()
     print(f"| server | connections | req/s | p99 ms | errors |")
     print(f"|---|---:|---:|---:|---:|")

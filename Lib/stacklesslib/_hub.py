@@ -119,10 +119,12 @@ class Waiter(_stackless.channel):
     The waker may be in another thread.
     """
 
-    __slots__ = ()
+    # timer: the TimerHandle of a timeout on the wait, or None.
+    __slots__ = ("timer",)
 
     def __init__(self):
         self.preference = 0
+        self.timer = None
 
     @property
     def channel(self):
@@ -384,7 +386,9 @@ class Hub:
                 # between two waits, unless it is ready meanwhile.)
                 self._update_fd(fd, entry, trim=True)
             for waiter in woken:
-                waiter.wake(mask)
+                # waiter.wake(mask); the hub is atomic already.
+                if waiter.balance < 0:
+                    waiter.send(mask)
 
     def _drain_wakeup(self):
         try:
@@ -542,6 +546,26 @@ class Hub:
             raise ValueError(f"invalid events: {events!r}")
         if timeout is not None:
             timeout = _check_seconds(timeout, "timeout")
+        waiter = self._fd_wait_begin(fd, events, timeout, owner)
+        try:
+            mask = waiter.receive()     # waiter.wait(), a frame less
+        except BaseException:
+            # A timeout, cancel_wait(), a kill...
+            self._fd_wait_abort(fd, waiter)
+            raise
+        # Woken by _dispatch(), which took the waiter out.
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        return mask
+
+    # wait_fd() in two halves, for callers that block on the waiter in
+    # their own frame (stacklesslib.socket: a tasklet blocked in a
+    # socket read is two frames deep, not three).  fd, events and
+    # timeout are checked already.
+
+    def _fd_wait_begin(self, fd, events, timeout, owner):
+        # Queue a waiter on fd (registered with epoll) and arm its
+        # timeout; the caller blocks in waiter.receive().
         if _stackless.getcurrent() is self._tasklet:
             raise RuntimeError("the hub cannot wait for a file descriptor")
         waiter = Waiter()
@@ -564,25 +588,27 @@ class Hub:
             entry.readers += (waiter,)
         if events & EVENT_WRITE:
             entry.writers += (waiter,)
-        try:
-            self._update_fd(fd, entry)
-        except BaseException:
-            self._remove_waiter(fd, waiter)
-            raise
+        if events & ~entry.events:
+            try:
+                self._update_fd(fd, entry)
+            except BaseException:
+                self._remove_waiter(fd, waiter)
+                raise
         self._nwaiters += 1
-        self._ensure_running()
-        timer = None
+        if self._idle:
+            self._ensure_running()
         if timeout is not None:
-            timer = self.call_later(
+            waiter.timer = self.call_later(
                 timeout, waiter.throw,
                 TimeoutError("timed out"))
-        try:
-            return waiter.receive()     # waiter.wait(), a frame less
-        finally:
-            if timer is not None:
-                timer.cancel()
-            if self._remove_waiter(fd, waiter):
-                self._nwaiters -= 1
+        return waiter
+
+    def _fd_wait_abort(self, fd, waiter):
+        # The wait ended by an exception: take the waiter out.
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        if self._remove_waiter(fd, waiter):
+            self._nwaiters -= 1
 
     def _remove_waiter(self, fd, waiter):
         entry = self._fds.get(fd)

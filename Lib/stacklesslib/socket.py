@@ -213,14 +213,22 @@ class socket(_StdSocket):
         fd = _ss.fileno(self)
         hub = get_hub()
         while True:
-            # _wait(), inline: an idle connection waits a frame less deep.
-            if deadline is None:
-                hub.wait_fd(fd, event, None, self)
-            else:
+            # hub.wait_fd(), inline: a tasklet blocked here is two frames
+            # deep (recv() and this), which is most of the memory an idle
+            # connection costs.
+            remaining = None
+            if deadline is not None:
                 remaining = deadline - monotonic()
                 if remaining <= 0:
                     raise TimeoutError("timed out")
-                hub.wait_fd(fd, event, remaining, self)
+            waiter = hub._fd_wait_begin(fd, event, remaining, self)
+            try:
+                waiter.receive()
+            except BaseException:
+                hub._fd_wait_abort(fd, waiter)
+                raise
+            if waiter.timer is not None:
+                waiter.timer.cancel()
             result = _attempt(op, self, args)
             if result is not _WOULD_BLOCK:
                 return result
