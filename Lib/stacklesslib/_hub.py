@@ -157,6 +157,16 @@ class Waiter(_stackless.channel):
         return False
 
 
+def _wake_now(waiter):
+    """A timer's callback (in the hub): wake the tasklet that waits on
+    waiter, and run it now rather than last in the runqueue (timer
+    precision).  When it blocks or schedules, the hub goes on."""
+    if waiter.balance < 0:
+        t = waiter.queue
+        waiter.send(None)
+        t.run()
+
+
 class TimerHandle:
     """A call scheduled by call_later() or call_at(): cancel() it.
 
@@ -234,6 +244,7 @@ class Hub:
         self._ntimers = 0               # pending, not cancelled
         self._ncancelled = 0            # cancelled, still in the heap
         self._fds = {}                  # fd -> _FdEntry
+        self._in_timers = False         # in _run_due_timers()
         self._nwaiters = 0
         self._threadsafe = _collections_deque()
         self._rfd, self._wfd = _os.pipe()
@@ -488,10 +499,40 @@ class Hub:
             _heapq.heapify(timers)
             self._ncancelled = 0
 
+    def _catch_up(self, now):
+        """Let the hub run now if a timer of its is due.
+
+        Called by a tasklet about to block (sleep()): the hub's turn may
+        be a whole runqueue away (100,000 tasklets starting at once), and
+        a timer must not fire that late.  The hub goes in the runqueue
+        right before the caller and runs; the caller goes on when the
+        hub schedules, the order of the others unchanged.
+        """
+        timers = self._timers
+        if not timers or timers[0][0] > now or self._in_timers:
+            return
+        t = self._tasklet
+        cur = _stackless.getcurrent()
+        if (cur is t or cur.atomic or not t.alive or t.blocked
+                or t.thread_id != cur.thread_id):
+            return
+        if t.scheduled:
+            t.remove()
+        self._idle = False
+        t.run()
+
     def _run_due_timers(self):
         timers = self._timers
         if not timers:
             return
+        self._in_timers = True
+        try:
+            self._run_due_timers_now()
+        finally:
+            self._in_timers = False
+
+    def _run_due_timers_now(self):
+        timers = self._timers
         now = monotonic()
         due = []
         while timers and timers[0][0] <= now:

@@ -24,10 +24,15 @@ import stackless as _stackless
 from ._sync import (_Waiter, _grant, _wait, _timeout_arg, _GRANTED,
                     _TIMEOUT_MARK)
 
-__all__ = ["Queue", "LifoQueue", "PriorityQueue", "Empty", "Full"]
+__all__ = ["Queue", "LifoQueue", "PriorityQueue", "Empty", "Full",
+           "ShutDown"]
 
 Empty = _stdqueue.Empty
 Full = _stdqueue.Full
+ShutDown = _stdqueue.ShutDown
+
+# Granted to the waiting getters and putters by shutdown().
+_SHUTDOWN_MARK = object()
 
 _atomic = _stackless.atomic
 
@@ -39,7 +44,8 @@ class Queue:
     waits for a free slot (raising Full if not blocking or after
     `timeout` seconds), get(block=True, timeout=None) for an item
     (raising Empty).  task_done() and join() count the items as in
-    queue.Queue.
+    queue.Queue.  shutdown() makes put() raise ShutDown, and get() once
+    the queue is empty (at once with immediate=True).
     """
 
     def __init__(self, maxsize=0):
@@ -49,6 +55,7 @@ class Queue:
         self._putters = _collections.deque()   # waiter.value: the item
         self._joiners = _collections.deque()
         self.unfinished_tasks = 0
+        self.is_shutdown = False
 
     # The storage; subclasses override these (as in queue.Queue), plus
     # _unget(), which puts back an item that a getter could not take.
@@ -114,6 +121,8 @@ class Queue:
         if not block:
             timeout = 0.0
         with _atomic():
+            if self.is_shutdown:
+                raise ShutDown
             # After _service() a queue with room has no waiting putter.
             self._service()
             if not self._full():
@@ -127,6 +136,8 @@ class Queue:
             value = _wait(self._putters, waiter, timeout)
             if value is _TIMEOUT_MARK:
                 raise Full
+            if value is _SHUTDOWN_MARK:
+                raise ShutDown
 
     def get(self, block=True, timeout=None):
         """Remove and return an item; see the class docstring."""
@@ -140,19 +151,24 @@ class Queue:
                 item = self._get()
                 self._service()
                 return item
+            if self.is_shutdown:
+                raise ShutDown
             if timeout == 0:
                 raise Empty
             waiter = _Waiter()
             try:
                 item = _wait(self._getters, waiter, timeout)
             except BaseException:
-                if waiter.state == _GRANTED:
+                if (waiter.state == _GRANTED
+                        and waiter.value is not _SHUTDOWN_MARK):
                     # Handed an item we cannot return: it goes back.
                     self._unget(waiter.value)
                     self._service()
                 raise
             if item is _TIMEOUT_MARK:
                 raise Empty
+            if item is _SHUTDOWN_MARK:
+                raise ShutDown
             return item
 
     def put_nowait(self, item):
@@ -179,6 +195,33 @@ class Queue:
         with _atomic():
             if self.unfinished_tasks:
                 _wait(self._joiners, _Waiter(), None)
+
+    def shutdown(self, immediate=False):
+        """Shut the queue down: put() raises ShutDown from now on, and
+        get() once the queue is empty.
+
+        The tasklets blocked in put() or get() raise ShutDown (a getter
+        blocks only on an empty queue).  With immediate=True the items
+        are dropped as well, so that get() raises at once;
+        unfinished_tasks goes down by their number and join() returns
+        when it is zero.  As queue.Queue.shutdown().
+        """
+        with _atomic():
+            self.is_shutdown = True
+            if immediate:
+                while self._qsize():
+                    self._get()
+                    if self.unfinished_tasks > 0:
+                        self.unfinished_tasks -= 1
+                if not self.unfinished_tasks:
+                    joiners = self._joiners
+                    while joiners:
+                        _grant(joiners.popleft())
+            for waiters in (self._getters, self._putters):
+                while waiters:
+                    waiter = waiters.popleft()
+                    waiter.value = _SHUTDOWN_MARK
+                    _grant(waiter, _SHUTDOWN_MARK)
 
     def __repr__(self):
         return (f"<{type(self).__module__}.{type(self).__qualname__} "

@@ -2,7 +2,7 @@
 
 import stackless as _stackless
 
-from ._hub import get_hub, monotonic, _check_seconds
+from ._hub import get_hub, monotonic, _check_seconds, Waiter, _wake_now
 
 __all__ = ["sleep", "call_later", "call_at", "timeout", "monotonic"]
 
@@ -25,9 +25,10 @@ def sleep(seconds):
     if _stackless.getcurrent() is hub.tasklet:
         raise RuntimeError("the hub cannot sleep (a callback must not "
                            "block)")
-    from ._hub import Waiter
+    now = monotonic()
+    hub._catch_up(now)
     waiter = Waiter()
-    handle = hub.call_later(seconds, waiter.wake)
+    handle = hub.call_at(now + seconds, _wake_now, waiter)
     try:
         waiter.wait()
     finally:

@@ -681,7 +681,8 @@ channel_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static int
 channel_traverse(PyChannelObject *ch, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(ch));
+    /* Not Py_TYPE(): the type is static; a subclass's instances count as
+     * references to it, and subtype_traverse() visits it. */
     for (PyTaskletObject *t = ch->head; t != NULL; t = t->next) {
         Py_VISIT(t);
     }

@@ -1546,7 +1546,8 @@ static PyGetSetDef tasklet_getset[] = {
 static int
 tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(t));
+    /* Not Py_TYPE(): the type is static; a subclass's instances count as
+     * references to it, and subtype_traverse() visits it. */
     Py_VISIT(t->tempval);
     Py_VISIT(t->func);
     Py_VISIT(t->args);

@@ -106,10 +106,13 @@ def _hub_waits():
                 continue
             func = handle._func
             owner = getattr(func, "__self__", None)
+            sleep = func is _hub._wake_now      # sleep()'s timer
+            if sleep:
+                owner = handle._args[0]
             if isinstance(owner, _hub.Waiter):
                 desc, _ = by_channel.get(owner.channel, (None, None))
                 if desc is None:
-                    desc = "sleep" if func.__name__ == "wake" else "timer"
+                    desc = "sleep" if sleep else "timer"
                 else:
                     desc += " with a timeout"
                 by_channel[owner.channel] = (desc, handle.when)

@@ -87,6 +87,28 @@ class ChannelObjectTest(StacklessTestCase):
         gc.collect()
         self.assertIsNone(ref())
 
+    def test_subclass_instance_refers_to_its_class_once(self):
+        # A static type's traverse must not visit Py_TYPE(): for a
+        # subclass's instance subtype_traverse() does, and a second visit
+        # made the collector count the class as referenced more often than
+        # it is (a fatal assertion of the debug build's collector).
+        class SubChannel(stackless.channel):
+            pass
+
+        class SubTasklet(stackless.tasklet):
+            pass
+
+        ch = SubChannel()
+        t = SubTasklet(lambda: None)
+        self.assertEqual(gc.get_referents(ch).count(SubChannel), 1)
+        self.assertEqual(gc.get_referents(t).count(SubTasklet), 1)
+        self.assertNotIn(stackless.channel,
+                         gc.get_referents(stackless.channel()))
+        chans = [SubChannel() for _ in range(50)]
+        gc.collect()
+        del chans
+        gc.collect()
+
     def test_iter_is_self(self):
         # C-7: __iter__ returns the channel itself.
         ch = stackless.channel()

@@ -126,6 +126,48 @@ class TestSleep(HubTestCase):
         self.run_all()
         self.assertEqual(sorted(log), list(range(50)))
 
+    def test_due_sleeper_cuts_into_a_long_runqueue(self):
+        # A sleeper whose deadline passes while a burst of tasklets runs
+        # wakes at the next sleep() call of the burst, not after all of
+        # it (the hub's own turn is last in the runqueue).
+        log = []
+        self.spawn(lambda: (stacklesslib.sleep(0.005), log.append("A")))
+        stackless.schedule()            # A sleeps
+
+        def burst(i):
+            time.sleep(0.002)           # work that takes the thread
+            log.append(i)
+            stacklesslib.sleep(0.001)
+
+        for i in range(20):
+            self.spawn(burst, i)
+        self.run_all()
+        self.assertIn("A", log)
+        # Its deadline passed by the third tasklet at the latest.
+        self.assertLess(log.index("A"), 8, log)
+        self.assertEqual(sorted(x for x in log if x != "A"),
+                         list(range(20)))
+
+    def test_woken_sleeper_runs_before_runnable_tasklets(self):
+        # A timer wakes its sleeper and runs it at once; the tasklets
+        # that were runnable already run after it, in their order.
+        log = []
+        self.spawn(lambda: (stacklesslib.sleep(0.01), log.append("A")))
+        stackless.schedule()
+        time.sleep(0.02)                # A is due
+
+        def spinner(name):
+            for _ in range(2):
+                log.append(name)
+                stackless.schedule()
+
+        self.spawn(spinner, "x")
+        self.spawn(spinner, "y")
+        stacklesslib.sleep(0.001)       # main: the hub catches up first
+        self.run_all()
+        self.assertEqual(log[0], "A", log)
+        self.assertEqual([x for x in log if x != "A"], ["x", "y", "x", "y"])
+
     def test_run_returns_after_sleepers(self):
         done = []
         self.spawn(lambda: (stacklesslib.sleep(0.1), done.append(1)))

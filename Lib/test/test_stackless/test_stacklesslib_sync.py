@@ -576,6 +576,79 @@ class TestQueue(SyncTestCase):
         self.assertEqual(done, [0, 1, 2, 3, 4])
         self.assertRaises(ValueError, q.task_done)
 
+    def test_shutdown(self):
+        q = stacklesslib.Queue()
+        q.put(1)
+        q.put(2)
+        self.assertFalse(q.is_shutdown)
+        q.shutdown()
+        self.assertTrue(q.is_shutdown)
+        self.assertRaises(queue.ShutDown, q.put, 3)
+        self.assertRaises(queue.ShutDown, q.put_nowait, 3)
+        # The items left can still be had; then get() raises.
+        self.assertEqual([q.get(), q.get()], [1, 2])
+        self.assertRaises(queue.ShutDown, q.get)
+        self.assertRaises(queue.ShutDown, q.get_nowait)
+        self.assertRaises(queue.ShutDown, q.get, timeout=10)
+
+    def test_shutdown_wakes_blocked_getters_and_putters(self):
+        for immediate in (False, True):
+            with self.subTest(immediate=immediate):
+                empty = stacklesslib.Queue()
+                full = stacklesslib.Queue(maxsize=1)
+                full.put("kept")
+                raised = []
+
+                def call(func, *args):
+                    try:
+                        func(*args)
+                    except queue.ShutDown:
+                        raised.append(func.__name__)
+
+                self.spawn(call, empty.get)
+                self.spawn(call, empty.get, True, 30)
+                self.spawn(call, full.put, "x")
+                stackless.schedule()
+                self.assertEqual(len(empty._getters), 2)
+                self.assertEqual(len(full._putters), 1)
+                empty.shutdown(immediate)
+                full.shutdown(immediate)
+                self.settle()
+                self.assertEqual(sorted(raised), ["get", "get", "put"])
+                self.assertEqual(full.qsize(), 0 if immediate else 1)
+                self.assertEqual(_hub.get_hub()._ntimers, 0)
+
+    def test_shutdown_immediate_releases_join(self):
+        q = stacklesslib.Queue()
+        for i in range(3):
+            q.put(i)
+        self.assertEqual(q.get(), 0)         # taken, not task_done()
+        joined = []
+        self.spawn(lambda: joined.append(q.join()))
+        stackless.schedule()
+        self.assertEqual(joined, [])
+        q.shutdown(immediate=True)
+        self.assertEqual(q.qsize(), 0)
+        # The two dropped items are done; the one taken is not.
+        self.assertEqual(q.unfinished_tasks, 1)
+        stackless.schedule()
+        self.assertEqual(joined, [])
+        q.task_done()
+        self.settle()
+        self.assertEqual(joined, [None])
+        self.assertRaises(ValueError, q.task_done)
+
+    def test_shutdown_kill_granted_getter_loses_nothing(self):
+        # A getter woken by shutdown() and killed before it runs puts
+        # nothing back (there was no item).
+        q = stacklesslib.Queue()
+        t = self.spawn(q.get)
+        stackless.schedule()
+        q.shutdown()
+        t.kill()
+        self.assertEqual(q.qsize(), 0)
+        self.assertRaises(queue.ShutDown, q.get_nowait)
+
     def test_get_timeout_vs_put(self):
         # The timer is due when put() hands over: the item is returned.
         q = stacklesslib.Queue()
