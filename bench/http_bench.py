@@ -4,6 +4,7 @@ CPython), with wrk.
 
     python bench/http_bench.py [--stock PYTHON] [--duration S]
                                [--conns 100,10000] [--idle 10000]
+                               [--soak ROUNDS]
 
 For each server and each number of concurrent keep-alive connections it
 runs `wrk -tT -cN -dS --latency http://127.0.0.1:PORT/` and reports
@@ -12,7 +13,10 @@ On a machine with several CPUs the server is pinned to the first and
 wrk to the others (T = their number): unpinned, the two fight for the
 same CPUs and the figures of one server vary by a third between runs.
 Then it opens --idle idle connections to a fresh server and reports the
-growth of the server's RSS divided by the number of connections.
+growth of the server's RSS divided by the number of connections.  Last,
+the soak: --idle connections opened at once and dropped (a third after
+half a request, a third reset), --soak times; the server must get back
+to its fds and keep its RSS flat.
 
 Needs wrk (apt-get install wrk) and a file descriptor limit above the
 number of connections (the script raises its soft limit to the hard
@@ -147,6 +151,47 @@ def idle_rss(cmd, n):
         stop(proc)
 
 
+def soak(cmd, n, rounds):
+    """Open n connections at once and drop them all, `rounds` times: a
+    third send half a request first, a third are reset (SO_LINGER 0).
+    Returns the server's fds over its baseline after the last round and
+    its RSS after the first and the last round, in KB."""
+    import struct
+    proc, port = start(cmd)
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(1000)
+        time.sleep(0.5)
+        base_fds = fd_count(proc.pid)
+        rss = []
+        for _ in range(rounds):
+            socks = [socket.create_connection(("127.0.0.1", port))
+                     for _ in range(n)]
+            for i, s in enumerate(socks):
+                if i % 3 == 1:
+                    s.sendall(b"GET / HTTP/1.1\r\nHo")
+                elif i % 3 == 2:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+            for s in socks:
+                s.close()
+            deadline = time.monotonic() + 60
+            while fd_count(proc.pid) > base_fds:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)
+            rss.append(rss_kb(proc.pid))
+        left = fd_count(proc.pid) - base_fds
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            ok = s.recv(1000).startswith(b"HTTP/1.1 200")
+        return left, rss[0], rss[-1], ok
+    finally:
+        stop(proc)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_stock = os.path.join(TOP, "build", "stock", "python")
@@ -162,6 +207,9 @@ def main():
                         help="do not pin the server and wrk to CPUs")
     parser.add_argument("--conns", default="100,10000")
     parser.add_argument("--idle", type=int, default=10000)
+    parser.add_argument("--soak", type=int, default=5, metavar="ROUNDS",
+                        help="rounds of --idle connections opened and "
+                        "dropped at once (0: none)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -208,6 +256,16 @@ def main():
         for name, cmd in servers:
             per, ok = idle_rss(cmd, args.idle)
             print(f"| {name} | {args.idle} | {per:.0f} B | "
+                  f"{'yes' if ok else 'NO'} |", flush=True)
+    if args.idle and args.soak:
+        print()
+        print(f"| server | {args.soak} x {args.idle} connections opened "
+              f"and dropped | fds left | RSS after round 1 | after round "
+              f"{args.soak} | answers after |")
+        print(f"|---|---|---:|---:|---:|---|")
+        for name, cmd in servers:
+            left, first, last, ok = soak(cmd, args.idle, args.soak)
+            print(f"| {name} | | {left} | {first} KB | {last} KB | "
                   f"{'yes' if ok else 'NO'} |", flush=True)
 
 
