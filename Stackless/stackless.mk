@@ -25,6 +25,7 @@ STACKLESS_OBJS= \
 		Stackless/core/channel.o \
 		Stackless/core/cstack.o \
 		Stackless/core/execstate.o \
+		Stackless/core/latch.o \
 		Stackless/core/runner.o \
 		Stackless/core/pycall.o \
 		Stackless/core/runqueue.o \

@@ -16,25 +16,21 @@ the cases and returns ``(index, value)``: the index of that case in
   `timeout` in seconds it raises TimeoutError when none could.
 
 The guarantee, also when the channels are used by tasklets of other
-threads at the same time: exactly one case is performed.  A 'send' case
-that was not chosen has not delivered its value.  A 'recv' case that was
-not chosen has taken nothing from anybody -- with one qualification:
-while select() blocks, a helper tasklet waits on each 'recv' channel,
-and when two of them are handed a value before the first can claim the
-win (two senders in a row, e.g. from two threads), the loser sends its
-value again on its channel (from a helper tasklet that lives until a
-receiver takes it).  So no value is ever lost or received twice, but
-that value may arrive after values sent later on the same channel.
+threads at the same time: exactly one case is performed.  While
+select() blocks, a helper tasklet waits in each case's operation; the
+helpers share a latch (_stackless.latch), and the first operation that
+goes through withdraws the others in the same step, before any of them
+sent or received anything.  A 'send' case that was not chosen has not
+delivered its value; a 'recv' case that was not chosen has taken
+nothing.
 
-A blocking select() may have any number of 'recv' cases and at most one
-'send' case (ValueError otherwise): the tasklet blocks in that send
-itself, which cannot be performed by accident after another case won.
-A 'recv' case on the channel of that 'send' case is ready only at
-once (a sender waits); while select() blocks it could only receive its
-own value, so it is not waited for.  Timeouts, kill() and throw() while
-select() blocks leave no case
-performed (or, if a case was already performed, the value it received
-is sent back on its channel before the exception propagates).
+A 'recv' case on the channel of a 'send' case of the same select() is
+ready only at once (a sender waits): while select() blocks it could only
+receive its own value, so it is not waited for.  A timeout, kill() or
+throw() while select() blocks leaves no case performed; if a case went
+through in the same instant, a 'send' stays performed and the value of
+a 'recv' is sent back on its channel (from a helper tasklet that lives
+until a receiver takes it) before the exception propagates.
 """
 
 import stackless as _stackless
@@ -52,14 +48,16 @@ class _Won(Exception):
     """Thrown into a blocked selecting tasklet: a helper's case won."""
 
 
+_WITHDRAWN = object()       # the latch's marker
+
+
 class _State:
-    __slots__ = ("selector", "won", "result", "waiting")
+    __slots__ = ("selector", "latch", "result")
 
     def __init__(self, selector):
         self.selector = selector
-        self.won = False
-        self.result = None          # (index, value) of a winning helper
-        self.waiting = set()        # helpers blocked in their receive()
+        self.latch = _stackless.latch(_WITHDRAWN)
+        self.result = None          # (index, value) of the winning case
 
 
 def _resend(channel, value):
@@ -67,39 +65,34 @@ def _resend(channel, value):
     channel.send(value)
 
 
-def _recv_helper(state, index, channel):
-    me = _stackless.getcurrent()
-    with _atomic():
-        if state.won:
-            return
-        state.waiting.add(me)
-        try:
-            value = channel.receive()
-        except _TaskletExit:
-            return                  # cancelled: nothing was received
-        except BaseException as exc:
-            state.waiting.discard(me)
-            if not state.won and state.selector.blocked:
-                state.won = True
+def _helper(state, index, channel, is_send, value):
+    # Wait in one case's operation, as a member of the select's latch.
+    try:
+        result = state.latch.action(channel, 1 if is_send else -1, value)
+    except _TaskletExit:
+        return
+    except BaseException as exc:
+        # The operation raised (a closed channel, an exception sent):
+        # that is the select's outcome, unless another case won.
+        with _atomic():
+            if state.latch.fire() and state.selector.blocked:
                 state.selector.throw(exc, pending=True)
-            return
-        state.waiting.discard(me)
-        if not state.won and state.selector.blocked:
-            # The selector waits (in its send case or on its private
-            # channel): pulling it out there performs nothing.
-            state.won = True
-            state.result = (index, value)
+        return
+    if result is _WITHDRAWN:
+        return                      # another case won, or no case
+    # This case went through and fired the latch.
+    with _atomic():
+        if state.selector.blocked:
+            state.result = (index, None if is_send else result)
             state.selector.throw(_Won(), pending=True)
-            return
-        # Lost: another case won, or the selector is leaving.
-        state.won = True
-        channel.send(value)
+        elif not is_send:
+            # The selector is leaving (killed in the same instant).
+            _stackless.tasklet(_resend)(channel, result)
 
 
 def _expire(state):
     with _atomic():
-        if not state.won and state.selector.blocked:
-            state.won = True
+        if state.latch.fire() and state.selector.blocked:
             state.selector.throw(TimeoutError("select() timed out"),
                                  pending=True)
 
@@ -146,57 +139,34 @@ def select(cases, timeout=None, default=False):
             return -1, None
         if not parsed:
             raise ValueError("select() without cases would wait forever")
-        sends = [i for i, c in enumerate(parsed) if c[1]]
-        if len(sends) > 1:
-            raise ValueError("a blocking select() can have at most one "
-                             "'send' case")
         if timeout is not None and timeout <= 0:
             raise TimeoutError("select() timed out")
         me = _stackless.getcurrent()
         state = _State(me)
-        helpers = []
-        send_channel = parsed[sends[0]][0] if sends else None
-        for index, (channel, is_send, _) in enumerate(parsed):
+        sends = {c[0] for c in parsed if c[1]}
+        for index, (channel, is_send, value) in enumerate(parsed):
             # A receiver on our own send channel could only take our
             # own value: such a case waits for nothing while we block.
-            if not is_send and channel is not send_channel:
-                helpers.append(
-                    _stackless.tasklet(_recv_helper)(state, index, channel))
+            if is_send or channel not in sends:
+                _stackless.tasklet(_helper)(state, index, channel, is_send,
+                                            value)
         timer = None
         if timeout is not None:
             timer = _get_hub().call_later(timeout, _expire, state)
         try:
-            if sends:
-                index = sends[0]
-                channel, _, value = parsed[index]
-                channel.send(value)
-                state.won = True
-                result = (index, None)
-            else:
-                _channel().receive()    # only a helper or timer wakes us
-                raise AssertionError("select(): woken without a result")
+            _channel().receive()        # only a helper or timer wakes us
+            raise AssertionError("select(): woken without a result")
         except _Won:
             result = state.result
         except BaseException:
-            state.won = True
-            if state.result is not None:
-                # A helper's case won, but we cannot return its value.
+            if not state.latch.fire() and state.result is not None:
+                # A 'recv' case won, but we cannot return its value.
                 index, value = state.result
-                state.result = None
-                _stackless.tasklet(_resend)(parsed[index][0], value)
-            _cancel(state)
+                if not parsed[index][1]:
+                    _stackless.tasklet(_resend)(parsed[index][0], value)
             raise
         finally:
             if timer is not None:
                 timer.cancel()
-        state.result = None
-        _cancel(state)
+            state.result = None
         return result
-
-
-def _cancel(state):
-    # Under atomic: stop the helpers still blocked in their receive.
-    for helper in list(state.waiting):
-        state.waiting.discard(helper)
-        if helper.blocked:
-            helper.kill(pending=True)

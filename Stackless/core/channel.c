@@ -155,6 +155,12 @@ static inline PyObject *
 hand_over(PyChannelObject *ch, PyTaskletObject *p, int dir, PyObject *value)
 {
     queue_unlink(ch, p);
+    if (p->extra != NULL && p->extra->latch != NULL) {
+        /* A member that waits: its latch has not fired (that would have
+         * withdrawn it), and fires now, p winning.  Not on the quick
+         * way, which leaves members to channel_action(). */
+        slp_latch_take(p);
+    }
     if (dir > 0) {
         Py_SETREF(p->tempval, value);
         return Py_None;                 /* immortal */
@@ -189,7 +195,8 @@ channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
     if (dir > 0 ? ch->balance < 0 : ch->balance > 0) {
         PyTaskletObject *p = ch->head;
         if (p->thread != th || ch->schedule_all || p->state == SLP_NEW
-            || PyBomb_Check(dir > 0 ? value : p->tempval))
+            || PyBomb_Check(dir > 0 ? value : p->tempval)
+            || (p->extra != NULL && p->extra->latch != NULL))
         {
             return NULL;
         }
@@ -249,9 +256,9 @@ drop_tempval(PyTaskletObject *t)
 
 /* dir +1: send `value` (a bomb is raised in the receiver); dir -1:
  * receive, and `value` is NULL.  Returns None or the value received. */
-static PyObject *
-channel_action(slp_thread *th, PyChannelObject *ch, int dir,
-               PyObject *value)
+PyObject *
+slp_channel_action(slp_thread *th, PyChannelObject *ch, int dir,
+                   PyObject *value)
 {
     if (th == NULL) {
         return NULL;
@@ -283,8 +290,20 @@ channel_action(slp_thread *th, PyChannelObject *ch, int dir,
     }
 
 again:
+    if (cur->extra != NULL && cur->extra->latch != NULL
+        && slp_latch_fired(cur))
+    {
+        /* A member of a latch that fired meanwhile (latch.c). */
+        return slp_latch_marker(cur);
+    }
     if (partner_waiting) {
         PyTaskletObject *p = ch->head;
+        PyObject *latch = cur->extra != NULL ? cur->extra->latch : NULL;
+        if (latch != NULL && p->extra != NULL && p->extra->latch == latch) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "two members of a latch cannot be partners");
+            return NULL;
+        }
         int same_thread = p->thread == th;
         int run_partner = same_thread && !ch->schedule_all
                           && ch->preference == -dir;
@@ -292,6 +311,9 @@ again:
             && slp_check_switch_trap(th) < 0)
         {
             return NULL;
+        }
+        if (latch != NULL) {
+            slp_latch_take(cur);        /* it goes through: it wins */
         }
         PyObject *result = hand_over(ch, p, dir,
                                      dir > 0 ? Py_NewRef(value) : NULL);
@@ -391,7 +413,7 @@ channel_send(PyChannelObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (value == NULL) {
         return NULL;
     }
-    return channel_action(slp_get_thread(), self, 1, value);
+    return slp_channel_action(slp_get_thread(), self, 1, value);
 }
 
 /*[clinic input]
@@ -404,7 +426,7 @@ static PyObject *
 _stackless_channel_receive_impl(PyChannelObject *self)
 /*[clinic end generated code: output=2836ac708cdd3cf6 input=70a72efa72393ac9]*/
 {
-    return channel_action(slp_get_thread(), self, -1, NULL);
+    return slp_channel_action(slp_get_thread(), self, -1, NULL);
 }
 
 static PyObject *
@@ -413,7 +435,7 @@ send_bomb(PyChannelObject *self, PyObject *bomb)
     if (bomb == NULL) {
         return NULL;
     }
-    PyObject *res = channel_action(slp_get_thread(), self, 1, bomb);
+    PyObject *res = slp_channel_action(slp_get_thread(), self, 1, bomb);
     Py_DECREF(bomb);
     return res;
 }
@@ -495,7 +517,7 @@ channel_send_sequence(PyChannelObject *self, PyObject *const *args,
     Py_ssize_t n = 0;
     PyObject *item;
     while ((item = PyIter_Next(it)) != NULL) {
-        PyObject *res = channel_action(th, self, 1, item);
+        PyObject *res = slp_channel_action(th, self, 1, item);
         Py_DECREF(item);
         if (res == NULL) {
             Py_DECREF(it);
@@ -547,7 +569,7 @@ channel_next(slp_thread *th, PyChannelObject *self)
     if (self->closing && self->balance <= 0) {
         return NULL;    /* StopIteration */
     }
-    PyObject *res = channel_action(th, self, -1, NULL);
+    PyObject *res = slp_channel_action(th, self, -1, NULL);
     if (res == NULL && PyErr_ExceptionMatches(PyExc_StopIteration)) {
         /* A sender ended the iteration: send_exception(StopIteration). */
         PyErr_Clear();
@@ -726,14 +748,14 @@ channel_repr(PyChannelObject *ch)
 static PyObject *
 channel_send_t(PyThreadState *tstate, PyObject *self, PyObject *value)
 {
-    return channel_action(slp_get_thread_of(tstate),
+    return slp_channel_action(slp_get_thread_of(tstate),
                           (PyChannelObject *)self, 1, value);
 }
 
 static PyObject *
 channel_receive_t(PyThreadState *tstate, PyObject *self, PyObject *unused)
 {
-    return channel_action(slp_get_thread_of(tstate),
+    return slp_channel_action(slp_get_thread_of(tstate),
                           (PyChannelObject *)self, -1, NULL);
 }
 

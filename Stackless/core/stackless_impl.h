@@ -330,6 +330,8 @@ typedef struct _slp_tasklet_extra {
      * tasklet is switched out with a C stack: the only strong reference
      * to it.  Its `task` points back here. */
     struct _slp_cstack_object *cs_obj;
+    /* The latch (latch.c) whose action() the tasklet is in, or NULL. */
+    PyObject *latch;
 } slp_tasklet_extra;
 
 /* The cstack type (spec M-21.3): a tasklet's C stack as seen from Python,
@@ -928,6 +930,14 @@ extern PyTaskletObject *slp_end_current(slp_thread *th, PyObject *result);
 /* channel.c: take a tasklet out of the channel it waits in (for kill,
  * throw and the end of the last tasklet). */
 extern void slp_channel_remove_blocked(PyTaskletObject *t);
+extern PyObject *slp_channel_action(slp_thread *th, PyChannelObject *ch,
+                                    int dir, PyObject *value);
+
+/* latch.c: one channel operation out of several (stacklesslib.select). */
+extern PyTypeObject PyLatch_Type;
+extern int slp_latch_fired(PyTaskletObject *t);
+extern void slp_latch_take(PyTaskletObject *t);
+extern PyObject *slp_latch_marker(PyTaskletObject *t);
 /* For unpickling: t, paused, joins ch's queue in direction dir. */
 extern void slp_channel_link_blocked(PyChannelObject *ch, PyTaskletObject *t,
                                      int dir);

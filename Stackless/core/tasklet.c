@@ -101,6 +101,7 @@ extra_free(PyTaskletObject *t)
     slp_cstack_clear(&x->cstack);
     Py_XDECREF(x->trace_obj);
     Py_XDECREF(x->profile_obj);
+    Py_XDECREF(x->latch);
     PyMem_RawFree(x);
 }
 
@@ -1557,6 +1558,7 @@ tasklet_traverse(PyTaskletObject *t, visitproc visit, void *arg)
     if (t->extra != NULL) {
         Py_VISIT(t->extra->trace_obj);
         Py_VISIT(t->extra->profile_obj);
+        Py_VISIT(t->extra->latch);
     }
     Py_VISIT(t->resume_value);
     if (t->state == SLP_STARTED) {
@@ -1591,6 +1593,7 @@ tasklet_clear(PyTaskletObject *t)
     if (t->extra != NULL) {
         Py_CLEAR(t->extra->trace_obj);
         Py_CLEAR(t->extra->profile_obj);
+        Py_CLEAR(t->extra->latch);
     }
     return 0;
 }

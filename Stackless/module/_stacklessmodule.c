@@ -224,7 +224,8 @@ extern int slp_add_test_hooks(PyObject *module);
  * runtime in the same process (an embedding program that initializes
  * Python again) gets them fresh, not with dicts whose keys are gone. */
 static PyTypeObject *const static_types[] = {
-    &PyTasklet_Type, &PyChannel_Type, &PyBomb_Type, &PyCStack_Type,
+    &PyTasklet_Type, &PyChannel_Type, &PyLatch_Type, &PyBomb_Type,
+    &PyCStack_Type,
     &slp_FrameState_Type,
     &PyStacklessFunctionDeclaration_Type,
     &slp_TestNoStacklessCall_Type, &slp_GCUntrackedHolder_Type,
@@ -948,6 +949,7 @@ _stackless_exec(PyObject *module)
                                                NULL) < 0
         || PyModule_AddType(module, &PyTasklet_Type) < 0
         || PyModule_AddType(module, &PyChannel_Type) < 0
+        || PyModule_AddType(module, &PyLatch_Type) < 0
         || PyModule_AddType(module, &PyBomb_Type) < 0
         || PyModule_AddType(module, &PyCStack_Type) < 0
         || PyModule_AddType(module, &slp_softcall_type) < 0

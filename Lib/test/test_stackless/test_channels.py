@@ -10,6 +10,7 @@ import sys
 import unittest
 import weakref
 
+import _stackless
 import stackless
 from . import helpers
 from test.test_stackless.helpers import load_tests  # noqa: F401  (both modes)
@@ -1186,6 +1187,142 @@ class IterationTest(StacklessTestCase):
         self.spawn(producer)
         self.assertEqual(list(ch), [0, 1, 2])
         self.assertTrue(ch.closed)
+
+
+class LatchTest(StacklessTestCase):
+    # _stackless.latch: one channel operation out of several, the
+    # primitive of stacklesslib.select().
+
+    def setUp(self):
+        super().setUp()
+        self.marker = object()
+        self.latch = _stackless.latch(self.marker)
+        self.results = {}
+
+    def member(self, key, ch, direction, value=None):
+        def act():
+            self.results[key] = self.latch.action(ch, direction, value)
+        return self.spawn(act)
+
+    def test_new(self):
+        latch = self.latch
+        self.assertFalse(latch.fired)
+        self.assertIsNone(latch.winner)
+        self.assertIs(latch.marker, self.marker)
+        self.assertEqual(latch.members, [])
+        self.assertIn("armed", repr(latch))
+        self.assertRaises(TypeError, _stackless.latch)
+        ch = stackless.channel()
+        self.assertRaises(ValueError, latch.action, ch, 0)
+        self.assertRaises(TypeError, latch.action, "not a channel", 1, 1)
+        self.assertFalse(latch.fired)
+
+    def test_fire(self):
+        self.assertIs(self.latch.fire(), True)
+        self.assertIs(self.latch.fire(), False)
+        self.assertTrue(self.latch.fired)
+        self.assertIsNone(self.latch.winner)
+        # After it fired an action returns the marker at once, without
+        # blocking (the main tasklet alone would deadlock).
+        ch = stackless.channel()
+        self.assertIs(self.latch.action(ch, -1), self.marker)
+        self.assertIs(self.latch.action(ch, 1, "x"), self.marker)
+        self.assertEqual(ch.balance, 0)
+
+    def test_waiting_member_taken_withdraws_the_others(self):
+        a, b, c = (stackless.channel() for _ in range(3))
+        ta = self.member("a", a, 1, "A")
+        tb = self.member("b", b, 1, "B")
+        tc = self.member("c", c, -1)
+        stackless.schedule()
+        self.assertEqual((a.balance, b.balance, c.balance), (1, 1, -1))
+        self.assertEqual(self.latch.members, [ta, tb, tc])
+        self.assertEqual(b.receive(), "B")
+        # In the same step: a and c are empty again.
+        self.assertEqual((a.balance, b.balance, c.balance), (0, 0, 0))
+        self.assertTrue(self.latch.fired)
+        self.assertIs(self.latch.winner, tb)
+        stackless.run()
+        self.assertIsNone(self.results["b"])
+        self.assertIs(self.results["a"], self.marker)
+        self.assertIs(self.results["c"], self.marker)
+
+    def test_member_that_finds_its_partner_wins(self):
+        a, b = stackless.channel(), stackless.channel()
+        self.spawn(a.send, "ready")
+        stackless.schedule()                 # a sender waits on a
+        tb = self.member("b", b, -1)
+        stackless.schedule()
+        ta = self.member("a", a, -1)
+        stackless.run()
+        self.assertEqual(self.results, {"a": "ready", "b": self.marker})
+        self.assertIs(self.latch.winner, ta)
+        self.assertEqual((a.balance, b.balance), (0, 0))
+        self.assertFalse(tb.alive)
+
+    def test_fire_withdraws_waiting_members(self):
+        a, b = stackless.channel(), stackless.channel()
+        self.member("a", a, 1, "A")
+        self.member("b", b, -1)
+        stackless.schedule()
+        self.assertIs(self.latch.fire(), True)
+        self.assertEqual((a.balance, b.balance), (0, 0))
+        stackless.run()
+        self.assertEqual(self.results, {"a": self.marker, "b": self.marker})
+
+    def test_members_cannot_be_partners(self):
+        a = stackless.channel()
+        self.member("send", a, 1, "A")
+        stackless.schedule()
+        self.assertRaises(RuntimeError, self.latch.action, a, -1)
+        self.assertEqual(a.balance, 1)
+        self.assertFalse(self.latch.fired)
+        self.assertEqual(a.receive(), "A")
+        self.assertIs(self.latch.winner, self.latch.members[0])
+
+    def test_killed_member_leaves_the_latch_armed(self):
+        a, b = stackless.channel(), stackless.channel()
+        ta = self.member("a", a, 1, "A")
+        self.member("b", b, 1, "B")
+        stackless.schedule()
+        ta.kill()
+        self.assertEqual(a.balance, 0)
+        self.assertFalse(self.latch.fired)
+        self.assertEqual(b.receive(), "B")
+        self.assertTrue(self.latch.fired)
+
+    def test_other_thread_takes(self):
+        import threading
+        a, b = stackless.channel(), stackless.channel()
+        self.member("a", a, 1, "A")
+        self.member("b", b, 1, "B")
+        stackless.schedule()
+        got = []
+        th = threading.Thread(target=lambda: got.append(a.receive()))
+        th.start()
+        th.join()
+        self.assertEqual(got, ["A"])
+        self.assertEqual(b.balance, 0)
+        stackless.run()
+        self.assertEqual(self.results, {"a": None, "b": self.marker})
+
+    def test_collected_with_its_blocked_members(self):
+        # The latch, its member waiting in a channel and the channel are
+        # a cycle; the collector frees it (the marker goes with it).
+        class Marker:
+            pass
+        marker = Marker()
+        ref = weakref.ref(marker)
+        latch = _stackless.latch(marker)
+        del marker
+        ch = stackless.channel()
+        t = stackless.tasklet(latch.action)(ch, 1, "x")
+        t.run()
+        self.assertEqual(ch.balance, 1)
+        del latch, ch, t
+        for _ in range(3):
+            gc.collect()
+        self.assertIsNone(ref())
 
 
 if __name__ == "__main__":

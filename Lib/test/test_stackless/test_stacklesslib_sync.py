@@ -956,8 +956,6 @@ class TestSelect(SyncTestCase):
         self.assertRaises(ValueError, stacklesslib.select, [(a, "get")])
         self.assertRaises(ValueError, stacklesslib.select, [(a, "send")])
         self.assertRaises(ValueError, stacklesslib.select, [])
-        self.assertRaises(ValueError, stacklesslib.select,
-                          [(a, "send", 1), (b, "send", 2)])
 
     def test_recv_and_send_on_one_channel(self):
         # The recv case cannot pair with select()'s own send.
@@ -1025,8 +1023,9 @@ class TestSelect(SyncTestCase):
         self.assertEqual((a.balance, b.balance), (0, 0))
 
     def test_two_values_in_a_row_none_lost(self):
-        # Two senders hand values to two helpers before the first runs:
-        # the loser's value is sent again.
+        # Two senders come one after the other before the first helper
+        # runs: the first send withdraws the other helper in the same
+        # step, so the second sender finds nobody and waits.
         a, b = stackless.channel(), stackless.channel()
         a.preference = b.preference = 1     # senders go on running
         res = []
@@ -1036,11 +1035,77 @@ class TestSelect(SyncTestCase):
         stackless.schedule()
         self.assertEqual((a.balance, b.balance), (-1, -1))
         a.send("A")
-        b.send("B")
+        self.assertEqual(b.balance, 0)      # withdrawn already
+        self.spawn(b.send, "B")
         self.settle()
         self.assertEqual(res, [(0, "A")])
-        self.assertEqual(b.balance, 1)      # "B" is offered again
+        self.assertEqual(b.balance, 1)      # "B" waits for a receiver
         self.assertEqual(b.receive(), "B")
+
+    def test_several_send_cases(self):
+        a, b, c = (stackless.channel() for _ in range(3))
+        res = []
+        self.spawn(lambda: res.append(stacklesslib.select(
+            [(a, "send", "to a"), (b, "send", "to b"), (c, "recv")])))
+        stackless.schedule()
+        stackless.schedule()
+        self.assertEqual((a.balance, b.balance, c.balance), (1, 1, -1))
+        self.assertEqual(b.receive(), "to b")
+        self.settle()
+        self.assertEqual(res, [(1, None)])
+        self.assertEqual((a.balance, b.balance, c.balance), (0, 0, 0))
+
+    def test_several_send_cases_exactly_one_goes(self):
+        # A tasklet receives on both channels in a row, running on after
+        # its first value (receiver preference): only the first receive
+        # gets one, the other send case was withdrawn in the same step.
+        a, b = stackless.channel(), stackless.channel()
+        a.preference = b.preference = -1    # receivers go on running
+        res, got = [], []
+        self.spawn(lambda: res.append(stacklesslib.select(
+            [(a, "send", 1), (b, "send", 2)])))
+        stackless.schedule()
+        stackless.schedule()
+        self.assertEqual((a.balance, b.balance), (1, 1))
+
+        def receive_both():
+            got.append(a.receive())
+            got.append(("b", b.balance))
+
+        self.spawn(receive_both)
+        self.settle()
+        self.assertEqual(res, [(0, None)])
+        self.assertEqual(got, [1, ("b", 0)])
+
+    def test_several_send_cases_timeout_and_kill(self):
+        a, b = stackless.channel(), stackless.channel()
+        self.assertRaises(TimeoutError, stacklesslib.select,
+                          [(a, "send", 1), (b, "send", 2)], timeout=0.02)
+        self.settle()
+        self.assertEqual((a.balance, b.balance), (0, 0))
+        t = self.spawn(stacklesslib.select,
+                       [(a, "send", 1), (b, "send", 2)])
+        stackless.schedule()
+        stackless.schedule()
+        self.assertEqual((a.balance, b.balance), (1, 1))
+        t.kill()
+        self.settle()
+        self.assertEqual((a.balance, b.balance), (0, 0))
+
+    def test_several_send_cases_across_threads(self):
+        a, b = stackless.channel(), stackless.channel()
+        res, got = [], []
+        self.spawn(lambda: res.append(stacklesslib.select(
+            [(a, "send", "A"), (b, "send", "B")])))
+        stackless.schedule()
+        stackless.schedule()
+        th = run_in_new_thread(lambda: got.append(b.receive()))
+        wait_until(lambda: not th.is_alive())
+        th.join()
+        self.settle()
+        self.assertEqual(got, ["B"])
+        self.assertEqual(res, [(1, None)])
+        self.assertEqual((a.balance, b.balance), (0, 0))
 
     def test_exactly_once_under_contention(self):
         chans = [stackless.channel() for _ in range(3)]
