@@ -114,16 +114,14 @@ slp_channel_link_blocked(PyChannelObject *ch, PyTaskletObject *t, int dir)
 /* --- the channel callback (D-4) ------------------------------------------ */
 
 static void
-call_channel_callback(slp_interp *si, PyChannelObject *ch, PyTaskletObject *t,
+call_channel_callback(slp_thread *th, PyChannelObject *ch, PyTaskletObject *t,
                       int sending, int willblock)
 {
-    PyObject *cb = Py_NewRef(si->channel_callback);
-    si->in_channel_callback++;
-    slp_interp_changed(si);
+    PyObject *cb = Py_NewRef(th->si->channel_callback);
+    th->in_channel_callback++;
     PyObject *res = PyObject_CallFunction(cb, "OOii", ch, t, sending,
                                           willblock);
-    si->in_channel_callback--;
-    slp_interp_changed(si);
+    th->in_channel_callback--;
     if (res == NULL) {
         PyErr_FormatUnraisable("Error in channel callback %R", cb);
     }
@@ -187,6 +185,7 @@ channel_quick(PyThreadState *tstate, PyObject *callable, PyChannelObject *ch,
 {
     slp_thread *th = ((_PyThreadStateImpl *)tstate)->stackless;
     if (th == NULL || th->si == NULL || th->si->quick_off
+        || th->in_channel_callback
         || th->current == NULL)     /* its tasklets were let go */
     {
         return NULL;
@@ -264,7 +263,7 @@ slp_channel_action(slp_thread *th, PyChannelObject *ch, int dir,
         return NULL;
     }
     slp_interp *si = th->si;
-    if (si != NULL && si->in_channel_callback) {
+    if (th->in_channel_callback) {
         PyErr_SetString(PyExc_RuntimeError,
                         "Recursive channel call due to callbacks!");
         return NULL;
@@ -280,7 +279,7 @@ slp_channel_action(slp_thread *th, PyChannelObject *ch, int dir,
     int partner_waiting = dir > 0 ? ch->balance < 0 : ch->balance > 0;
 
     if (si != NULL && si->channel_callback != NULL) {
-        call_channel_callback(si, ch, cur, dir > 0, !partner_waiting);
+        call_channel_callback(th, ch, cur, dir > 0, !partner_waiting);
         /* The callback may have changed the channel (killed the partner,
          * closed it, ...): the operation goes by what it finds now. */
         cur = th->current;

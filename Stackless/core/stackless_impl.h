@@ -434,6 +434,10 @@ struct _slp_thread {
      * tasklets inside run() (watchdogs), outermost first. */
     PyObject *watchdogs;
     int switch_trap;
+    /* In the channel callback (D-4): a channel operation of this thread
+     * meanwhile raises RuntimeError.  Per thread: another thread's
+     * operations go on while a callback runs here. */
+    int in_channel_callback;
     long pickle_flags;
     /* Hard switching: the stack base, and the snapshot where the runner
      * starts tasklets and resumes soft-switched ones (runner.c). */
@@ -693,10 +697,9 @@ typedef struct _slp_interp {
     PyObject *channel_callback;
     PyObject *error_handler;
     int soft_switch;
-    int in_channel_callback;
     /* Nonzero if one of the above keeps channel switches from the quick
-     * way: soft switching off, a callback set or running.  Kept in step
-     * by slp_interp_changed(). */
+     * way: soft switching off, a callback set.  Kept in step by
+     * slp_interp_changed(). */
     int quick_off;
     long pickle_flags_default;
     /* Code of shim frames, created on first use (shims.c). */
@@ -724,8 +727,7 @@ static inline void
 slp_interp_changed(slp_interp *si)
 {
     si->quick_off = !si->soft_switch || si->schedule_callback != NULL
-                    || si->channel_callback != NULL
-                    || si->in_channel_callback;
+                    || si->channel_callback != NULL;
 }
 
 /* The flags of run() (stackless_api.h). */

@@ -481,6 +481,37 @@ class ChannelCallbackTest(CallbackTestCase):
             errors, ["Recursive channel call due to callbacks!"] * 8)
         self.assertEqual((ch.balance, other.balance), (0, 0))
 
+    def test_callback_running_in_another_thread(self):
+        # D-4: the recursion guard is per thread: while the callback runs
+        # in one thread (here it sleeps, the GIL released), channel
+        # operations of another thread go on (they raised "Recursive
+        # channel call" before).
+        slow = channel()
+        inside = threading.Event()
+
+        def cb(chan, t, sending, willblock):
+            if chan is slow and not inside.is_set():
+                inside.set()
+                time.sleep(0.3)
+
+        def other_thread():
+            stackless.tasklet(slow.receive)()
+            stackless.run()                 # the receive: the callback
+
+        stackless.set_channel_callback(cb)
+        th = threading.Thread(target=other_thread)
+        th.start()
+        try:
+            self.assertTrue(inside.wait(10))
+            ch = channel()
+            self.spawn(ch.send, "here")
+            self.assertEqual(ch.receive(), "here")
+        finally:
+            th.join()
+            stackless.set_channel_callback(None)
+        # The other thread's receiver ended with its thread.
+        self.assertEqual(slow.balance, 0)
+
     def test_callback_error_is_unraisable(self):
         # D-4: an exception in the callback is reported as unraisable and
         # not left pending; the operation still happens.
