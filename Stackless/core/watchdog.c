@@ -281,7 +281,13 @@ _PyStackless_Tick(PyThreadState *tstate)
     if (cur->atomic || th->switch_trap > 0 || tstate->interp->gc.collecting
         || (!ignore_nesting && current_nesting_level(tstate) > 0))
     {
-        th->tick_budget = th->tick_timeout;     /* try again later */
+        /* Try again later: when atomic ends (slp_preemption_unblocked()),
+         * else at the next tick.  Not after a whole budget: a tasklet
+         * whose ticks fall in and out of nested C calls in step (a loop
+         * that calls schedule() with a schedule callback) would have its
+         * budget run out inside the callback every time, and never be
+         * preempted. */
+        th->tick_budget = cur->atomic ? th->tick_timeout : 1;
         th->tick_deferred = 1;
         cur->pending_irq = 1;   /* the tasklet's deferred interrupt */
         return 0;

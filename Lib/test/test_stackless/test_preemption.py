@@ -186,6 +186,36 @@ class ProgressTest(PreemptionTestCase):
                 r.insert()
         self.assertEqual(result, [short_loops(10)])
 
+    def test_budget_spent_in_a_schedule_callback(self):
+        # Tasklets that loop on schedule() with a schedule callback: a
+        # tick in the callback (C state below the frame) defers the
+        # preemption.  It was then retried after a whole budget, which,
+        # ticks falling in and out of the callback in step, ran out in
+        # the callback again, for ever: run() never returned.
+        calls = []
+        spins = []
+
+        def spin():
+            for i in range(20000):
+                stackless.schedule()
+            spins.append(i)
+
+        stackless.set_schedule_callback(lambda *args: calls.append(1))
+        try:
+            for budget in range(1, 60):
+                with self.subTest(budget=budget):
+                    ch = stackless.channel()
+                    blocked = self.spawn(ch.receive)
+                    spinners = [self.spawn(spin), self.spawn(spin)]
+                    r = stackless.run(budget, totaltimeout=True)
+                    self.assertIn(r, spinners + [blocked])
+                    self.assertEqual(spins, [])   # preempted, not ended
+                    for t in spinners + [blocked]:
+                        t.kill()
+                    del calls[:]
+        finally:
+            stackless.set_schedule_callback(None)
+
     def test_trace_events_unchanged_by_preemption(self):
         # The instruction stopped before runs whole when the tasklet
         # resumes: the events of its instrumented form ('call' of RESUME,
