@@ -386,5 +386,27 @@ class StressTest(unittest.TestCase):
         self.assertEqual(len(owners), 2)
 
 
+class ThreadsStressTest(unittest.TestCase):
+    """A short run of the stress tool (test.test_stackless.stress): three
+    threads, random channel operations, kills and throws, bind_thread,
+    preemption, callbacks, generators and with blocks, collections, a
+    thread that ends with live tasklets; its invariant checker raises.
+    Long runs: python -m test.test_stackless.stress --seconds 3600."""
+
+    def test_rounds(self):
+        from test.test_stackless import stress
+        self.assertIs(stackless.getcurrent(), stackless.getmain())
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)
+        try:
+            for seed in range(SEED, SEED + 6):
+                with self.subTest(seed=seed):
+                    r = stress.run_round(seed, n_threads=3, n_tasklets=120)
+                    self.assertGreater(len(r.sent), 100)
+        finally:
+            sys.setswitchinterval(old)
+        self.assertEqual(stackless.getruncount(), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
