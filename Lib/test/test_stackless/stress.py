@@ -38,6 +38,7 @@ Invariants checked after each round:
 
 import argparse
 import collections
+import contextlib
 import gc
 import itertools
 import queue
@@ -165,8 +166,17 @@ class Round:
             # it was thrown; go on with the next operation.
             self.note_caught()
 
+    @contextlib.contextmanager
+    def locked(self):
+        # The lock of the shared counters, taken atomically: a tasklet
+        # preempted while it holds it would block its whole thread on
+        # the next tasklet that takes it.
+        with stackless.atomic():
+            with self.lock:
+                yield
+
     def note_caught(self):
-        with self.lock:
+        with self.locked():
             self.caught += 1
 
     def channel(self, arg):
@@ -201,7 +211,7 @@ class Round:
                 self.refused.append(msg)
                 raise
             self.sent.append(msg)
-            with self.lock:
+            with self.locked():
                 self.throws += 1        # the receiver catches it
 
     def op_receive(self, index, arg, flag):
@@ -276,7 +286,7 @@ class Round:
         with stackless.atomic():
             t = self.same_thread_victim(arg)
             if t is not None:
-                with self.lock:
+                with self.locked():
                     self.throws += 1
                 t.throw(Poke, pending=flag)
 
@@ -305,7 +315,7 @@ class Round:
         if not tids:
             return
         ch = self.parking[tids[arg % len(tids)]]
-        with self.lock:
+        with self.locked():
             t = ch.queue
             if t is None:
                 return
@@ -410,7 +420,7 @@ class Round:
             # send does not switch while the lock is held.
             ch = self.parking[me]
             while True:
-                with self.lock:
+                with self.locked():
                     if ch.balance >= 0:
                         break
                     ch.send("release")
@@ -480,13 +490,18 @@ class Round:
                 stackless.schedule()
 
         def wrap(f):
-            with self.lock:
-                self.ended_count += 1
+            # Counted under atomic, with the flag: a kill may come at any
+            # tick, before the count or after it.
+            counted = False
             try:
+                with self.locked():
+                    self.ended_count += 1
+                    counted = True
                 f()
             finally:
-                with self.lock:
-                    self.ended_finally += 1
+                if counted:
+                    with self.locked():
+                        self.ended_finally += 1
 
         def main():
             for f in (blocked, paused, runnable) * 3:
@@ -591,8 +606,11 @@ class Round:
         gc.collect()
         alive = [r() for r in self.refs if r() is not None]
         if alive:
+            holders = [type(r).__name__ + (f" {r!r:.80}" if isinstance(
+                r, (list, dict, tuple)) else "")
+                for r in gc.get_referrers(alive[0])]
             raise InvariantError(f"{len(alive)} tasklets still referenced:"
-                                 f" {alive[:3]}")
+                                 f" {alive[:3]}, by {holders[:5]}")
 
     def summary(self):
         kinds = collections.Counter(o[0] for o in self.outcome.values())
