@@ -34,7 +34,13 @@ run: build
 
 test: build
 	@tools/build debug
+	@tools/build asan
 	@tools/run-tests full
+
+# Our tests, the fuzzer and a core subset on the sanitizer build.
+test-asan:
+	@tools/build asan
+	@tools/run-tests asan
 
 test-fast: build
 	@tools/run-tests fast
