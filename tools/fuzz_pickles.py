@@ -473,9 +473,13 @@ def child(args):
     import resource
     import stackless
     # A mutated count may ask for any amount of memory: MemoryError, not
-    # the machine's OOM killer.
-    limit = 2 << 30
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # the machine's OOM killer.  Under AddressSanitizer, which reserves
+    # terabytes of address space, its own options cap the allocations
+    # (tools/run-tests: max_allocation_size_mb, allocator_may_return_null).
+    import sysconfig
+    if "sanitizer" not in (sysconfig.get_config_var("CONFIG_ARGS") or ""):
+        limit = 2 << 30
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     random.seed(args.seed)
     seeds = corpus(stackless)
     pal = palette(stackless)

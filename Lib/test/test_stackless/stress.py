@@ -602,6 +602,17 @@ class Round:
         if self.ended_finally != self.ended_count:
             raise InvariantError(f"ended thread: {self.ended_finally} of "
                                  f"{self.ended_count} finally clauses")
+        # A migrant that died before its thread's drainer came to it may
+        # still sit in a queue.
+        for q in list(self.migrants.values()) + list(self.inbox.values()):
+            while True:
+                try:
+                    t = q.get_nowait()[0] if q in self.migrants.values() \
+                        else q.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(t, stackless.tasklet) and t.alive:
+                    raise InvariantError(f"a migrant is alive: {t}")
         self.tasklets.clear()
         gc.collect()
         alive = [r() for r in self.refs if r() is not None]
