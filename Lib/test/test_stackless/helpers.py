@@ -120,3 +120,17 @@ def load_tests(loader, tests, pattern):
         if getattr(cls, "both_modes", True):
             suite.addTests(loader.loadTestsFromTestCase(_hard_variant(cls)))
     return suite
+
+
+def drive_hub(limit=10.0):
+    """Run the other tasklets and stacklesslib's hub of this thread until
+    the hub has nothing pending and the caller (main) is alone again;
+    AssertionError after `limit` seconds."""
+    import time
+    from stacklesslib import _hub
+    hub = _hub.get_hub()
+    deadline = time.monotonic() + limit
+    while hub._pending() or stackless.getruncount() > 1:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the hub does not settle: {hub!r}")
+        stackless.schedule()

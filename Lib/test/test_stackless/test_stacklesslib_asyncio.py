@@ -10,16 +10,10 @@ from stacklesslib import _hub
 from stacklesslib import asyncio as sasyncio
 from stacklesslib import socket as ssocket
 
-from test.test_stackless.helpers import kill_all
+from test.test_stackless.helpers import drive_hub, kill_all
 
 
-def drive(limit=10.0):
-    hub = _hub.get_hub()
-    deadline = time.monotonic() + limit
-    while hub._pending() or stackless.getruncount() > 1:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the hub does not settle: {hub!r}")
-        stackless.schedule()
+drive = drive_hub
 
 
 class BridgeTestCase(unittest.TestCase):

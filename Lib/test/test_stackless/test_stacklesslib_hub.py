@@ -17,18 +17,10 @@ import stacklesslib
 from stacklesslib import _hub
 from test.support import import_helper
 
-from test.test_stackless.helpers import kill_all
+from test.test_stackless.helpers import drive_hub, kill_all
 
 
-def drive(limit=5.0):
-    """Let the hub and the other tasklets run until the hub has nothing
-    pending and this (main) tasklet is alone again."""
-    hub = _hub.get_hub()
-    deadline = time.monotonic() + limit
-    while hub._pending() or stackless.getruncount() > 1:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the hub does not settle: {hub!r}")
-        stackless.schedule()
+drive = drive_hub
 
 
 class HubTestCase(unittest.TestCase):

@@ -10,17 +10,10 @@ import stackless
 import stacklesslib
 from stacklesslib import _hub
 
-from test.test_stackless.helpers import kill_all
+from test.test_stackless.helpers import drive_hub, kill_all
 
 
-def drive(limit=10.0):
-    """Run the other tasklets and the hub until only main is left."""
-    hub = _hub.get_hub()
-    deadline = time.monotonic() + limit
-    while hub._pending() or stackless.getruncount() > 1:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the hub does not settle: {hub!r}")
-        stackless.schedule()
+drive = drive_hub
 
 
 def run_in_new_thread(*funcs):
