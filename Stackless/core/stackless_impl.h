@@ -655,6 +655,15 @@ extern void slp_wake_waiters(PyInterpreterState *interp);
 /* The thread that started the interpreter. */
 extern int slp_is_initial_thread(slp_thread *th);
 
+/* The calling thread runs a collection of the garbage collector: its
+ * tasklets must not switch (switch.c).  Other threads may, while the
+ * collection lets them run (a finalizer that releases the GIL). */
+static inline int
+slp_collecting(PyThreadState *tstate)
+{
+    return ((_PyThreadStateImpl *)tstate)->stackless_collecting;
+}
+
 /* Errors of switching for T-2..T-14 and channels: -1 with RuntimeError
  * if switching is not possible now (a switch trap, a collection). */
 extern int slp_switch_trap_error(slp_thread *th);
@@ -662,7 +671,7 @@ extern int slp_switch_trap_error(slp_thread *th);
 static inline int
 slp_check_switch_trap(slp_thread *th)
 {
-    if (th->switch_trap > 0 || th->tstate->interp->gc.collecting) {
+    if (th->switch_trap > 0 || slp_collecting(th->tstate)) {
         return slp_switch_trap_error(th);
     }
     return 0;
@@ -1185,9 +1194,31 @@ slp_soft_enabled(slp_thread *th, PyInterpreterState *interp)
            && interp->eval_frame == NULL;
 }
 
+/* The frames of tasklet t, which runs, reach from the running frame down
+ * to its bottom frame without an entry frame between: no eval loop
+ * called from C runs any of them.  The counters of C recursion say so
+ * too, but only as long as all C code keeps them balanced (a C
+ * extension that switches C stacks of its own, as greenlet does, saves
+ * and restores them): the links are what the eval loop will follow when
+ * the frames return. */
+static SLP_INLINE int
+slp_frames_in_one_eval(PyThreadState *tstate, PyTaskletObject *t)
+{
+    _PyInterpreterFrame *f = tstate->current_frame;
+    _PyInterpreterFrame *base = t->base_frame;
+    while (f != base) {
+        if (f == NULL || f->owner == FRAME_OWNED_BY_CSTACK) {
+            return 0;
+        }
+        f = f->previous;
+    }
+    return 1;
+}
+
 /* The current tasklet runs no C code of its own: its frames run in the
  * eval loop of the runner, which has taken `c_calls` units of C recursion
- * since (see softswitch.c). */
+ * since (see softswitch.c).  The counters of C recursion rule out most
+ * cases at once; the frame links decide. */
 static SLP_INLINE int
 slp_runs_in_runner_eval(PyThreadState *tstate, slp_thread *th, int c_calls)
 {
@@ -1195,7 +1226,8 @@ slp_runs_in_runner_eval(PyThreadState *tstate, slp_thread *th, int c_calls)
      * runs as the thread state is cleared (a weakref callback). */
     return th->current != NULL && th->current->base_frame != NULL
            && tstate->c_recursion_remaining
-              == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS - c_calls;
+              == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS - c_calls
+           && slp_frames_in_one_eval(tstate, th->current);
 }
 
 /* Park the running tasklet t, whose frames run in the eval loop of the
@@ -1272,7 +1304,7 @@ slp_can_switch_now(PyThreadState *tstate, slp_thread *th,
     PyInterpreterState *interp = tstate->interp;
     assert(th->si != NULL && !th->si->quick_off);
     assert(!slp_call_monitored(tstate));
-    return ((uintptr_t)interp->eval_frame | (uintptr_t)interp->gc.collecting
+    return ((uintptr_t)interp->eval_frame | (uintptr_t)slp_collecting(tstate)
             | (uintptr_t)th->switch_trap | (th->tick_budget >= 0)
             | (uintptr_t)tstate->c_tracefunc | (uintptr_t)tstate->c_profilefunc
             | (uintptr_t)th->current->extra | (uintptr_t)next->extra) == 0

@@ -41,8 +41,10 @@ slp_switch_trap_error(slp_thread *th)
     }
     /* The collector keeps lists of objects whose heads are on the C stack
      * of the tasklet running it: code of another tasklet would write into
-     * them through the objects, where that tasklet's stack is now. */
-    if (th->tstate->interp->gc.collecting) {
+     * them through the objects, where that tasklet's stack is now.  The
+     * tasklets of other threads, which a finalizer that releases the GIL
+     * lets run, switch on stacks of their own. */
+    if (slp_collecting(th->tstate)) {
         PyErr_SetString(PyExc_RuntimeError,
                         "cannot switch tasklets during garbage collection");
         return -1;

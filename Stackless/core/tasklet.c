@@ -1615,7 +1615,7 @@ tasklet_finalize(PyObject *self)
     PyObject *exc = PyErr_GetRaisedException();
     PyThreadState *tstate = _PyThreadState_GET();
     int here = t->thread == slp_thread_of(tstate);
-    if (here && !tstate->interp->gc.collecting) {
+    if (here && !slp_collecting(tstate)) {
         /* Killed now: its handlers run before it goes (T-15).  One that
          * survives, paused, is a zombie in gc.garbage, also when
          * t.__del__() was called from Python (M-21.9). */

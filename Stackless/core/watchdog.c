@@ -261,7 +261,7 @@ int
 _PyStackless_Tick(PyThreadState *tstate)
 {
     slp_thread *th = slp_thread_of(tstate);
-    if (th != NULL && th->to_kill != NULL && !tstate->interp->gc.collecting
+    if (th != NULL && th->to_kill != NULL && !slp_collecting(tstate)
         && th->switch_trap == 0)
     {
         kill_collected(th);
@@ -278,7 +278,7 @@ _PyStackless_Tick(PyThreadState *tstate)
     PyTaskletObject *cur = th->current;
     int ignore_nesting = cur->ignore_nesting
         || (th->watchdog_flags & PY_WATCHDOG_IGNORE_NESTING);
-    if (cur->atomic || th->switch_trap > 0 || tstate->interp->gc.collecting
+    if (cur->atomic || th->switch_trap > 0 || slp_collecting(tstate)
         || (!ignore_nesting && current_nesting_level(tstate) > 0))
     {
         /* Try again later: when atomic ends (slp_preemption_unblocked()),

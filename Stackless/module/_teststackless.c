@@ -1160,6 +1160,27 @@ unwind_token(PyObject *self, PyObject *unused)
     return PyObject_Repr((PyObject *)Py_UnwindToken);
 }
 
+/* Call callable() with `units` added to the thread's count of C recursion
+ * left while it runs: C code that keeps that count as it pleases (an
+ * extension that switches C stacks of its own saves and restores it).
+ * The switches made in the call must still see this C frame. */
+static PyObject *
+call_hiding_c_recursion(PyObject *self, PyObject *args)
+{
+    PyObject *callable;
+    int units;
+    if (!PyArg_ParseTuple(args, "Oi:call_hiding_c_recursion",
+                          &callable, &units)) {
+        return NULL;
+    }
+    PyThreadState *tstate = PyThreadState_Get();
+    int before = tstate->c_recursion_remaining;
+    tstate->c_recursion_remaining = before + units;
+    PyObject *res = PyObject_CallNoArgs(callable);
+    tstate->c_recursion_remaining = before;
+    return res;
+}
+
 /* --- the types and their checks (A-41) ----------------------------------- */
 
 static PyObject *
@@ -1251,6 +1272,7 @@ static PyMethodDef methods[] = {
      METH_VARARGS | METH_KEYWORDS, NULL},
     ONE(test_cstate, test_cstate),
     NOA(unwind_token, unwind_token),
+    VAR(call_hiding_c_recursion, call_hiding_c_recursion),
     ONE(check_types, check_types),
     {NULL}
 };

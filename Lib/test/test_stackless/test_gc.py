@@ -8,6 +8,7 @@ run (issue: "Memory and lifetime"; spec T-15, C-1).
 
 import gc
 import operator
+import threading
 import unittest
 import weakref
 
@@ -206,6 +207,63 @@ class CollectTest(StacklessTestCase):
         state["stubborn"] = False
         t.kill()
         self.assertFalse(t.alive)
+
+
+class OtherThreadDuringCollectionTest(StacklessTestCase):
+    """Only the thread that runs a collection cannot switch tasklets:
+    another thread, which a finalizer lets run by releasing the GIL,
+    switches its tasklets, and ends with its tasklets killed and their
+    finally clauses run."""
+
+    def test_other_thread_switches_and_ends_while_collecting(self):
+        in_collection = threading.Event()
+        log = []
+        errors = []
+
+        def thread_main():
+            in_collection.wait(30)
+            try:
+                ch = stackless.channel()
+
+                def receiver():
+                    log.append(("received", ch.receive()))
+
+                def waiter():
+                    try:
+                        stackless.channel().receive()
+                    finally:
+                        log.append("finally")
+
+                stackless.tasklet(receiver)()
+                stackless.tasklet(waiter)()
+                stackless.run()
+                ch.send(1)
+                log.append(("scheduled", stackless.schedule(2)))
+            except BaseException as exc:
+                errors.append(exc)
+            # The thread ends with waiter blocked: it is killed.
+
+        thread = threading.Thread(target=thread_main)
+
+        class Finalized:
+            def __del__(self):
+                log.append("__del__")
+                in_collection.set()
+                # Releases the GIL until the thread has ended.
+                thread.join(30)
+
+        thread.start()
+        try:
+            a = Finalized()
+            a.cycle = a
+            del a
+            gc.collect()
+        finally:
+            in_collection.set()
+            thread.join(30)
+        self.assertEqual(errors, [])
+        self.assertEqual(log, ["__del__", ("received", 1), ("scheduled", 2),
+                               "finally"])
 
 
 class SwitchMidInstructionTest(StacklessTestCase):

@@ -70,6 +70,51 @@ class SoftSwitchIsSoftTest(SoftTestCase):
         ch.send(None)
         self.assertFalse(t.alive)
 
+    def test_c_code_that_hides_its_recursion_is_seen(self):
+        # Whether a tasklet's frames run in the runner's eval loop alone is
+        # told by its frame links, not only by the counters of C
+        # recursion, which C code may keep as it pleases (greenlet saves
+        # and restores them): a C call whose counters read as those of the
+        # runner's eval loop still makes the switch inside it hard.
+        _teststackless = import_helper.import_module("_teststackless")
+        get_budget = _testinternalcapi.get_c_recursion_remaining
+        budgets = []
+
+        def probe():
+            budgets.append(get_budget())
+
+        def measure():
+            probe()
+            _teststackless.call_hiding_c_recursion(probe, 0)
+
+        self.spawn(measure)
+        stackless.run()
+        hidden = budgets[0] - budgets[1]
+        self.assertGreater(hidden, 0)
+        for units in (hidden - 1, hidden, hidden + 1):
+            with self.subTest(units=units):
+                ch = stackless.channel()
+                seen = []
+
+                def inner():
+                    if units == hidden:
+                        # The counters read as in the runner's eval loop.
+                        self.assertEqual(get_budget(), budgets[0])
+                    return ch.receive() * 2
+
+                def body():
+                    seen.append(
+                        _teststackless.call_hiding_c_recursion(inner, units))
+
+                t = self.spawn(body)
+                stackless.run()
+                self.assertTrue(t.blocked)
+                self.assertEqual(t.nesting_level, 1)
+                self.assertFalse(t.restorable)
+                ch.send(21)
+                self.assertEqual(seen, [42])
+                self.assertFalse(t.alive)
+
     def test_hard_mode_keeps_c_state(self):
         # M-10: enable_softswitch(False) makes every switch hard.
         stackless.enable_softswitch(False)
