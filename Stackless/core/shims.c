@@ -182,11 +182,16 @@ static PyMethodDef gen_returned_def = {
 /* A shim's code object, made on first use and kept in *slot (the
  * interpreter's): `ncode` code units, the constants the function `helper`
  * of the module (None if NULL) and the `nextra` of `extra`, no location,
- * `exctable`.  NULL if there is no memory for it. */
+ * `exctable`.  It is checked against the states its frames are in (see
+ * check_shim()).  NULL with an exception if there is no memory for it,
+ * or if the check fails (SystemError: the code above is wrong). */
+static int check_shim(PyCodeObject *co, int kind);
+
 static PyCodeObject *
-shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
-          int ncode, PyMethodDef *helper, PyObject *const *extra, int nextra,
-          int stacksize, const char *exctable, Py_ssize_t exctable_size)
+shim_code(PyObject **slot, int kind, const char *name,
+          const _Py_CODEUNIT *code, int ncode, PyMethodDef *helper,
+          PyObject *const *extra, int nextra, int stacksize,
+          const char *exctable, Py_ssize_t exctable_size)
 {
     if (*slot != NULL) {
         return (PyCodeObject *)*slot;
@@ -233,6 +238,9 @@ shim_code(PyObject **slot, const char *name, const _Py_CODEUNIT *code,
     Py_XDECREF(linetable);
     Py_XDECREF(empty);
     Py_XDECREF(table);
+    if (co != NULL && check_shim(co, kind) < 0) {
+        Py_CLEAR(co);
+    }
     *slot = (PyObject *)co;
     return co;
 }
@@ -258,8 +266,9 @@ gen_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},
         {.op = {RESUME, 0}},                    /* never reached */
     };
-    return shim_code(&si->gen_shim, "next", code, (int)Py_ARRAY_LENGTH(code),
-                     &gen_returned_def, NULL, 0, 3, "", 0);
+    return shim_code(&si->gen_shim, 0, "next", code,
+                     (int)Py_ARRAY_LENGTH(code), &gen_returned_def, NULL, 0,
+                     3, "", 0);
 }
 
 /* next(gen, default): the default waits under the generator.  Where the
@@ -281,7 +290,7 @@ gen_default_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},
         {.op = {RESUME, 0}},                    /* never reached */
     };
-    return shim_code(&si->gen_default_shim, "next", code,
+    return shim_code(&si->gen_default_shim, 1, "next", code,
                      (int)Py_ARRAY_LENGTH(code), NULL, NULL, 0, 3, "", 0);
 }
 
@@ -694,7 +703,7 @@ context_shim_code(slp_interp *si)
     /* Code units 0 and 1, to 16, at depth 1, without lasti (see
      * Objects/exception_handling_notes.txt). */
     static const char table[] = {(char)(0x80 | 0), 2, 16, 1 << 1};
-    return shim_code(&si->context_shim, "run", code,
+    return shim_code(&si->context_shim, 2, "run", code,
                      (int)Py_ARRAY_LENGTH(code), &context_exit_def, NULL, 0,
                      5, table, sizeof(table));
 }
@@ -811,7 +820,7 @@ send_sequence_shim_code(slp_interp *si)
         return NULL;
     }
     PyObject *extra[] = {send, _PyLong_GetOne()};
-    return shim_code(&si->send_sequence_shim, "send_sequence", code,
+    return shim_code(&si->send_sequence_shim, 3, "send_sequence", code,
                      (int)Py_ARRAY_LENGTH(code), NULL, extra, 2, 8, "", 0);
 }
 
@@ -906,7 +915,7 @@ softfunc_shim_code(slp_interp *si)
         return NULL;
     }
     PyObject *extra[] = {step, step_exception};
-    return shim_code(&si->softfunc_shim, "soft_switchable", code,
+    return shim_code(&si->softfunc_shim, 6, "soft_switchable", code,
                      (int)Py_ARRAY_LENGTH(code), NULL, extra, 2, 7,
                      exctable, sizeof(exctable));
 }
@@ -986,7 +995,7 @@ slp_invalid_shim_code(slp_interp *si)
         {.op = {RETURN_VALUE, 0}},          /* never reached */
         {.op = {RESUME, 0}},                /* never reached */
     };
-    return shim_code(&si->invalid_shim, "invalid_frame", code,
+    return shim_code(&si->invalid_shim, 5, "invalid_frame", code,
                      (int)Py_ARRAY_LENGTH(code), &invalid_frame_raise_def,
                      NULL, 0, 4, "", 0);
 }
@@ -1033,6 +1042,25 @@ slp_shim_code_by_name(slp_interp *si, PyObject *name)
     return NULL;
 }
 
+PyObject *
+slp_shim_codes(slp_interp *si)
+{
+    PyObject *d = PyDict_New();
+    for (int i = 0; d != NULL && shim_names[i] != NULL; i++) {
+        PyCodeObject *co = shim_by_index(si, i);
+        if (co == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_NoMemory();
+            }
+            Py_CLEAR(d);
+        }
+        else if (PyDict_SetItemString(d, shim_names[i], (PyObject *)co) < 0) {
+            Py_CLEAR(d);
+        }
+    }
+    return d;
+}
+
 /* Where the shims wait for their callee (or, send_sequence, switch in a
  * channel.send), with the return offset and the depth of the stack: the
  * only states a shim frame is in while its tasklet is suspended.  In a
@@ -1057,6 +1085,62 @@ static const struct {
     {6, SOFTFUNC_EXC_CALL, 1 + INLINE_CACHE_ENTRIES_CALL, 3, {1, 2, 3}},
                                             /* and the exception */
 };
+
+/* The shims pushed to start at once (push_shim() at 0 for 0), with the
+ * depth of their stack. */
+static const struct {
+    int shim, depth;
+} shim_starts[] = {
+    {3, 3},                                 /* ch, count, it */
+    {6, 2},                                 /* state, value */
+};
+
+/* Check the code of shim `kind`, made by hand, as the compiler's code is
+ * made sure of: the depth of its stack must be the same on every path
+ * from each state a frame of it can be in, and stay within its size.  A
+ * frame starts at once (shim_starts), or is resumed where it waits
+ * (shim_waits): returned to, with its callee's value pushed; a SEND or
+ * FOR_ITER that waits for a generator, also at its next instruction, with
+ * the value the generator yields pushed; exception handlers are entered
+ * as the table says.  0, or -1 with SystemError. */
+static int
+check_shim(PyCodeObject *co, int kind)
+{
+    int entries[2 * Py_ARRAY_LENGTH(shim_waits)
+                + Py_ARRAY_LENGTH(shim_starts)][2];
+    int n = 0;
+    const _Py_CODEUNIT *code = _PyCode_CODE(co);
+    for (int i = 0; i < (int)Py_ARRAY_LENGTH(shim_starts); i++) {
+        if (shim_starts[i].shim == kind) {
+            entries[n][0] = 0;
+            entries[n][1] = shim_starts[i].depth;
+            n++;
+        }
+    }
+    for (int i = 0; i < (int)Py_ARRAY_LENGTH(shim_waits); i++) {
+        if (shim_waits[i].shim != kind) {
+            continue;
+        }
+        int index = shim_waits[i].index, depth = shim_waits[i].depth;
+        entries[n][0] = index + shim_waits[i].return_offset;
+        entries[n][1] = depth + (shim_waits[i].return_offset != 0);
+        n++;
+        int op = code[index].op.code;
+        if (op == SEND || op == FOR_ITER) {
+            entries[n][0] = index + 1 + (op == SEND
+                                         ? INLINE_CACHE_ENTRIES_SEND
+                                         : INLINE_CACHE_ENTRIES_FOR_ITER);
+            entries[n][1] = depth + 1;
+            n++;
+        }
+    }
+    if (slp_code_check_flow(co, (const int (*)[2])entries, n) < 0) {
+        _PyErr_FormatFromCause(PyExc_SystemError,
+                               "the code of the shim %R is wrong", co);
+        return -1;
+    }
+    return 0;
+}
 
 int
 slp_shim_waits_at(slp_interp *si, PyCodeObject *co, int index,

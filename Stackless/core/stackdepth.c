@@ -37,19 +37,30 @@
 #include "pycore_opcode_utils.h"
 
 typedef struct {
+    const _Py_CODEUNIT *code;
+    int n;
     int *depth;
     int *work;
     int nwork;
-    int n;
     int limit;
-    int broken;
+    /* Checking code made by hand: every instruction reached must be a
+     * known one, starting where an instruction starts, with its inputs on
+     * the stack, and none may run off the end. */
+    int strict;
+    char *starts;
+    int broken;             /* where the flow broke, +1 */
 } flow;
 
 static void
-reach(flow *fl, int i, int d)
+reach(flow *fl, int from, int i, int d)
 {
-    if (i < 0 || i >= fl->n || d < 0 || d > fl->limit) {
-        fl->broken = 1;
+    if (fl->broken) {
+        return;
+    }
+    if (i < 0 || i >= fl->n || d < 0 || d > fl->limit
+        || (fl->strict && !fl->starts[i]))
+    {
+        fl->broken = from + 1;
         return;
     }
     if (fl->depth[i] == -1) {
@@ -57,22 +68,149 @@ reach(flow *fl, int i, int d)
         fl->work[fl->nwork++] = i;
     }
     else if (fl->depth[i] != d) {
-        fl->broken = 1;
+        fl->broken = from + 1;
     }
 }
 
-/* The number of stack items the instruction at `index` of `code` pops. */
+/* The argument of the instruction at `index`, with its EXTENDED_ARG
+ * prefixes. */
 static int
-inputs_of(const _Py_CODEUNIT *code, int index)
+oparg_at(const _Py_CODEUNIT *code, int index)
 {
-    int opcode = code[index].op.code;
     int oparg = code[index].op.arg;
     for (int j = index, shift = 8;
          j > 0 && code[j - 1].op.code == EXTENDED_ARG; j--, shift += 8)
     {
         oparg |= code[j - 1].op.arg << shift;
     }
-    return _PyOpcode_num_popped(opcode, oparg);
+    return oparg;
+}
+
+/* The number of stack items the instruction at `index` of `code` pops. */
+static int
+inputs_of(const _Py_CODEUNIT *code, int index)
+{
+    return _PyOpcode_num_popped(code[index].op.code, oparg_at(code, index));
+}
+
+/* An opcode the compiler emits (not a cache, specialized or instrumented
+ * form, or a number nothing uses). */
+static int
+is_base_opcode(int opcode)
+{
+    return opcode != CACHE && opcode != RESERVED
+           && opcode < MIN_INSTRUMENTED_OPCODE
+           && _PyOpcode_Deopt[opcode] == opcode
+           && _PyOpcode_OpName[opcode] != NULL
+           && _PyOpcode_OpName[opcode][0] != '<';
+}
+
+/* Follow the depths from the entries (index, depth) and from each handler
+ * of co's exception table: the depth it gives, the lasti it may push, and
+ * the exception. */
+static void
+run_flow(PyCodeObject *co, flow *fl, const int (*entries)[2], int nentries)
+{
+    const _Py_CODEUNIT *code = fl->code;
+    int n = fl->n;
+    for (int e = 0; e < nentries; e++) {
+        reach(fl, entries[e][0], entries[e][0], entries[e][1]);
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(
+        co->co_exceptiontable);
+    const unsigned char *end = p + PyBytes_GET_SIZE(co->co_exceptiontable);
+    while (p < end && !fl->broken) {
+        int start, size, target, dl;
+        if (slp_exception_entry(&p, end, &start, &size, &target, &dl) < 0) {
+            fl->broken = n + 1;
+            break;
+        }
+        reach(fl, start, target, (dl >> 1) + (dl & 1) + 1);
+    }
+
+    while (fl->nwork > 0 && !fl->broken) {
+        int i = fl->work[--fl->nwork];
+        int d = fl->depth[i];
+        int opcode = code[i].op.code;
+        if (opcode == EXTENDED_ARG) {
+            reach(fl, i, i + 1, d);
+            continue;
+        }
+        int oparg = oparg_at(code, i);
+        if (fl->strict && (!is_base_opcode(opcode)
+                           || _PyOpcode_num_popped(opcode, oparg) > d))
+        {
+            fl->broken = i + 1;
+            break;
+        }
+        int next = i + 1 + _PyOpcode_Caches[opcode];
+        if (OPCODE_HAS_JUMP(opcode)) {
+            int effect = PyCompile_OpcodeStackEffectWithJump(opcode, oparg, 1);
+            if (effect == PY_INVALID_STACK_EFFECT) {
+                fl->broken = i + 1;
+                break;
+            }
+            int target = IS_BACKWARDS_JUMP_OPCODE(opcode) ? next - oparg
+                                                          : next + oparg;
+            reach(fl, i, target, d + effect);
+        }
+        if (!IS_UNCONDITIONAL_JUMP_OPCODE(opcode)
+            && !IS_SCOPE_EXIT_OPCODE(opcode))
+        {
+            int effect = PyCompile_OpcodeStackEffectWithJump(opcode, oparg, 0);
+            if (effect == PY_INVALID_STACK_EFFECT) {
+                fl->broken = i + 1;
+                break;
+            }
+            if (next < n || fl->strict) {
+                reach(fl, i, next, d + effect);
+            }
+        }
+    }
+}
+
+/* Set up fl for co's de-specialized code (which *bytes then holds): 0, or
+ * -1 with an exception. */
+static int
+flow_init(flow *fl, PyCodeObject *co, int strict, PyObject **bytes)
+{
+    *bytes = _PyCode_GetCode(co);
+    if (*bytes == NULL) {
+        return -1;
+    }
+    memset(fl, 0, sizeof(*fl));
+    fl->code = (const _Py_CODEUNIT *)PyBytes_AS_STRING(*bytes);
+    fl->n = (int)(PyBytes_GET_SIZE(*bytes) / sizeof(_Py_CODEUNIT));
+    fl->limit = co->co_stacksize;
+    fl->strict = strict;
+    int n = fl->n > 0 ? fl->n : 1;
+    fl->depth = PyMem_Malloc(n * sizeof(int));
+    fl->work = PyMem_Malloc(n * sizeof(int));
+    fl->starts = strict ? PyMem_Calloc(n, 1) : NULL;
+    if (fl->depth == NULL || fl->work == NULL || (strict && !fl->starts)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < fl->n; i++) {
+        fl->depth[i] = -1;
+    }
+    if (strict) {
+        for (int i = 0; i < fl->n;
+             i += 1 + _PyOpcode_Caches[fl->code[i].op.code])
+        {
+            fl->starts[i] = 1;
+        }
+    }
+    return 0;
+}
+
+static void
+flow_fini(flow *fl, PyObject *bytes)
+{
+    PyMem_Free(fl->depth);
+    PyMem_Free(fl->work);
+    PyMem_Free(fl->starts);
+    Py_XDECREF(bytes);
 }
 
 static int stack_depth(PyCodeObject *co, int index, int live);
@@ -94,93 +232,83 @@ slp_stack_depth_live(PyCodeObject *co, int index)
 static int
 stack_depth(PyCodeObject *co, int index, int live)
 {
-    PyObject *bytes = _PyCode_GetCode(co);
-    if (bytes == NULL) {
-        PyErr_Clear();
-        return -1;
-    }
-    const _Py_CODEUNIT *code = (const _Py_CODEUNIT *)PyBytes_AS_STRING(bytes);
-    int n = (int)(PyBytes_GET_SIZE(bytes) / sizeof(_Py_CODEUNIT));
+    flow fl;
+    PyObject *bytes;
     int result = -1;
-    flow fl = {NULL, NULL, 0, n, co->co_stacksize, 0};
-    if (index < 0 || index >= n) {
+    static const int entry[1][2] = {{0, 0}};
+    if (flow_init(&fl, co, 0, &bytes) < 0) {
+        PyErr_Clear();
         goto done;
     }
-    fl.depth = PyMem_Malloc(n * sizeof(int));
-    fl.work = PyMem_Malloc(n * sizeof(int));
-    if (fl.depth == NULL || fl.work == NULL) {
+    if (index < 0 || index >= fl.n) {
         goto done;
     }
-    for (int i = 0; i < n; i++) {
-        fl.depth[i] = -1;
-    }
-
-    reach(&fl, 0, 0);
-    /* Exception handlers: the depth the table gives, the lasti it may
-     * push, and the exception. */
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(
-        co->co_exceptiontable);
-    const unsigned char *end = p + PyBytes_GET_SIZE(co->co_exceptiontable);
-    while (p < end) {
-        int start, size, target, dl;
-        if (slp_exception_entry(&p, end, &start, &size, &target, &dl) < 0) {
-            fl.broken = 1;
-            break;
-        }
-        reach(&fl, target, (dl >> 1) + (dl & 1) + 1);
-    }
-
-    while (fl.nwork > 0 && !fl.broken) {
-        int i = fl.work[--fl.nwork];
-        int d = fl.depth[i];
-        int opcode = code[i].op.code;
-        if (opcode == EXTENDED_ARG) {
-            reach(&fl, i + 1, d);
-            continue;
-        }
-        int oparg = code[i].op.arg;
-        for (int j = i, shift = 8; j > 0 && code[j - 1].op.code == EXTENDED_ARG;
-             j--, shift += 8)
-        {
-            oparg |= code[j - 1].op.arg << shift;
-        }
-        int next = i + 1 + _PyOpcode_Caches[opcode];
-        if (OPCODE_HAS_JUMP(opcode)) {
-            int effect = PyCompile_OpcodeStackEffectWithJump(opcode, oparg, 1);
-            if (effect == PY_INVALID_STACK_EFFECT) {
-                fl.broken = 1;
-                break;
-            }
-            int target = IS_BACKWARDS_JUMP_OPCODE(opcode) ? next - oparg
-                                                          : next + oparg;
-            reach(&fl, target, d + effect);
-        }
-        if (!IS_UNCONDITIONAL_JUMP_OPCODE(opcode)
-            && !IS_SCOPE_EXIT_OPCODE(opcode))
-        {
-            int effect = PyCompile_OpcodeStackEffectWithJump(opcode, oparg, 0);
-            if (effect == PY_INVALID_STACK_EFFECT) {
-                fl.broken = 1;
-                break;
-            }
-            if (next < n) {
-                reach(&fl, next, d + effect);
-            }
-        }
-    }
+    run_flow(co, &fl, entry, 1);
     if (!fl.broken) {
         result = fl.depth[index];
         if (live && result >= 0) {
-            int n = inputs_of(code, index);
+            int n = inputs_of(fl.code, index);
             result = n >= 0 && n <= result ? result - n : -1;
         }
     }
-
 done:
-    PyMem_Free(fl.depth);
-    PyMem_Free(fl.work);
-    Py_DECREF(bytes);
+    flow_fini(&fl, bytes);
     return result;
+}
+
+int
+slp_code_check_flow(PyCodeObject *co, const int (*entries)[2], int nentries)
+{
+    flow fl;
+    PyObject *bytes;
+    int res = -1;
+    if (flow_init(&fl, co, 1, &bytes) < 0) {
+        goto done;
+    }
+    run_flow(co, &fl, entries, nentries);
+    if (fl.broken) {
+        int at = fl.broken - 1;
+        PyErr_Format(PyExc_ValueError,
+                     "the stack of code object %R cannot be followed "
+                     "from instruction %d (%s)", co, at,
+                     at < fl.n ? _PyOpcode_OpName[fl.code[at].op.code]
+                               : "the exception table");
+        goto done;
+    }
+    res = 0;
+done:
+    flow_fini(&fl, bytes);
+    return res;
+}
+
+PyObject *
+slp_stack_depths(PyCodeObject *co)
+{
+    flow fl;
+    PyObject *bytes, *res = NULL;
+    static const int entry[1][2] = {{0, 0}};
+    if (flow_init(&fl, co, 0, &bytes) < 0) {
+        goto done;
+    }
+    run_flow(co, &fl, entry, fl.n > 0);
+    if (fl.broken) {
+        PyErr_Format(PyExc_ValueError,
+                     "the stack of code object %R cannot be followed "
+                     "from instruction %d", co, fl.broken - 1);
+        goto done;
+    }
+    res = PyList_New(fl.n);
+    for (int i = 0; res != NULL && i < fl.n; i++) {
+        PyObject *d = PyLong_FromLong(fl.depth[i]);
+        if (d == NULL) {
+            Py_CLEAR(res);
+            break;
+        }
+        PyList_SET_ITEM(res, i, d);
+    }
+done:
+    flow_fini(&fl, bytes);
+    return res;
 }
 
 /* A cache of depths for slp_stack_depth_cached(), direct-mapped.  A code

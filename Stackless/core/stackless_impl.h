@@ -246,6 +246,18 @@ extern int slp_stack_depth(PyCodeObject *co, int index);
 /* The same, less the inputs of that instruction: the slots that hold
  * references while a frame is stopped in it (-1 if unknown). */
 extern int slp_stack_depth_live(PyCodeObject *co, int index);
+/* 0 if the depths of the value stack of co can be followed through it from
+ * each entry (index, depth) and exception handler, the same on every
+ * path, within 0..co_stacksize, through instructions the compiler emits
+ * that start where an instruction starts and find their inputs on the
+ * stack, and no path runs off the end:
+ * for code objects made by hand.  Else -1 with ValueError. */
+extern int slp_code_check_flow(PyCodeObject *co, const int (*entries)[2],
+                               int nentries);
+/* The depth before each code unit of co (from its start), -1 where none
+ * (a cache, or unreached): a list.  ValueError if the depths cannot be
+ * followed. */
+extern PyObject *slp_stack_depths(PyCodeObject *co);
 /* slp_stack_depth(), cached for the thread (freed with it). */
 extern int slp_stack_depth_cached(slp_thread *th, PyCodeObject *co,
                                   int index);
@@ -1098,6 +1110,8 @@ extern int slp_send_sequence_soft(slp_thread *th, PyObject *ch, PyObject *it);
  * named (NULL with ValueError if none is), the name of a shim's code
  * (NULL if it is none). */
 extern PyCodeObject *slp_shim_code_by_name(slp_interp *si, PyObject *name);
+/* A dict of the shims' code objects by those names (made if need be). */
+extern PyObject *slp_shim_codes(slp_interp *si);
 extern const char *slp_shim_name(slp_interp *si, PyCodeObject *co);
 /* Does a shim frame of code co wait at index for return_offset, with a
  * stack of depth items?  (The only states a suspended shim is in.) */

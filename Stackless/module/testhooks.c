@@ -387,10 +387,107 @@ done:
     return res;
 }
 
+/*[clinic input]
+_stackless._stack_depths
+
+    code: object(subclass_of='&PyCode_Type')
+    /
+
+The depth of the value stack before each code unit of code.
+
+A list, -1 where there is no instruction (a cache) or none is reached;
+the analysis that the collector and the unpickler rely on.  ValueError
+if the depths cannot be followed through the code.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless__stack_depths_impl(PyObject *module, PyObject *code)
+/*[clinic end generated code: output=4333b0d0f620f211 input=f511df0824669ace]*/
+{
+    return slp_stack_depths((PyCodeObject *)code);
+}
+
+/*[clinic input]
+_stackless._check_code_flow
+
+    code: object(subclass_of='&PyCode_Type')
+    entries: object
+    /
+
+Check code, as the shims made by hand are checked.
+
+entries is a sequence of (index, depth) pairs: where a frame of the code
+starts or is resumed, with its stack's depth there.  ValueError if the
+depths differ between paths, leave 0..co_stacksize, or a path runs
+through something the compiler does not emit or off the end.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless__check_code_flow_impl(PyObject *module, PyObject *code,
+                                 PyObject *entries)
+/*[clinic end generated code: output=95e1020bc3252f94 input=a72aea184451fd69]*/
+{
+    PyObject *seq = PySequence_Fast(entries, "entries must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    int (*pairs)[2] = PyMem_Malloc((n > 0 ? n : 1) * sizeof(*pairs));
+    if (pairs == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    PyObject *res = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(item)
+            || !PyArg_ParseTuple(item, "ii;an entry is (index, depth)",
+                                 &pairs[i][0], &pairs[i][1]))
+        {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError,
+                                "an entry is a tuple (index, depth)");
+            }
+            goto done;
+        }
+    }
+    if (slp_code_check_flow((PyCodeObject *)code,
+                            (const int (*)[2])pairs, (int)n) == 0)
+    {
+        res = Py_NewRef(Py_None);
+    }
+done:
+    PyMem_Free(pairs);
+    Py_DECREF(seq);
+    return res;
+}
+
+/*[clinic input]
+_stackless._shim_codes
+
+The code objects of the shims, by the names pickles give them.
+
+Each is checked when it is made: SystemError if one is wrong.
+[clinic start generated code]*/
+
+static PyObject *
+_stackless__shim_codes_impl(PyObject *module)
+/*[clinic end generated code: output=6f87464e665ce51d input=13f8e56817c72c69]*/
+{
+    slp_interp *si = slp_get_interp(_PyInterpreterState_GET());
+    if (si == NULL) {
+        return NULL;
+    }
+    return slp_shim_codes(si);
+}
+
 static PyMethodDef testhooks_functions[] = {
     _STACKLESS__GC_TRACK_METHODDEF
     _STACKLESS__GC_UNTRACK_METHODDEF
     _STACKLESS__PICKLE_MODULEDICT_METHODDEF
+    _STACKLESS__STACK_DEPTHS_METHODDEF
+    _STACKLESS__CHECK_CODE_FLOW_METHODDEF
+    _STACKLESS__SHIM_CODES_METHODDEF
     {NULL}
 };
 

@@ -63,6 +63,9 @@ MODULE_FUNCTIONS = {
     "_async_gen_awaitable_set_state": "(aw, state, /)",
     # Test hooks (spec M-21.11), positional only.
     "_pickle_moduledict": "(pickler, d, /)",
+    "_stack_depths": "(code, /)",
+    "_check_code_flow": "(code, entries, /)",
+    "_shim_codes": "()",
     "_gc_track": "(obj, /)",
     "_gc_untrack": "(obj, /)",
 }

@@ -66,4 +66,97 @@ _stackless__pickle_moduledict(PyObject *module, PyObject *const *args, Py_ssize_
 exit:
     return return_value;
 }
-/*[clinic end generated code: output=5f9ddc17e1da220c input=a9049054013a1b77]*/
+
+PyDoc_STRVAR(_stackless__stack_depths__doc__,
+"_stack_depths($module, code, /)\n"
+"--\n"
+"\n"
+"The depth of the value stack before each code unit of code.\n"
+"\n"
+"A list, -1 where there is no instruction (a cache) or none is reached;\n"
+"the analysis that the collector and the unpickler rely on.  ValueError\n"
+"if the depths cannot be followed through the code.");
+
+#define _STACKLESS__STACK_DEPTHS_METHODDEF    \
+    {"_stack_depths", (PyCFunction)_stackless__stack_depths, METH_O, _stackless__stack_depths__doc__},
+
+static PyObject *
+_stackless__stack_depths_impl(PyObject *module, PyObject *code);
+
+static PyObject *
+_stackless__stack_depths(PyObject *module, PyObject *arg)
+{
+    PyObject *return_value = NULL;
+    PyObject *code;
+
+    if (!PyObject_TypeCheck(arg, &PyCode_Type)) {
+        _PyArg_BadArgument("_stack_depths", "argument", (&PyCode_Type)->tp_name, arg);
+        goto exit;
+    }
+    code = arg;
+    return_value = _stackless__stack_depths_impl(module, code);
+
+exit:
+    return return_value;
+}
+
+PyDoc_STRVAR(_stackless__check_code_flow__doc__,
+"_check_code_flow($module, code, entries, /)\n"
+"--\n"
+"\n"
+"Check code, as the shims made by hand are checked.\n"
+"\n"
+"entries is a sequence of (index, depth) pairs: where a frame of the code\n"
+"starts or is resumed, with its stack\'s depth there.  ValueError if the\n"
+"depths differ between paths, leave 0..co_stacksize, or a path runs\n"
+"through something the compiler does not emit or off the end.");
+
+#define _STACKLESS__CHECK_CODE_FLOW_METHODDEF    \
+    {"_check_code_flow", _PyCFunction_CAST(_stackless__check_code_flow), METH_FASTCALL, _stackless__check_code_flow__doc__},
+
+static PyObject *
+_stackless__check_code_flow_impl(PyObject *module, PyObject *code,
+                                 PyObject *entries);
+
+static PyObject *
+_stackless__check_code_flow(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *return_value = NULL;
+    PyObject *code;
+    PyObject *entries;
+
+    if (!_PyArg_CheckPositional("_check_code_flow", nargs, 2, 2)) {
+        goto exit;
+    }
+    if (!PyObject_TypeCheck(args[0], &PyCode_Type)) {
+        _PyArg_BadArgument("_check_code_flow", "argument 1", (&PyCode_Type)->tp_name, args[0]);
+        goto exit;
+    }
+    code = args[0];
+    entries = args[1];
+    return_value = _stackless__check_code_flow_impl(module, code, entries);
+
+exit:
+    return return_value;
+}
+
+PyDoc_STRVAR(_stackless__shim_codes__doc__,
+"_shim_codes($module, /)\n"
+"--\n"
+"\n"
+"The code objects of the shims, by the names pickles give them.\n"
+"\n"
+"Each is checked when it is made: SystemError if one is wrong.");
+
+#define _STACKLESS__SHIM_CODES_METHODDEF    \
+    {"_shim_codes", (PyCFunction)_stackless__shim_codes, METH_NOARGS, _stackless__shim_codes__doc__},
+
+static PyObject *
+_stackless__shim_codes_impl(PyObject *module);
+
+static PyObject *
+_stackless__shim_codes(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return _stackless__shim_codes_impl(module);
+}
+/*[clinic end generated code: output=a0461870f8642ea1 input=a9049054013a1b77]*/
