@@ -398,6 +398,29 @@ _PyStackless_PushExitFrame(PyThreadState *tstate, PyObject *exit,
     return _PyStackless_ExitFrame(tstate, exit, args);
 }
 
+/* Python/ceval.c: each call of the eval loop records its entry frame in
+ * the thread state while it runs (and gives back the outer call's when it
+ * returns), so that the scheduler knows which call runs the code that
+ * asks to switch: a soft switch is made only in the call that runs the
+ * tasklet's bottom frame, with no C code between.  A hard switch, which
+ * changes C stacks, saves and restores the record with the C stack. */
+static inline struct _PyInterpreterFrame *
+_PyStackless_EvalEnter(PyThreadState *tstate,
+                       struct _PyInterpreterFrame *entry_frame)
+{
+    _PyThreadStateImpl *ts = (_PyThreadStateImpl *)tstate;
+    struct _PyInterpreterFrame *outer = ts->stackless_eval;
+    ts->stackless_eval = entry_frame;
+    return outer;
+}
+
+static inline void
+_PyStackless_EvalLeave(PyThreadState *tstate,
+                       struct _PyInterpreterFrame *outer)
+{
+    ((_PyThreadStateImpl *)tstate)->stackless_eval = outer;
+}
+
 /* Python/ceval.c, `error:`: a soft switch is pending for `frame`, the
  * frame whose CALL (or eval breaker, or FOR_ITER) asked for it.  Code that
  * runs in between (a finalizer called when the CALL drops its inputs) may

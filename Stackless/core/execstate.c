@@ -16,6 +16,8 @@
  *   py_recursion_remaining   saved as a depth: the limit may change while
  *                            the tasklet sleeps (sys.setrecursionlimit)
  *   c_recursion_remaining    per C stack, and each tasklet has its own
+ *   stackless_eval           the innermost call of the eval loop: per C
+ *                            stack too
  *   recursion_headroom       nonzero only while raising RecursionError
  *   exc_info, exc_state      the handled exceptions; exc_state is copied
  *                            by value, since running generators point at
@@ -89,6 +91,7 @@ slp_execstate_save(PyThreadState *ts, slp_execstate *st, slp_cstate *cst)
     slp_frames_save(ts, st);
     slp_execstate_empty(ts);
     hide_entry_frames(st, cst);
+    cst->eval_entry = ((_PyThreadStateImpl *)ts)->stackless_eval;
     cst->c_recursion_remaining = ts->c_recursion_remaining;
     cst->recursion_headroom = ts->recursion_headroom;
     cst->tracing = ts->tracing;
@@ -103,6 +106,7 @@ slp_execstate_restore(PyThreadState *ts, slp_execstate *st, slp_cstate *cst)
     assert(ts->current_frame == NULL && ts->datastack_chunk == NULL);
     show_entry_frames(cst);
     slp_frames_load(ts, st);
+    ((_PyThreadStateImpl *)ts)->stackless_eval = cst->eval_entry;
     ts->c_recursion_remaining = cst->c_recursion_remaining;
     ts->recursion_headroom = cst->recursion_headroom;
     ts->tracing = cst->tracing;

@@ -77,6 +77,8 @@ typedef struct {
 /* The part that belongs to the tasklet's C stack: what only a hard
  * switch saves. */
 typedef struct {
+    /* The innermost call of the eval loop on the C stack. */
+    _PyInterpreterFrame *eval_entry;
     int c_recursion_remaining;
     int recursion_headroom;
     int tracing;
@@ -1208,31 +1210,13 @@ slp_soft_enabled(slp_thread *th, PyInterpreterState *interp)
            && interp->eval_frame == NULL;
 }
 
-/* The frames of tasklet t, which runs, reach from the running frame down
- * to its bottom frame without an entry frame between: no eval loop
- * called from C runs any of them.  The counters of C recursion say so
- * too, but only as long as all C code keeps them balanced (a C
- * extension that switches C stacks of its own, as greenlet does, saves
- * and restores them): the links are what the eval loop will follow when
- * the frames return. */
-static SLP_INLINE int
-slp_frames_in_one_eval(PyThreadState *tstate, PyTaskletObject *t)
-{
-    _PyInterpreterFrame *f = tstate->current_frame;
-    _PyInterpreterFrame *base = t->base_frame;
-    while (f != base) {
-        if (f == NULL || f->owner == FRAME_OWNED_BY_CSTACK) {
-            return 0;
-        }
-        f = f->previous;
-    }
-    return 1;
-}
-
 /* The current tasklet runs no C code of its own: its frames run in the
  * eval loop of the runner, which has taken `c_calls` units of C recursion
- * since (see softswitch.c).  The counters of C recursion rule out most
- * cases at once; the frame links decide. */
+ * since (see softswitch.c).  Two records must agree: the call of the eval
+ * loop running now is the one its bottom frame is linked to, and the
+ * counter of C recursion is that of the runner's call.  Either alone can
+ * be misled by C code that switches C stacks of its own and keeps them
+ * as it pleases (greenlet does so with the counters). */
 static SLP_INLINE int
 slp_runs_in_runner_eval(PyThreadState *tstate, slp_thread *th, int c_calls)
 {
@@ -1241,7 +1225,8 @@ slp_runs_in_runner_eval(PyThreadState *tstate, slp_thread *th, int c_calls)
     return th->current != NULL && th->current->base_frame != NULL
            && tstate->c_recursion_remaining
               == th->snapshot_c_recursion - SLP_EVAL_C_STACK_UNITS - c_calls
-           && slp_frames_in_one_eval(tstate, th->current);
+           && ((_PyThreadStateImpl *)tstate)->stackless_eval
+              == th->current->base_frame->previous;
 }
 
 /* Park the running tasklet t, whose frames run in the eval loop of the
