@@ -3,7 +3,7 @@
 
 PREFIX ?= /usr/local
 
-.PHONY: all build run test test-fast test-stackless test-leaks baseline stock install \
+.PHONY: all build run docs test test-fast test-stackless test-leaks baseline stock install \
         tree export-patches check-patches status rebase-upstream clean distclean help
 
 all: build
@@ -14,7 +14,8 @@ help:
 	@echo "make test-fast      our tests + a core subset of CPython's tests"
 	@echo "make test-stackless our tests only"
 	@echo "make test-leaks     our tests with -R 3:3 on a debug build"
-	@echo "make install PREFIX=/opt/stackless   install the interpreter"
+	@echo "make docs           build the manual (build/docs/html) and run its examples"
+	@echo "make install PREFIX=/opt/stackless   install the interpreter and the manual"
 	@echo "make tree           lay out cpython/ (upstream + patches/)"
 	@echo "make export-patches [PATCH=name DESC=\"why\"]   cpython/ edits -> patches/"
 	@echo "make check-patches  fail if cpython/ has edits not in patches/"
@@ -41,6 +42,10 @@ test: build
 test-asan:
 	@tools/build asan
 	@tools/run-tests asan
+
+# The manual: docs/manual built into build/docs/html, and its examples run.
+docs: build
+	@tools/docs check
 
 test-fast: build
 	@tools/run-tests fast

@@ -2,7 +2,7 @@
 
 The names come from the builtin module _stackless; this module adds what is
 easier to say in Python.  The module object is an instance of a ModuleType
-subclass, so that it can have computed attributes (spec M-1, M-2).
+subclass, so that it can have computed attributes.
 """
 
 import sys as _sys
@@ -37,7 +37,7 @@ __all__ = [
 
 
 class atomic:
-    """Context manager: the current tasklet is atomic inside (spec M-9).
+    """Context manager: the current tasklet is atomic inside.
 
     The previous setting comes back on exit, so atomic blocks nest.
     Exceptions pass through.
@@ -56,7 +56,7 @@ class atomic:
 
 class _StacklessModule(_types.ModuleType):
     """The type of the stackless module: attributes computed per access,
-    in the calling thread (spec M-2)."""
+    in the calling thread."""
 
     @property
     def current(self):
@@ -117,7 +117,7 @@ import binascii as _binascii
 
 _wrap = _types.ModuleType(
     __name__ + "._wrap",
-    "Helpers that rebuild the objects stackless pickles (spec P-1).")
+    "Helpers that rebuild the objects stackless pickles.")
 _sys.modules[_wrap.__name__] = _wrap
 # Spec M-21.8: the same module is _stackless._wrap, under both names.
 _stackless._wrap = _wrap
@@ -144,7 +144,7 @@ def _in_wrap(func):
 @_in_wrap
 def _wrap_set_reduce_frame(func):
     """Set the function that makes of each Python frame of a tasklet what
-    is pickled in its place (spec P-5): func(frame) for the frame object;
+    is pickled in its place: func(frame) for the frame object;
     None for the frame's state.  _wrap.reduce_frame is the current one.
     Returns the previous one."""
     old = _stackless._wrap_set_reduce_frame(func)
@@ -181,7 +181,7 @@ def _reduce_code(co):
 
 @_in_wrap
 def _wrap_code(magic, *fields):
-    """Rebuild a code object pickled by stackless (spec P-6): from its
+    """Rebuild a code object pickled by stackless: from its
     marshal data and checksum, or from its constructor's fields."""
     if magic != _importlib_util.MAGIC_NUMBER:
         raise ValueError(
@@ -212,14 +212,14 @@ def _reduce_cell(cell):
 
 @_in_wrap
 def _wrap_cell():
-    """An empty cell, for stackless's pickles (spec P-8): the type of
+    """An empty cell, for stackless's pickles: the type of
     cells has no name pickle could find."""
     return _types.CellType()
 
 
 @_in_wrap
 def _wrap_cell_set(cell, state):
-    """Fill a cell pickled by stackless (spec P-8)."""
+    """Fill a cell pickled by stackless."""
     (cell.cell_contents,) = state
 
 
@@ -234,14 +234,14 @@ def _reduce_module(module):
 @_in_wrap
 def _wrap_module(name):
     """A new module, for a module stackless pickled that was not in
-    sys.modules (spec P-9); its dict follows."""
+    sys.modules; its dict follows."""
     return _types.ModuleType(name)
 
 
 def _save_moduledict(pickler, obj):
     """Save a dict with pickle's Python pickler: the __dict__ of a module
     of sys.modules by reference, as getattr(module, '__dict__'), another
-    dict as pickle does (spec P-9).  stackless makes it the pickler's way
+    dict as pickle does.  stackless makes it the pickler's way
     of saving dicts.  _pickle_moduledict() looks the modules' dicts up
     once per pickler; a module no longer in sys.modules goes as a dict."""
     try:
@@ -286,7 +286,7 @@ def _reduce_function(func):
 
 @_in_wrap
 def _wrap_function(code, globals_, name, defaults, closure):
-    """Rebuild a function stackless pickled by value (spec P-7): its
+    """Rebuild a function stackless pickled by value: its
     globals are the dict of the module so named, or a dict."""
     if isinstance(globals_, str):
         globals_ = _importlib.import_module(globals_).__dict__
@@ -316,7 +316,7 @@ def _reduce_traceback(tb):
 
 @_in_wrap
 def _wrap_traceback(states, lastis, linenos):
-    """Rebuild a chain of tracebacks stackless pickled (spec P-12)."""
+    """Rebuild a chain of tracebacks stackless pickled."""
     if not (type(states) is type(lastis) is type(linenos) is list
             and 0 < len(states) == len(lastis) == len(linenos)):
         raise ValueError("a pickled traceback is three lists of one length")
@@ -354,7 +354,7 @@ def _reduce_coroutine_wrapper(wrapper):
 
 @_in_wrap
 def _wrap_coroutine_wrapper(coro):
-    """Rebuild coro.__await__() (spec P-10)."""
+    """Rebuild coro.__await__()."""
     if not isinstance(coro, _types.CoroutineType):
         raise TypeError("a coroutine wrapper wraps a coroutine, not "
                         f"{type(coro).__name__!r}")
@@ -397,10 +397,10 @@ def _awaitable_state(aw, kind):
 
 
 class async_generator_asend:
-    """The asend() awaitable of an async generator, as pickled (spec
-    M-21.8, P-10): __reduce__(aw) gives (async_generator_asend, (), (gen,
-    value, state, value_present)); async_generator_asend() makes a new
-    awaitable that takes that state (its __setstate__)."""
+    """The asend() awaitable of an async generator, as pickled:
+    __reduce__(aw) gives (async_generator_asend, (), (gen, value, state,
+    value_present)); async_generator_asend() makes a new awaitable that
+    takes that state (its __setstate__)."""
 
     __slots__ = ()
 
@@ -416,7 +416,7 @@ class async_generator_asend:
 
 class async_generator_athrow:
     """The athrow() (or aclose()) awaitable of an async generator, as
-    pickled (spec M-21.8, P-10): __reduce__(aw) gives
+    pickled: __reduce__(aw) gives
     (async_generator_athrow, (), (gen, args, state, args_present))."""
 
     __slots__ = ()
@@ -451,7 +451,7 @@ def _reduce_dict_view(view):
 
 @_in_wrap
 def _wrap_dict_view(mapping, kind):
-    """Rebuild a dict view stackless pickled (spec P-12): keys, values or
+    """Rebuild a dict view stackless pickled: keys, values or
     items of `mapping`, a dict."""
     if kind not in ("keys", "values", "items"):
         raise ValueError(f"not a kind of dict view: {kind!r}")

@@ -15,7 +15,7 @@ cycle only while it has something to do:
   of this thread runnable wakes it at once through the thread's wakeup
   fd (stackless.set_thread_wakeup_fd()).
 - When nothing is pending it leaves the runqueue (schedule_remove()), so
-  that the scheduler's deadlock detection (spec S-12) works as without
+  that the scheduler's deadlock detection works as without
   it; registering a timer or an fd wait puts it back.
 
 A consequence: stackless.run() returns only when no tasklet is runnable
@@ -173,7 +173,10 @@ class TimerHandle:
     ``when`` is the deadline on the monotonic() clock.
     """
 
-    __slots__ = ("when", "_func", "_args", "_hub", "_state")
+    __slots__ = {
+        "when": "The deadline, on the time.monotonic() clock.",
+        "_func": None, "_args": None, "_hub": None, "_state": None,
+    }
 
     _PENDING, _CANCELLED, _DONE = 0, 1, 2
 

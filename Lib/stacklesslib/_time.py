@@ -79,7 +79,12 @@ class timeout:
     nothing; a timeout of 0 or less fires at the first wait.
     """
 
-    __slots__ = ("seconds", "expired", "_tasklet", "_handle", "_hub")
+    __slots__ = {
+        "seconds": "The time the block may take, in seconds, or None.",
+        "expired": "True once this timeout fired (not one that it is "
+                   "nested in).",
+        "_tasklet": None, "_handle": None, "_hub": None,
+    }
 
     def __init__(self, seconds):
         if seconds is not None:

@@ -215,7 +215,7 @@ static PyGetSetDef bomb_getset[] = {
 static PyMethodDef bomb_methods[] = {
     {"__reduce__", (PyCFunction)bomb_reduce, METH_NOARGS,
      PyDoc_STR("__reduce__($self, /)\n--\n\nPickle the bomb: its type, "
-               "value and traceback (spec P-12).")},
+               "value and traceback.")},
     {NULL}
 };
 

@@ -859,7 +859,7 @@ static PyMethodDef channel_methods[] = {
     _STACKLESS_CHANNEL_OPEN_METHODDEF
     {"__reduce__", (PyCFunction)channel_reduce, METH_NOARGS,
      PyDoc_STR("__reduce__($self, /)\n--\n\nPickle the channel with its "
-               "blocked tasklets (spec P-4).")},
+               "blocked tasklets.")},
     {"__setstate__", (PyCFunction)channel_setstate, METH_O,
      PyDoc_STR("__setstate__($self, state, /)\n--\n\nRestore a pickled "
                "channel: its blocked tasklets join its queue.")},

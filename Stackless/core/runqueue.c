@@ -16,8 +16,8 @@
  * Who runs when the current tasklet leaves the runqueue (blocking,
  * schedule_remove, ending), W being the innermost watchdog (a tasklet
  * inside run()) or main (spec S-12): the head, if the runqueue is not
- * empty; else (1) W, if it is paused, unless a timed run() with
- * threadblock is active; else (2), while another thread of the
+ * empty; else (1) W, if it is paused, unless W is a run() with
+ * threadblock; else (2), while another thread of the
  * interpreter could make one of ours runnable, the thread waits for it
  * without the GIL (see "Waiting for other threads" below); else (3) W,
  * if it is paused and this is the initial thread; else (4) the operation
@@ -290,7 +290,7 @@ slp_next_after_leaving(slp_thread *th, PyTaskletObject *leaving)
     if (th->head != NULL) {
         return th->head;
     }
-    /* (1): W resumes, unless a timed run() asked to block the thread. */
+    /* (1): W resumes, unless its run() asked to block the thread. */
     PyTaskletObject *w = slp_innermost_watchdog(th);
     int threadblock = th->watchdog_flags & PY_WATCHDOG_THREADBLOCK;
     if (w != NULL && slp_is_paused(w) && (w == leaving || !threadblock)) {

@@ -1703,10 +1703,10 @@ tasklet_setstate(PyTaskletObject *self, PyObject *state)
 static PyMethodDef tasklet_methods[] = {
     {"__reduce__", (PyCFunction)tasklet_reduce, METH_NOARGS,
      PyDoc_STR("__reduce__($self, /)\n--\n\nPickle the tasklet with its "
-               "frames (spec P-2); not the current one.")},
+               "frames; not the current one.")},
     {"__setstate__", (PyCFunction)tasklet_setstate, METH_O,
      PyDoc_STR("__setstate__($self, state, /)\n--\n\nRestore a pickled "
-               "tasklet into this new one, paused (spec P-3).")},
+               "tasklet into this new one, paused.")},
     _STACKLESS_TASKLET_BIND_METHODDEF
     {"setup", (PyCFunction)(void (*)(void))tasklet_setup,
      METH_VARARGS | METH_KEYWORDS,

@@ -147,9 +147,17 @@ slp_run_watchdog(long timeout, int flags)
     }
     Py_ssize_t level = PyList_GET_SIZE(th->watchdogs) - 1;
     int armed = 0;
+    int old_flags = th->watchdog_flags;
     if (timeout > 0 && th->tick_budget < 0) {
         timer_arm(th, timeout, flags);
         armed = 1;
+    }
+    else {
+        /* threadblock applies with or without a timeout: while this
+         * watchdog is the innermost, an empty runqueue waits for the
+         * other threads (runqueue.c). */
+        th->watchdog_flags = (old_flags & ~PY_WATCHDOG_THREADBLOCK)
+                             | (flags & PY_WATCHDOG_THREADBLOCK);
     }
     slp_runqueue_unlink(th, cur);
     Py_DECREF(cur);
@@ -173,6 +181,10 @@ slp_run_watchdog(long timeout, int flags)
     }
     if (armed) {
         timer_disarm(th);
+    }
+    else {
+        th->watchdog_flags = (th->watchdog_flags & ~PY_WATCHDOG_THREADBLOCK)
+                             | (old_flags & PY_WATCHDOG_THREADBLOCK);
     }
     PyTaskletObject *interrupted = th->interrupted;
     th->interrupted = NULL;

@@ -19,6 +19,7 @@
 #include "pycore_pystate.h"
 #include "pycore_runtime.h"
 #include "pycore_fileutils.h"       // _Py_fstat_noraise()
+#include "pycore_pylifecycle.h"     // _Py_gitversion()
 
 /*[clinic input]
 module _stackless
@@ -97,15 +98,22 @@ _stackless.schedule
 
     retval: object(c_default="NULL") = stackless.current
 
-Switch to the next runnable tasklet; the caller stays runnable.
+Let the next runnable tasklet run; the caller stays in the runqueue.
 
-Returns retval (default: the current tasklet), or what somebody put in
-the caller's tempval meanwhile.
+The current tasklet goes to the end of the runqueue, and the tasklets
+before it run until one of them switches back to it (in a round robin,
+when they block, end or schedule in turn).  Returns retval (by
+default the current tasklet), or, if another tasklet set the caller's
+tempval meanwhile, that value.  Alone in the runqueue, the caller goes
+on at once.
+
+Raises RuntimeError where a switch is not allowed: inside a schedule or
+channel callback, or while this thread runs a garbage collection.
 [clinic start generated code]*/
 
 static PyObject *
 _stackless_schedule_impl(PyObject *module, PyObject *retval)
-/*[clinic end generated code: output=98eb8f0c7dadd984 input=b208b6f3f810514c]*/
+/*[clinic end generated code: output=98eb8f0c7dadd984 input=9d627e6710611925]*/
 {
     return slp_schedule(retval, 0);
 }
@@ -115,12 +123,17 @@ _stackless.schedule_remove
 
     retval: object(c_default="NULL") = stackless.current
 
-Switch to the next runnable tasklet; the caller leaves the runqueue.
+Let the next runnable tasklet run; the caller leaves the runqueue.
+
+As schedule(), except that the current tasklet is taken out of the
+runqueue: it is paused, and runs again only when another tasklet
+inserts it (tasklet.insert()) or runs it.  The main tasklet of a thread
+comes back by itself when no other tasklet of the thread is runnable.
 [clinic start generated code]*/
 
 static PyObject *
 _stackless_schedule_remove_impl(PyObject *module, PyObject *retval)
-/*[clinic end generated code: output=c03d539a935c110a input=261a7fe0b0ddbf32]*/
+/*[clinic end generated code: output=c03d539a935c110a input=2ad1ee5ac8458b13]*/
 {
     return slp_schedule(retval, 1);
 }
@@ -134,19 +147,45 @@ _stackless.run
     ignore_nesting: bool = False
     totaltimeout: bool = False
 
-Run the runqueue until it is empty, or for timeout ticks.
+Run the other tasklets of this thread; return when none is runnable.
 
-The caller becomes a watchdog: it leaves the runqueue until the other
-tasklets have all ended, blocked or paused (then it returns None), or
-until a tasklet has run for `timeout` ticks (then it returns that
-tasklet, taken out of the runqueue).  An uncaught exception of a
-tasklet is raised here.
+The caller (the main tasklet, usually) becomes a watchdog: it leaves
+the runqueue, and the other tasklets run in turn.  run() returns None
+when no tasklet is left in the runqueue (they ended, blocked on
+channels or were removed), and raises the uncaught exception of a
+tasklet.
+
+timeout
+  If greater than 0, preempt: a tasklet that runs for timeout ticks
+  without switching is interrupted, taken out of the runqueue, and
+  returned by run().  A tick is a check of the eval loop for pending
+  work (about one call, one loop iteration).  The count starts again
+  at every switch, so tasklets that keep calling schedule() are never
+  interrupted, and run() returns only when they end (see totaltimeout).
+threadblock
+  When the runqueue is empty but a tasklet of this thread waits for a
+  channel that another thread may use, wait for that thread instead of
+  returning.
+soft
+  With timeout: interrupt no tasklet; when the ticks run out, return
+  None at the next switch.
+ignore_nesting
+  With timeout: interrupt also a tasklet that runs inside C code (a
+  callback of a builtin); by default it runs on until it returns there.
+totaltimeout
+  With timeout: count the ticks from the start of run(), over all
+  switches; the tasklet running when they run out is interrupted.
+
+Atomic tasklets (stackless.atomic(), tasklet.set_atomic()) are not
+interrupted until they leave atomic.  Raises RuntimeError where a switch
+is not allowed (in a schedule or channel callback, or while this thread
+runs a garbage collection).
 [clinic start generated code]*/
 
 static PyObject *
 _stackless_run_impl(PyObject *module, long timeout, int threadblock,
                     int soft, int ignore_nesting, int totaltimeout)
-/*[clinic end generated code: output=647a1c38e30519f7 input=e8d3803ff539465b]*/
+/*[clinic end generated code: output=647a1c38e30519f7 input=87b3c57d566a561a]*/
 {
     int flags = (threadblock ? PY_WATCHDOG_THREADBLOCK : 0)
                 | (soft ? PY_WATCHDOG_SOFT : 0)
@@ -848,22 +887,21 @@ static PyMethodDef wrap_functions[] = {
     {"restore_generator", (PyCFunction)(void (*)(void))slp_new_generator,
      METH_FASTCALL,
      PyDoc_STR("restore_generator(code, state, /)\n--\n\nA generator, "
-               "coroutine or async generator of code, as pickled (spec "
-               "P-10).")},
+               "coroutine or async generator of code, as pickled.")},
     {"frame_object", (PyCFunction)(void (*)(void))slp_frame_object_of_state,
      METH_FASTCALL,
      PyDoc_STR("frame_object(state, back, /)\n--\n\nA frame object owning a "
-               "frame of the state, for a traceback (spec P-12).")},
+               "frame of the state, for a traceback.")},
     {"frame_state_of", (PyCFunction)slp_frame_state_of_object, METH_O,
      PyDoc_STR("frame_state_of(frame, /)\n--\n\nThe state of a frame "
                "object's frame, as pickled.")},
     {"set_reduce_frame", (PyCFunction)slp_set_reduce_frame, METH_O,
      PyDoc_STR("set_reduce_frame(func, /)\n--\n\nPickle func(frame) in "
-               "place of each Python frame of a tasklet (spec P-5); None: "
+               "place of each Python frame of a tasklet; None: "
                "the frame's state.  Returns the previous func.")},
     {"reduce_generator", (PyCFunction)slp_reduce_generator, METH_O,
      PyDoc_STR("reduce_generator(gen, /)\n--\n\nThe reduce value of a "
-               "generator, coroutine or async generator (spec P-10).")},
+               "generator, coroutine or async generator.")},
     {NULL}
 };
 
@@ -896,7 +934,7 @@ static PyMethodDef awaitable_functions[] = {
     {"_async_gen_awaitable_state", async_gen_awaitable_state, METH_O,
      PyDoc_STR("_async_gen_awaitable_state($module, aw, /)\n--\n\n"
                "The state of an awaitable of an async generator, as "
-               "pickled (spec P-10).")},
+               "pickled.")},
     {"_async_gen_awaitable_set_state",
      (PyCFunction)(void (*)(void))async_gen_awaitable_set_state,
      METH_FASTCALL,
@@ -935,11 +973,39 @@ add_wrap_functions(PyObject *module)
 PyDoc_STRVAR(module_doc,
 "Builtin support for the stackless module; import stackless instead.");
 
+/* __version__: our version, with the commit of the repository it was
+ * built from as a local version label (PEP 440), as sys.version names
+ * it: "3.13.15.0.dev0+g0123456789ab", ".dirty" added when the build held
+ * changes that were not committed (tools/build). */
+static int
+add_version(PyObject *module)
+{
+    const char *rev = _Py_gitversion();
+    const char *ident = _Py_gitidentifier();
+    PyObject *version;
+    if (rev[0] == '\0' || strcmp(rev, "unknown") == 0
+        || strncmp(ident, "stackless", 9) != 0)
+    {
+        version = PyUnicode_FromString(STACKLESS_VERSION);
+    }
+    else {
+        size_t n = strlen(ident);
+        int dirty = n >= 6 && strcmp(ident + n - 6, "-dirty") == 0;
+        version = PyUnicode_FromFormat("%s+g%s%s", STACKLESS_VERSION, rev,
+                                       dirty ? ".dirty" : "");
+    }
+    if (version == NULL) {
+        return -1;
+    }
+    int res = PyModule_AddObjectRef(module, "__version__", version);
+    Py_DECREF(version);
+    return res;
+}
+
 static int
 _stackless_exec(PyObject *module)
 {
-    if (PyModule_AddStringConstant(module, "__version__",
-                                   STACKLESS_VERSION) < 0) {
+    if (add_version(module) < 0) {
         return -1;
     }
     if (slp_softcall_init() < 0

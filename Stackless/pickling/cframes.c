@@ -343,7 +343,7 @@ PyTypeObject PyCFrame_Type = {
     .tp_doc = PyDoc_STR(
         "cframe()\n--\n\n"
         "An entry of a tasklet's reduced frames that is no Python frame "
-        "(spec M-21.7)."),
+        "."),
     .tp_traverse = (traverseproc)cframe_traverse,
     .tp_clear = (inquiry)cframe_clear,
     .tp_methods = cframe_methods,

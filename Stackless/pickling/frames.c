@@ -506,7 +506,7 @@ PyTypeObject slp_FrameState_Type = {
     .tp_doc = PyDoc_STR(
         "frame_state(code, func, locals, index, return_offset, valid, "
         "nullmask, *values)\n--\n\n"
-        "The state of a suspended frame, as stackless pickles it (spec P-5)."),
+        "The state of a suspended frame, as stackless pickles it."),
     .tp_traverse = (traverseproc)frame_state_traverse,
     .tp_clear = (inquiry)frame_state_clear,
     .tp_methods = frame_state_methods,
@@ -1154,7 +1154,7 @@ wrapframe_dealloc(PyFrameObject *fo)
 static PyMethodDef wrapframe_methods[] = {
     {"__reduce__", (PyCFunction)wrapframe_reduce, METH_O | METH_STATIC,
      PyDoc_STR("__reduce__(frame, /)\n--\n\nThe reduce value of a frame "
-               "object, in the layout of 3.7 (spec M-21.8).")},
+               "object, in the layout of 3.7.")},
     {"__setstate__", (PyCFunction)wrapframe_setstate, METH_O,
      PyDoc_STR("__setstate__($self, state, /)\n--\n\nMake this object a "
                "frame object (types.FrameType) of the state.")},
@@ -1172,7 +1172,7 @@ PyTypeObject slp_WrapFrame_Type = {
     .tp_doc = PyDoc_STR(
         "frame(code)\n--\n\n"
         "A frame object of code to be: its __setstate__() makes it one "
-        "(spec M-21.8)."),
+        "."),
     .tp_traverse = (traverseproc)wrapframe_traverse,
     .tp_methods = wrapframe_methods,
     .tp_new = wrapframe_new,

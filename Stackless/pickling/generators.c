@@ -527,7 +527,7 @@ PyTypeObject slp_ExhaustedGenerator_Type = {
     .tp_doc = PyDoc_STR(
         "generator()\n--\n\n"
         "An unstarted generator that is exhausted: next() raises "
-        "StopIteration (spec M-21.8)."),
+        "StopIteration."),
     .tp_base = &PyGen_Type,
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = exhausted_iternext,

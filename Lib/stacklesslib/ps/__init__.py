@@ -45,8 +45,18 @@ class TaskletInfo:
     traceback.FrameSummary, outermost first).
     """
 
-    __slots__ = ("tasklet", "thread_id", "state", "is_main", "waits_on",
-                 "deadline", "stack")
+    __slots__ = {
+        "tasklet": "The tasklet.",
+        "thread_id": "The id of the thread the tasklet belongs to.",
+        "state": "'running', 'runnable', 'blocked' or 'paused'.",
+        "is_main": "True for the main tasklet of its thread.",
+        "waits_on": "What the tasklet waits for (a channel, a socket, a "
+                    "lock, sleep()), as a string, or None.",
+        "deadline": "When its wait times out, on the time.monotonic() "
+                    "clock, or None.",
+        "stack": "Its frames, outermost first: a list of "
+                 "traceback.FrameSummary.",
+    }
 
     def __init__(self, tasklet, thread_id, state, is_main, waits_on,
                  deadline, stack):

@@ -66,6 +66,9 @@ MODULE_FUNCTIONS = {
     "_stack_depths": "(code, /)",
     "_check_code_flow": "(code, entries, /)",
     "_shim_codes": "()",
+    "_stack_depths": "(code, /)",
+    "_check_code_flow": "(code, entries, /)",
+    "_shim_codes": "()",
     "_gc_track": "(obj, /)",
     "_gc_untrack": "(obj, /)",
 }

@@ -1158,6 +1158,28 @@ class NoFalseDeadlockTest(ThreadTestCase):
         self.assertEqual(got, ["woken"])
         self.assertFalse(t.alive)
 
+    def test_threadblock_without_timeout_waits(self):
+        # threadblock applies to a run() without a timeout too (as in the
+        # original): the thread waits for the other thread's send instead
+        # of returning with its tasklet blocked.
+        ch = channel()
+
+        def body():
+            got = []
+            t = tasklet(lambda: got.append(ch.receive()))()
+            return t, got, stackless.run(threadblock=True)
+
+        w = self.start(body)
+        try:
+            self.assertTrue(wait_for(lambda: ch.balance == -1
+                                     and is_waiting(w.ident)))
+        finally:
+            ch.send("woken")
+        t, got, result = w.join(self)
+        self.assertIsNone(result)
+        self.assertEqual(got, ["woken"])
+        self.assertFalse(t.alive)
+
     def test_threadblock_initial_thread_alone(self):
         # S-12 (3): in the initial thread, with no other thread, a timed
         # run() with threadblock returns when its tasklets are blocked.

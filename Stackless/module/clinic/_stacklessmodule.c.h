@@ -89,10 +89,17 @@ PyDoc_STRVAR(_stackless_schedule__doc__,
 "schedule($module, /, retval=stackless.current)\n"
 "--\n"
 "\n"
-"Switch to the next runnable tasklet; the caller stays runnable.\n"
+"Let the next runnable tasklet run; the caller stays in the runqueue.\n"
 "\n"
-"Returns retval (default: the current tasklet), or what somebody put in\n"
-"the caller\'s tempval meanwhile.");
+"The current tasklet goes to the end of the runqueue, and the tasklets\n"
+"before it run until one of them switches back to it (in a round robin,\n"
+"when they block, end or schedule in turn).  Returns retval (by\n"
+"default the current tasklet), or, if another tasklet set the caller\'s\n"
+"tempval meanwhile, that value.  Alone in the runqueue, the caller goes\n"
+"on at once.\n"
+"\n"
+"Raises RuntimeError where a switch is not allowed: inside a schedule or\n"
+"channel callback, or while this thread runs a garbage collection.");
 
 #define _STACKLESS_SCHEDULE_METHODDEF    \
     {"schedule", _PyCFunction_CAST(_stackless_schedule), METH_FASTCALL|METH_KEYWORDS, _stackless_schedule__doc__},
@@ -152,7 +159,12 @@ PyDoc_STRVAR(_stackless_schedule_remove__doc__,
 "schedule_remove($module, /, retval=stackless.current)\n"
 "--\n"
 "\n"
-"Switch to the next runnable tasklet; the caller leaves the runqueue.");
+"Let the next runnable tasklet run; the caller leaves the runqueue.\n"
+"\n"
+"As schedule(), except that the current tasklet is taken out of the\n"
+"runqueue: it is paused, and runs again only when another tasklet\n"
+"inserts it (tasklet.insert()) or runs it.  The main tasklet of a thread\n"
+"comes back by itself when no other tasklet of the thread is runnable.");
 
 #define _STACKLESS_SCHEDULE_REMOVE_METHODDEF    \
     {"schedule_remove", _PyCFunction_CAST(_stackless_schedule_remove), METH_FASTCALL|METH_KEYWORDS, _stackless_schedule_remove__doc__},
@@ -213,13 +225,39 @@ PyDoc_STRVAR(_stackless_run__doc__,
 "    ignore_nesting=False, totaltimeout=False)\n"
 "--\n"
 "\n"
-"Run the runqueue until it is empty, or for timeout ticks.\n"
+"Run the other tasklets of this thread; return when none is runnable.\n"
 "\n"
-"The caller becomes a watchdog: it leaves the runqueue until the other\n"
-"tasklets have all ended, blocked or paused (then it returns None), or\n"
-"until a tasklet has run for `timeout` ticks (then it returns that\n"
-"tasklet, taken out of the runqueue).  An uncaught exception of a\n"
-"tasklet is raised here.");
+"The caller (the main tasklet, usually) becomes a watchdog: it leaves\n"
+"the runqueue, and the other tasklets run in turn.  run() returns None\n"
+"when no tasklet is left in the runqueue (they ended, blocked on\n"
+"channels or were removed), and raises the uncaught exception of a\n"
+"tasklet.\n"
+"\n"
+"timeout\n"
+"  If greater than 0, preempt: a tasklet that runs for timeout ticks\n"
+"  without switching is interrupted, taken out of the runqueue, and\n"
+"  returned by run().  A tick is a check of the eval loop for pending\n"
+"  work (about one call, one loop iteration).  The count starts again\n"
+"  at every switch, so tasklets that keep calling schedule() are never\n"
+"  interrupted, and run() returns only when they end (see totaltimeout).\n"
+"threadblock\n"
+"  When the runqueue is empty but a tasklet of this thread waits for a\n"
+"  channel that another thread may use, wait for that thread instead of\n"
+"  returning.\n"
+"soft\n"
+"  With timeout: interrupt no tasklet; when the ticks run out, return\n"
+"  None at the next switch.\n"
+"ignore_nesting\n"
+"  With timeout: interrupt also a tasklet that runs inside C code (a\n"
+"  callback of a builtin); by default it runs on until it returns there.\n"
+"totaltimeout\n"
+"  With timeout: count the ticks from the start of run(), over all\n"
+"  switches; the tasklet running when they run out is interrupted.\n"
+"\n"
+"Atomic tasklets (stackless.atomic(), tasklet.set_atomic()) are not\n"
+"interrupted until they leave atomic.  Raises RuntimeError where a switch\n"
+"is not allowed (in a schedule or channel callback, or while this thread\n"
+"runs a garbage collection).");
 
 #define _STACKLESS_RUN_METHODDEF    \
     {"run", _PyCFunction_CAST(_stackless_run), METH_FASTCALL|METH_KEYWORDS, _stackless_run__doc__},
@@ -858,4 +896,4 @@ _stackless_test_outside(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return _stackless_test_outside_impl(module);
 }
-/*[clinic end generated code: output=6a157722fd25a4a8 input=a9049054013a1b77]*/
+/*[clinic end generated code: output=2f4ab9a904af3154 input=a9049054013a1b77]*/
