@@ -613,6 +613,9 @@ class Round:
                     break
                 if isinstance(t, stackless.tasklet) and t.alive:
                     raise InvariantError(f"a migrant is alive: {t}")
+        # (The last migrant taken must not stay referenced by this frame,
+        # whose locals the collector's referrers do not show.)
+        t = q = None
         self.tasklets.clear()
         gc.collect()
         alive = [r() for r in self.refs if r() is not None]
