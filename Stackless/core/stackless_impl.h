@@ -744,6 +744,10 @@ typedef struct _slp_interp {
 } slp_interp;
 
 extern slp_interp *slp_get_interp(PyInterpreterState *interp);
+/* The types of the module are ready (an embedding host may call the C
+ * API before any code imported _stackless: it is imported then).  0, or
+ * -1 with an exception. */
+extern int slp_types_ready(void);
 
 /* After a change of the settings of si that quick_off sums up. */
 static inline void

@@ -108,11 +108,34 @@ new_main_tasklet(slp_thread *th)
     return t;
 }
 
+int
+slp_types_ready(void)
+{
+    if (PyTasklet_Type.tp_flags & Py_TPFLAGS_READY) {
+        return 0;
+    }
+    /* The module's initialization readies the types and the rest. */
+    PyObject *m = PyImport_ImportModule("_stackless");
+    if (m == NULL) {
+        return -1;
+    }
+    Py_DECREF(m);
+    if (!(PyTasklet_Type.tp_flags & Py_TPFLAGS_READY)) {
+        PyErr_SetString(PyExc_SystemError,
+                        "the stackless types are not ready");
+        return -1;
+    }
+    return 0;
+}
+
 SLP_NOINLINE slp_thread *
 slp_thread_init(PyThreadState *tstate)
 {
     /* The stack base: above slp_take_snapshot()'s frame, which is below ours. */
     char base_marker = 0;
+    if (slp_types_ready() < 0) {
+        return NULL;
+    }
     slp_thread *th = PyMem_RawCalloc(1, sizeof(slp_thread));
     if (th == NULL) {
         PyErr_NoMemory();

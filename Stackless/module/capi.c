@@ -175,6 +175,9 @@ set_int(PyTypeObject *type, PyObject *self, const char *name, int value)
 static int
 check_subtype(PyTypeObject *type, PyTypeObject *base)
 {
+    if (slp_types_ready() < 0) {
+        return -1;
+    }
     if (!PyType_Check(type) || !PyType_IsSubtype(type, base)) {
         PyErr_Format(PyExc_TypeError, "%s is not a subtype of %s",
                      PyType_Check(type) ? type->tp_name
@@ -589,7 +592,7 @@ PyStackless_GetRunCount(void)
 PyObject *
 PyStackless_GetCurrent(void)
 {
-    slp_thread *th = slp_thread_of(_PyThreadState_GET());
+    slp_thread *th = slp_get_thread();
     return th != NULL ? Py_NewRef(th->current) : NULL;
 }
 
@@ -615,6 +618,10 @@ PyStackless_RunWatchdog(long timeout)
 PyObject *
 PyStackless_RunWatchdogEx(long timeout, int flags)
 {
+    if (flags < 0 || flags > 255) {
+        PyErr_SetString(PyExc_ValueError, "flags must be in [0..255]");
+        return NULL;
+    }
     return slp_run_watchdog(timeout, flags);
 }
 

@@ -373,6 +373,10 @@ class SchedulerAPITest(StacklessTestCase):
         self.assertEqual((T.Py_WATCHDOG_THREADBLOCK, T.PY_WATCHDOG_SOFT,
                           T.PY_WATCHDOG_IGNORE_NESTING,
                           T.PY_WATCHDOG_TOTALTIMEOUT), (1, 2, 4, 8))
+        for flags in (-1, 256, 1 << 20):
+            with self.subTest(flags=flags):
+                with self.assertRaisesRegex(ValueError, r"\[0\.\.255\]"):
+                    T.PyStackless_RunWatchdogEx(100, flags)
 
     def test_callbacks(self):
         seen = []

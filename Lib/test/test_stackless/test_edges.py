@@ -76,6 +76,9 @@ class ShutdownTest(unittest.TestCase):
         rc, out, err = run_script(textwrap.dedent(self.SETUP) + textwrap.dedent(code))
         self.assertEqual(rc, 0, err)
         self.assertNotIn("Fatal Python error", err)
+        # A thread whose tasklets are killed at shutdown ends quietly.
+        self.assertNotIn("TaskletExit", err)
+        self.assertNotIn("Exception in thread", err)
         for line in expect_finally:
             self.assertIn(line, out)
         return out, err
@@ -112,6 +115,24 @@ class ShutdownTest(unittest.TestCase):
             start_all("main")
             log("exit")
         """, ["exit", "finally main blocked"])
+
+    def test_daemon_thread_running_python_code(self):
+        # A daemon thread that used stackless and runs Python code (in
+        # its main tasklet) at exit gets TaskletExit there, which its
+        # excepthook ignores as it ignores SystemExit.
+        self.check("""
+            def daemon_main():
+                stackless.getcurrent()
+                try:
+                    while True:
+                        time.sleep(0.01)
+                finally:
+                    log("finally daemon main")
+            th = threading.Thread(target=daemon_main, daemon=True)
+            th.start()
+            time.sleep(0.3)
+            log("exit")
+        """, ["exit", "finally daemon main"])
 
     def test_daemon_thread_spinning(self):
         # Tasklets of a daemon thread that keep running (not atomic: an
