@@ -11,6 +11,8 @@ STACKLESS_INCLUDES=	-I$(srcdir)/Stackless/Include
 # that object.h would give every type.)
 PY_CORE_CFLAGS+=	$(STACKLESS_INCLUDES)
 PY_BUILTIN_MODULE_CFLAGS+=	$(STACKLESS_INCLUDES)
+# ... and in the shared module _pickle (the dicts of modules, spec P-9).
+MODULE__PICKLE_CFLAGS+=	$(STACKLESS_INCLUDES)
 
 STACKLESS_HEADERS= \
 		$(srcdir)/Stackless/Include/pycore_stackless.h \
@@ -19,6 +21,8 @@ STACKLESS_HEADERS= \
 		$(srcdir)/Stackless/core/cstack.h \
 		$(srcdir)/Stackless/core/stackless_impl.h \
 		$(srcdir)/Stackless/platf/switch.h
+MODULE__PICKLE_DEPS+=	$(srcdir)/Stackless/Include/pycore_stackless.h
+
 
 STACKLESS_OBJS= \
 		Stackless/core/bomb.o \

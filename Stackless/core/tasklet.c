@@ -162,13 +162,20 @@ tasklet_bind_impl_(PyTaskletObject *self, PyObject *func, PyObject *args,
         PyErr_SetString(PyExc_RuntimeError, "tasklet is scheduled");
         return -1;
     }
-    if (self->state == SLP_STARTED) {
+    if (self->state == SLP_STARTED
+        && (!self->soft_parked || self->is_main || self->thread == NULL))
+    {
         PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
         return -1;
     }
     if (self->is_main && args == NULL && kwargs == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "can't unbind the main tasklet");
         return -1;
+    }
+    if (self->state == SLP_STARTED) {
+        /* Paused, as frames only: they are dropped, cleared without
+         * running a handler (the old code never resumes). */
+        drop_frames(self);
     }
     if (args == NULL && kwargs == NULL) {
         drop_initial_call(self);

@@ -920,3 +920,48 @@ slp_channel_setstate(PyChannelObject *ch, PyObject *state)
     ch->preference = (int)(flags >> 2) - 1;
     Py_RETURN_NONE;
 }
+
+/* --- the dicts of modules (spec P-9) -------------------------------------
+ *
+ * The C pickler asks for each dict it saves (Modules/_pickle.c): only the
+ * __dict__ of a module of sys.modules, found by its own __name__, goes by
+ * reference.  The Python pickler does the same in stackless.py. */
+
+PyObject *
+_PyStackless_ModuleDictReduce(PyObject *table, PyObject *dict)
+{
+    PyObject *name, *mod = NULL, *res = NULL;
+    if (PyDict_GetItemRef(dict, &_Py_ID(__name__), &name) < 0) {
+        return NULL;
+    }
+    if (name == NULL || !PyUnicode_Check(name)) {
+        Py_XDECREF(name);
+        return Py_NewRef(Py_None);
+    }
+    mod = PyImport_GetModule(name);
+    Py_DECREF(name);
+    if (mod == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    }
+    if (!PyModule_Check(mod) || PyModule_GetDict(mod) != dict) {
+        Py_DECREF(mod);
+        return Py_NewRef(Py_None);
+    }
+    /* Only where modules themselves are reduced (import stackless). */
+    int has = PyMapping_HasKeyWithError(table, (PyObject *)&PyModule_Type);
+    if (has <= 0) {
+        Py_DECREF(mod);
+        return has < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *builtins = PyEval_GetBuiltins();      /* borrowed */
+    PyObject *getattr = builtins != NULL
+        ? PyDict_GetItemWithError(builtins, &_Py_ID(getattr)) : NULL;
+    if (getattr != NULL) {
+        res = Py_BuildValue("(O(OO))", getattr, mod, &_Py_ID(__dict__));
+    }
+    else if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_RuntimeError, "no builtin getattr");
+    }
+    Py_DECREF(mod);
+    return res;
+}

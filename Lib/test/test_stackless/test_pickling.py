@@ -9,7 +9,9 @@ import copyreg
 import importlib.util
 import io
 import pickle
+import subprocess
 import sys
+import textwrap
 import types
 import unittest
 from test.support import script_helper
@@ -351,8 +353,46 @@ class ModuleTest(unittest.TestCase):
 
 
 class ModuleDictTest(unittest.TestCase):
-    """P-9: with pickle's Python pickler, the __dict__ of a module of
-    sys.modules pickles by reference, other dicts as always."""
+    """P-9: with both picklers, the __dict__ of a module of sys.modules
+    pickles by reference, other dicts as always."""
+
+    def test_module_dict_by_reference_c_pickler(self):
+        import json
+        for proto in PROTOCOLS:
+            with self.subTest(protocol=proto):
+                data = pickle.dumps([json.__dict__, {"a": 1}, json.__dict__],
+                                    proto)
+                self.assertLess(len(data), 200)
+                d, other, again = pickle.loads(data)
+                self.assertIs(d, json.__dict__)
+                self.assertIs(again, json.__dict__)
+                self.assertEqual(other, {"a": 1})
+
+    def test_c_pickler_other_dicts(self):
+        # A dict that only looks like a module's (its __name__ names a
+        # module), and the dict of a module not in sys.modules, by value.
+        fake = {"__name__": "json", "x": 1}
+        m = types.ModuleType("stackless_test_unlisted")
+        m.x = 5
+        for d in (fake, m.__dict__):
+            back = pickle.loads(pickle.dumps(d))
+            self.assertIsNot(back, d)
+            self.assertEqual(back["x"], d["x"])
+
+    def test_c_pickler_without_stackless(self):
+        # Nothing changes before import stackless registers the reducer
+        # of modules: the dict goes by value, as in CPython.
+        code = textwrap.dedent("""
+            import pickle, sys, types
+            m = types.ModuleType("plain")
+            m.x = 5
+            sys.modules["plain"] = m
+            d = pickle.loads(pickle.dumps(m.__dict__))
+            print(d is m.__dict__, d["x"], "stackless" in sys.modules)
+        """)
+        r = subprocess.run([sys.executable, "-I", "-c", code],
+                           capture_output=True, text=True)
+        self.assertEqual(r.stdout.split(), ["False", "5", "False"], r.stderr)
 
     def test_module_dict_by_reference(self):
         import json

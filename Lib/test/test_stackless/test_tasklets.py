@@ -496,16 +496,25 @@ class BindTest(StacklessTestCase):
             finally:
                 log.append("finally")
         t = self.suspended(f)
-        try:
-            t.bind(None)
-        except RuntimeError as e:
-            self.assertEqual(str(e), "tasklet has C state on its stack")
+        if stackless.enable_softswitch(None):
+            self.assertEqual(t.nesting_level, 0)    # switched softly
+        if t.nesting_level:
+            with self.assertRaisesRegex(
+                    RuntimeError, r"^tasklet has C state on its stack$"):
+                t.bind(None)
             self.assertPaused(t)
             self.assertIs(t.frame.f_code, f.__code__)
         else:
+            t.bind(None)
             self.assertNotAlive(t)
+            self.assertIsNone(t.frame)
             self.assertEqual(t.recursion_depth, 0)
             self.assertEqual(log, [])
+            # It can be bound anew and run.
+            t.bind(log.append, ("again",))
+            t.insert()
+            stackless.run()
+            self.assertEqual(log, ["again"])
 
     def test_bind_main_tasklet(self):
         # T-2: the main tasklet cannot be unbound; the C state check
