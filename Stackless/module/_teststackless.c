@@ -1006,6 +1006,20 @@ softswitchablefunc(PyObject *self, PyObject *args)
     return run_demo(args, "lO:softswitchablefunc");
 }
 
+/* forgets_getarg(f): a function with METH_STACKLESS that breaks the
+ * protocol: it does not take the permission (no STACKLESS_GETARG()), so
+ * that the call of f it makes may unwind, and uses the result as a value.
+ * The interpreter must raise SystemError, not hand the token on. */
+static PyObject *
+forgets_getarg(PyObject *self, PyObject *f)
+{
+    PyObject *r = PyObject_CallNoArgs(f);
+    if (r == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(N)", r);
+}
+
 /* SoftSwitchableDemo().demo(action, result): the same, as a method. */
 static PyObject *
 demo_method(PyObject *self, PyObject *args)
@@ -1266,6 +1280,7 @@ static PyMethodDef methods[] = {
     VAR(post_later, post_later),
     {"softswitchablefunc", softswitchablefunc,
      METH_VARARGS | METH_STACKLESS, NULL},
+    {"forgets_getarg", forgets_getarg, METH_O | METH_STACKLESS, NULL},
     {"test_PyEval_EvalFrameEx", (PyCFunction)(void (*)(void))test_eval_frame,
      METH_VARARGS | METH_KEYWORDS, NULL},
     {"test_cframe", (PyCFunction)(void (*)(void))test_cframe,

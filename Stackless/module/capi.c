@@ -896,7 +896,20 @@ unwind_check(PyThreadState *tstate, PyObject *callable, PyObject *res)
     if (pending) {
         slp_thread *th = ts->stackless;
         if (th->soft_enter != NULL) {
+            /* A function it called pushed its frame for the eval loop
+             * (the permission of the protocol went on to it), and got
+             * Py_UnwindToken, which the C code kept as a value: the
+             * frame never runs, and the result is not to be trusted. */
             enter_cancel(tstate);
+            if (res != NULL) {
+                Py_DECREF(res);
+                PyErr_Format(PyExc_SystemError,
+                             "%R did not return Py_UnwindToken from a call "
+                             "that unwound (the stackless protocol: "
+                             "STACKLESS_GETARG() takes the permission)",
+                             callable);
+            }
+            return NULL;
         }
         else {
             /* A soft switch is decided: it must happen. */

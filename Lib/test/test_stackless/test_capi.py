@@ -443,7 +443,9 @@ class SchedulerAPITest(StacklessTestCase):
         self.assertEqual(T.check_types(stackless.bomb())["PyBomb_Check"], 1)
         self.assertEqual(T.check_types(stackless.current.cstate)
                          ["PyCStack_Check"], 1)
-        self.assertEqual(T.STACKLESS_VERSION, stackless.__version__)
+        # __version__ adds the commit, as a local version label.
+        self.assertEqual(T.STACKLESS_VERSION,
+                         stackless.__version__.partition("+")[0])
         self.assertEqual(T.METH_STACKLESS, 0x100)
         self.assertEqual(T.Py_TPFLAGS_HAVE_STACKLESS_CALL, 1 << 15)
 
@@ -456,6 +458,44 @@ _PICKLED_RESULTS = []
 def _pickled_demo():
     result = T.softswitchablefunc(1, "r")
     _PICKLED_RESULTS.append(result)
+
+
+class ProtocolMisuseTest(StacklessTestCase):
+    """A function with METH_STACKLESS that does not take the permission
+    of the protocol passes it on to the Python function it calls, whose
+    frame goes to the eval loop, and keeps Py_UnwindToken as a value:
+    SystemError, not the token in Python data, nor a function that
+    silently never ran.  Runs in both modes."""
+
+    def test_forgotten_getarg(self):
+        ran = []
+
+        def f():
+            ran.append(1)
+            return 1
+
+        out = []
+
+        def body():
+            try:
+                out.append(T.forgets_getarg(f))
+            except SystemError as e:
+                out.append(str(e))
+
+        self.spawn(body)
+        stackless.run()
+        self.assertEqual(len(out), 1)
+        if out[0] != (1,):
+            # The permission reached f's call: its frame was pushed.
+            self.assertTrue(stackless.enable_softswitch(None))
+            self.assertIn("did not return Py_UnwindToken", out[0])
+            self.assertEqual(ran, [])
+        else:
+            self.assertEqual(ran, [1])
+        if stackless.enable_softswitch(None):
+            self.assertNotEqual(out[0], (1,))
+        # Outside the protocol (from main, called by C) it just works.
+        self.assertEqual(T.forgets_getarg(f), (1,))
 
 
 class SoftSwitchableFunctionTest(StacklessTestCase):

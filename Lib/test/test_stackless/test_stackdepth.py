@@ -95,8 +95,8 @@ def sample():
     """Code that has the forms of interest: loops with long bodies
     (EXTENDED_ARG jumps), try/except/finally, with, async, generators,
     comprehensions, match."""
-    body = "\n".join(f"        x{i} = x{i - 1} + {i}" if i else "        x0 = 0"
-                     for i in range(200))
+    body = "\n".join(f"        x{i} = x{i - 1} + {i}" if i
+                     else "        x0 = 0" for i in range(200))
     src = f"""
 def long_loop(n):
     while n:
