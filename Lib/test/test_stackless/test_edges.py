@@ -9,7 +9,6 @@ import signal
 import sys
 import textwrap
 import threading
-import time
 import unittest
 from test.support import script_helper
 
@@ -245,33 +244,6 @@ class SignalTest(helpers.StacklessTestCase):
         finally:
             th.join()
         self.assertEqual(ch.balance, 0)
-        self.assertFalse(stackless.getcurrent().atomic)
-
-    @unittest.skipUnless(hasattr(signal, "setitimer"), "setitimer")
-    def test_signal_handler_runs_inside_atomic(self):
-        # atomic keeps the GIL and preemption away, not signals: the
-        # handler runs inside the atomic loop, whose Python code checks
-        # for signals, and its exception leaves the loop (Ctrl-C stops
-        # an atomic tasklet).  The timer fires after 10 ms; the loop would
-        # give up after 20 s.
-        class Stop(Exception):
-            pass
-
-        def handler(signum, frame):
-            raise Stop
-
-        old = signal.signal(signal.SIGALRM, handler)
-        start = time.monotonic()
-        try:
-            with self.assertRaises(Stop):
-                with stackless.atomic():
-                    signal.setitimer(signal.ITIMER_REAL, 0.01)
-                    while time.monotonic() - start < 20:
-                        pass
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-        self.assertLess(time.monotonic() - start, 10)
         self.assertFalse(stackless.getcurrent().atomic)
 
     def test_keyboard_interrupt_in_atomic_tasklet(self):
