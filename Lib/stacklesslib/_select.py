@@ -72,10 +72,14 @@ def _helper(state, index, channel, is_send, value):
     except _TaskletExit:
         return
     except BaseException as exc:
-        # The operation raised (a closed channel, an exception sent):
-        # that is the select's outcome, unless another case won.
+        # The operation raised: an exception sent to this case (its
+        # operation went through and fired the latch for it) or a closed
+        # channel (it fires the latch here).  That is the select's
+        # outcome, unless another case won.
         with _atomic():
-            if state.latch.fire() and state.selector.blocked:
+            won = (state.latch.winner is _stackless.getcurrent()
+                   or state.latch.fire())
+            if won and state.selector.blocked:
                 state.selector.throw(exc, pending=True)
         return
     if result is _WITHDRAWN:

@@ -211,6 +211,10 @@ class socket(_StdSocket):
                 return result
         deadline = self._deadline()
         fd = _ss.fileno(self)
+        if fd < 0:
+            # Closed (or detached) since the read that drained it: the
+            # operation says so, as on a closed socket (EBADF).
+            return op(self, *args)
         hub = get_hub()
         while True:
             # hub.wait_fd(), inline: a tasklet blocked here is two frames

@@ -420,6 +420,20 @@ class TestCloseAndFaults(SocketTestCase):
         self.assertEqual(errors[0].errno, errno.EBADF)
         self.assertEqual(self.hub._nwaiters, 0)
 
+    def test_read_after_close_of_drained_socket(self):
+        # A read that got less than asked marks the socket drained (the
+        # next read waits first); closed meanwhile, the next read raises
+        # EBADF as on any closed socket, without waiting for fd -1.
+        a, b = ssocket.socketpair()
+        self.track(b)
+        b.send(b"x")
+        self.assertEqual(a.recv(100), b"x")
+        a.close()
+        with self.assertRaises(OSError) as cm:
+            a.recv(100)
+        self.assertEqual(cm.exception.errno, errno.EBADF)
+        self.assertEqual(self.hub._nwaiters, 0)
+
     def test_close_wakes_waiting_accept_and_writer(self):
         server = self.server()
         a, b = ssocket.socketpair()

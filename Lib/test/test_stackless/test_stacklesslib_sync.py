@@ -942,6 +942,28 @@ class TestSelect(SyncTestCase):
         self.settle()
         self.assertEqual(a.balance, 0)
 
+    def test_exception_sent_to_a_waiting_case(self):
+        # An exception sent to the channel of a 'recv' case while select()
+        # blocks is its outcome: raised by select(), at once, the other
+        # cases withdrawn and the timer cancelled.
+        for how in ("send_exception", "send_throw"):
+            with self.subTest(how=how):
+                a, b = stackless.channel(), stackless.channel()
+
+                def send():
+                    stackless.schedule()
+                    if how == "send_exception":
+                        a.send_exception(KeyError, "x")
+                    else:
+                        a.send_throw(KeyError("x"))
+
+                self.spawn(send)
+                with self.assertRaises(KeyError):
+                    stacklesslib.select([(b, "recv"), (a, "recv")],
+                                        timeout=5)
+                self.settle()
+                self.assertEqual((a.balance, b.balance), (0, 0))
+
     def test_bad_cases(self):
         a, b = stackless.channel(), stackless.channel()
         self.assertRaises(TypeError, stacklesslib.select, [(1, "recv")])
