@@ -23,6 +23,7 @@ tracked), so ps() costs a walk over all objects: a tool for debugging,
 not for a hot path.
 """
 
+import collections as _collections
 import gc as _gc
 import signal as _signal
 import sys as _sys
@@ -136,11 +137,20 @@ def _hub_waits():
     return by_channel, by_tasklet
 
 
-def _owner_of(channel):
+def _owner_of(channel, _depth=0):
     """A description of the object that holds channel (a lock, a
-    queue...), found through gc, or None."""
+    queue...), found through gc, or None.  The waiters of the package's
+    locks and queues hold the channel they block on: the lock or queue
+    that holds the waiter in its wait queue is the owner."""
+    from .._sync import _Waiter
     for ref in _gc.get_referrers(channel):
         if isinstance(ref, (_types.FrameType, _stackless.tasklet)):
+            continue
+        if isinstance(ref, _Waiter):
+            if _depth == 0:
+                owner = _owner_of(ref, 1)
+                if owner is not None:
+                    return owner
             continue
         if isinstance(ref, dict):
             for owner in _gc.get_referrers(ref):
@@ -148,13 +158,25 @@ def _owner_of(channel):
                         isinstance(owner, _types.ModuleType):
                     return _describe(owner)
             continue
-        if isinstance(ref, (list, tuple, set, frozenset)):
+        if isinstance(ref, (list, tuple, set, frozenset,
+                            _collections.deque)):
             for owner in _gc.get_referrers(ref):
-                if isinstance(owner, (_types.FrameType, dict, list,
+                if isinstance(owner, dict):
+                    # The container is an attribute: whose __dict__?
+                    for o in _gc.get_referrers(owner):
+                        if getattr(o, "__dict__", None) is owner and not \
+                                isinstance(o, _types.ModuleType):
+                            return _describe(o)
+                    continue
+                if isinstance(owner, (_types.FrameType, list,
                                       _types.ModuleType)):
                     continue
-                if any(getattr(owner, slot, None) is ref
-                       for slot in _slots_of(type(owner))):
+                # An attribute, in a slot or (inline values) its __dict__.
+                attrs = getattr(owner, "__dict__", None)
+                if (any(getattr(owner, slot, None) is ref
+                        for slot in _slots_of(type(owner)))
+                        or (isinstance(attrs, dict)
+                            and any(v is ref for v in attrs.values()))):
                     return _describe(owner)
             continue
         if type(ref).__module__ != "builtins":

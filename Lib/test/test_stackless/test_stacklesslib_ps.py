@@ -143,6 +143,42 @@ class TestPs(unittest.TestCase):
         self.assertIn(f"waits on fd {r} readable", text)
         self.assertIn("(main)", text)
 
+    def test_waits_on_the_package_locks_and_queues(self):
+        # A tasklet blocked in a lock, queue, event, semaphore or condition
+        # of the package waits on that object, not on the waiter object
+        # that holds its channel.
+        lock = stacklesslib.Lock()
+        lock.acquire()
+        self.addCleanup(lock.release)
+        cond = stacklesslib.Condition()
+
+        def cond_wait():
+            with cond:
+                cond.wait()
+
+        objs = {
+            "Lock": lock,
+            "Queue": stacklesslib.Queue(),
+            "Event": stacklesslib.Event(),
+            "Semaphore": stacklesslib.Semaphore(0),
+            "Condition": cond,
+        }
+        waits = {
+            "Lock": lock.acquire,
+            "Queue": objs["Queue"].get,
+            "Event": objs["Event"].wait,
+            "Semaphore": objs["Semaphore"].acquire,
+            "Condition": cond_wait,
+        }
+        ts = {name: self.spawn(f) for name, f in waits.items()}
+        stackless.schedule()
+        infos = stacklesslib.ps()
+        for name, t in ts.items():
+            with self.subTest(name=name):
+                i = self.info_of(infos, t)
+                self.assertEqual(i.state, "blocked")
+                self.assertIn(f".{name} at {id(objs[name]):#x}", i.waits_on)
+
     def test_other_thread(self):
         ch = stackless.channel()
         ready = threading.Event()
