@@ -836,8 +836,11 @@ nesting_level(PyTaskletObject *t)
  * as (frame, instruction, callee): the frame whose instruction called
  * into C, that instruction's name (dis), and the code object of the
  * Python function that the C code called, or None at the top, where the
- * C code itself switched.  Only the frames and their code are read: the
- * inputs of an instruction stopped in C may be gone already. */
+ * C code itself switched.  The call of the tasklet's function made by
+ * the runner, through C, has no frame or instruction (None); a builtin as
+ * the tasklet's function that switched is (None, None, None).  Only the
+ * frames and their code are read: the inputs of an instruction stopped in
+ * C may be gone already. */
 
 static int
 add_c_call(PyObject *list, _PyInterpreterFrame *caller,
@@ -934,6 +937,13 @@ tasklet_get_c_calls(PyTaskletObject *t, void *c)
             if (add_c_call(list, *link, callee, i == cst->nhidden - 1) < 0) {
                 goto error;
             }
+        }
+        /* A function of C code (a builtin), which switched: the tasklet
+         * has no frame, and its C state is that call. */
+        if (PyList_GET_SIZE(list) == 0 && hard_start
+            && add_c_call(list, NULL, NULL, 1) < 0)
+        {
+            goto error;
         }
     }
     if (PyList_Reverse(list) < 0) {

@@ -680,6 +680,17 @@ class CCallsTest(StacklessTestCase):
         self.assertEqual(instruction, "CALL_KW")
         self.assertEqual(callee.co_name, "<lambda>")
 
+    def test_builtin_as_the_tasklet_function(self):
+        # A builtin is the tasklet's function, and it switched: its call is
+        # the C state, with no frame.
+        ch = stackless.channel()
+        t = self.spawn(ch.receive)
+        stackless.run()
+        self.addCleanup(lambda: t.alive and ch.send(None))
+        self.assertTrue(t.blocked)
+        self.assertFalse(t.restorable)
+        self.assertEqual(t.c_calls, [(None, None, None)])
+
     def test_tasklet_started_through_c(self):
         # A class with a Python __new__ is called through C.
         class New:
