@@ -243,7 +243,12 @@ def _save_moduledict(pickler, obj):
     of sys.modules by reference, as getattr(module, '__dict__'), another
     dict as pickle does.  stackless makes it the pickler's way
     of saving dicts.  _pickle_moduledict() looks the modules' dicts up
-    once per pickler; a module no longer in sys.modules goes as a dict."""
+    once per pickler; a module no longer in sys.modules goes as a dict.
+    As with the C pickler, only where the pickler's dispatch table
+    reduces modules (copyreg's does, since import stackless)."""
+    table = getattr(pickler, "dispatch_table", _copyreg.dispatch_table)
+    if _types.ModuleType not in table:
+        return _save_dict(pickler, obj)
     try:
         reduced = _pickle_moduledict(pickler, obj)
     except (AttributeError, TypeError):

@@ -379,6 +379,25 @@ class ModuleDictTest(unittest.TestCase):
             self.assertIsNot(back, d)
             self.assertEqual(back["x"], d["x"])
 
+    def test_dispatch_table_without_module_reducer(self):
+        # Both picklers agree: a dispatch table of the pickler's own that
+        # does not reduce modules saves a module's dict as a dict.
+        m = types.ModuleType("stackless_test_listed")
+        m.x = 5
+        sys.modules[m.__name__] = m
+        self.addCleanup(sys.modules.pop, m.__name__)
+        for cls in (pickle.Pickler, pickle._Pickler):
+            for table, by_ref in (({}, False),
+                                  (copyreg.dispatch_table, True)):
+                with self.subTest(pickler=cls.__name__, by_ref=by_ref):
+                    f = io.BytesIO()
+                    p = cls(f)
+                    p.dispatch_table = table
+                    p.dump(m.__dict__)
+                    back = pickle.loads(f.getvalue())
+                    self.assertIs(back is m.__dict__, by_ref)
+                    self.assertEqual(back["x"], 5)
+
     def test_c_pickler_without_stackless(self):
         # Nothing changes before import stackless registers the reducer
         # of modules: the dict goes by value, as in CPython.
