@@ -290,12 +290,14 @@ _PyStackless_IterNext(PyThreadState *tstate, PyObject *iter)
  * gen_send_ex2() a field of the thread state, is read. */
 extern int _PyStackless_InUse;
 
-/* Modules/_pickle.c, for a dict: where `table` (the pickler's dispatch
- * table) reduces modules (import stackless registers a reducer), the
- * __dict__ of a module of sys.modules goes by reference, as
+/* Modules/_pickle.c, for a dict, once _stackless is imported (the flag
+ * says so: no cost before): where `table` (the pickler's dispatch table)
+ * reduces modules (import stackless registers a reducer), the __dict__
+ * of a module of sys.modules goes by reference, as
  * getattr(module, '__dict__'): that reduce value (a new reference), or
  * None for any other dict (and always without such a reducer); NULL with
  * an exception. */
+PyAPI_DATA(int) _PyStackless_PickleModuleDicts;
 PyAPI_FUNC(PyObject *) _PyStackless_ModuleDictReduce(PyObject *table,
                                                      PyObject *dict);
 extern void _PyStackless_ArmGenNext(PyObject *const *args, Py_ssize_t nargs,

@@ -1008,6 +1008,8 @@ _stackless_exec(PyObject *module)
     if (add_version(module) < 0) {
         return -1;
     }
+    /* The C pickler may meet the reducer of modules from now on. */
+    _PyStackless_PickleModuleDicts = 1;
     if (slp_softcall_init() < 0
         || slp_pycall_init() < 0
         || slp_capi_init() < 0

@@ -927,6 +927,8 @@ slp_channel_setstate(PyChannelObject *ch, PyObject *state)
  * __dict__ of a module of sys.modules, found by its own __name__, goes by
  * reference.  The Python pickler does the same in stackless.py. */
 
+int _PyStackless_PickleModuleDicts = 0;
+
 PyObject *
 _PyStackless_ModuleDictReduce(PyObject *table, PyObject *dict)
 {
