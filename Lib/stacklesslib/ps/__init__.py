@@ -137,6 +137,15 @@ def _hub_waits():
     return by_channel, by_tasklet
 
 
+def _owner_of_dict(d):
+    """The object whose __dict__ is d (not a module), or None."""
+    for owner in _gc.get_referrers(d):
+        if getattr(owner, "__dict__", None) is d and not \
+                isinstance(owner, _types.ModuleType):
+            return owner
+    return None
+
+
 def _owner_of(channel, _depth=0):
     """A description of the object that holds channel (a lock, a
     queue...), found through gc, or None.  The waiters of the package's
@@ -153,20 +162,18 @@ def _owner_of(channel, _depth=0):
                     return owner
             continue
         if isinstance(ref, dict):
-            for owner in _gc.get_referrers(ref):
-                if getattr(owner, "__dict__", None) is ref and not \
-                        isinstance(owner, _types.ModuleType):
-                    return _describe(owner)
+            owner = _owner_of_dict(ref)
+            if owner is not None:
+                return _describe(owner)
             continue
         if isinstance(ref, (list, tuple, set, frozenset,
                             _collections.deque)):
             for owner in _gc.get_referrers(ref):
                 if isinstance(owner, dict):
                     # The container is an attribute: whose __dict__?
-                    for o in _gc.get_referrers(owner):
-                        if getattr(o, "__dict__", None) is owner and not \
-                                isinstance(o, _types.ModuleType):
-                            return _describe(o)
+                    owner = _owner_of_dict(owner)
+                    if owner is not None:
+                        return _describe(owner)
                     continue
                 if isinstance(owner, (_types.FrameType, list,
                                       _types.ModuleType)):

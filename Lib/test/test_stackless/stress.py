@@ -182,37 +182,35 @@ class Round:
     def channel(self, arg):
         return self.channels[arg % len(self.channels)]
 
+    def send_recorded(self, msg, send, *args):
+        # send(*args) of msg, recorded as sent or refused; True if sent.
+        # The caller holds atomic: no preemption between the send and its
+        # records (a preempted tasklet is paused, and could be chosen as a
+        # victim), its own included.
+        try:
+            send(*args)
+        except ValueError:
+            self.refused.append(msg)        # closed
+            return False
+        except (Poke, TaskletExit):
+            self.refused.append(msg)
+            raise
+        self.sent.append(msg)
+        return True
+
     def op_send(self, index, arg, flag):
         ch = self.channel(arg)
         msg = self.message(index)
-        # Atomic: no preemption between the send and its record (a
-        # preempted tasklet is paused, and could be chosen as a victim).
         with stackless.atomic():
-            try:
-                ch.send(msg)
-            except ValueError:
-                self.refused.append(msg)        # closed
-                return
-            except (Poke, TaskletExit):
-                self.refused.append(msg)
-                raise
-            self.sent.append(msg)
+            self.send_recorded(msg, ch.send, msg)
 
     def op_send_exception(self, index, arg, flag):
         ch = self.channel(arg)
         msg = self.message(index)
         with stackless.atomic():
-            try:
-                ch.send_exception(Poke, msg)
-            except ValueError:
-                self.refused.append(msg)        # closed
-                return
-            except (Poke, TaskletExit):
-                self.refused.append(msg)
-                raise
-            self.sent.append(msg)
-            with self.locked():
-                self.throws += 1        # the receiver catches it
+            if self.send_recorded(msg, ch.send_exception, Poke, msg):
+                with self.locked():
+                    self.throws += 1        # the receiver catches it
 
     def op_receive(self, index, arg, flag):
         ch = self.channel(arg)

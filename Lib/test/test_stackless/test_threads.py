@@ -1135,50 +1135,30 @@ class NoFalseDeadlockTest(ThreadTestCase):
         self.assertIsNone(w.join(self))
 
     def test_threadblock_waits_for_other_thread(self):
-        # S-5, S-12 (2): a timed run() with threadblock does not return
-        # when its last runnable tasklet blocks while another thread can
-        # still wake it: the thread waits.  run() returns when the woken
-        # tasklet has ended (S-4 (a)).
-        ch = channel()
+        # S-5, S-12 (2): a run() with threadblock, timed or not, does not
+        # return when its last runnable tasklet blocks while another
+        # thread can still wake it: the thread waits.  run() returns when
+        # the woken tasklet has ended (S-4 (a)).
+        for timeout in (1000000, 0):
+            with self.subTest(timeout=timeout):
+                ch = channel()
 
-        def body():
-            got = []
-            tasklet(lambda: None)()
-            t = tasklet(lambda: got.append(ch.receive()))()
-            return t, got, stackless.run(1000000, threadblock=True)
+                def body():
+                    got = []
+                    tasklet(lambda: None)()
+                    t = tasklet(lambda: got.append(ch.receive()))()
+                    return t, got, stackless.run(timeout, threadblock=True)
 
-        w = self.start(body)
-        try:
-            self.assertTrue(wait_for(lambda: ch.balance == -1
-                                     and is_waiting(w.ident)))
-        finally:
-            ch.send("woken")
-        t, got, result = w.join(self)
-        self.assertIsNone(result)
-        self.assertEqual(got, ["woken"])
-        self.assertFalse(t.alive)
-
-    def test_threadblock_without_timeout_waits(self):
-        # threadblock applies to a run() without a timeout too (as in the
-        # original): the thread waits for the other thread's send instead
-        # of returning with its tasklet blocked.
-        ch = channel()
-
-        def body():
-            got = []
-            t = tasklet(lambda: got.append(ch.receive()))()
-            return t, got, stackless.run(threadblock=True)
-
-        w = self.start(body)
-        try:
-            self.assertTrue(wait_for(lambda: ch.balance == -1
-                                     and is_waiting(w.ident)))
-        finally:
-            ch.send("woken")
-        t, got, result = w.join(self)
-        self.assertIsNone(result)
-        self.assertEqual(got, ["woken"])
-        self.assertFalse(t.alive)
+                w = self.start(body)
+                try:
+                    self.assertTrue(wait_for(lambda: ch.balance == -1
+                                             and is_waiting(w.ident)))
+                finally:
+                    ch.send("woken")
+                t, got, result = w.join(self)
+                self.assertIsNone(result)
+                self.assertEqual(got, ["woken"])
+                self.assertFalse(t.alive)
 
     def test_threadblock_initial_thread_alone(self):
         # S-12 (3): in the initial thread, with no other thread, a timed
